@@ -1,0 +1,40 @@
+# vipkeeper — every target sets up what it needs on a fresh Debian 12 machine.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+APT_PKGS := iproute2 keepalived tcpdump tshark postgresql-15 postgresql-15-repmgr procps
+
+.PHONY: demo test unit bench deps sysdeps clean
+
+sysdeps:
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+	@# Debian starts a system keepalived/postgresql on install; vipkeeper's labs never use them.
+	-@systemctl disable --now keepalived >/dev/null 2>&1 || true
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+deps: sysdeps $(STAMP)
+
+test: deps
+	$(PY) -m pytest -q tests
+
+unit: $(STAMP)
+	$(PY) -m pytest -q tests/unit
+
+demo: deps
+	$(PY) -m vipkeeper.demo
+
+bench: deps
+	$(PY) -m bench.run
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info
