@@ -1,0 +1,487 @@
+"""One VRRP router (one ``vrrp_instance``): a pure, sans-IO state machine.
+
+RFC 3768 (v2) and RFC 5798 (v3) §6.4, with keepalived 2.2.7's behaviour where
+keepalived differs from or adds to the RFC (each such place says so).
+
+The engine is driven by :meth:`VrrpRouter.handle` (inputs from
+``core.events``) and :meth:`VrrpRouter.on_timer`; both take ``now_us``, a
+monotonic time in integer microseconds, and return a list of effects for the
+caller to carry out in order.  :meth:`VrrpRouter.next_deadline` says when the
+engine next needs :meth:`on_timer`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from . import timers
+from .codec import Advertisement
+from .constants import PRIORITY_OWNER as PRIO_OWNER, PRIORITY_STOP as PRIO_STOP, VRRP_TTL
+from .params import AUTH_PASS, RouterParams
+from .tracking import clamp_priority
+from .events import (
+    AddVips,
+    AdvertDropped,
+    AdvertReceived,
+    DelVips,
+    Effect,
+    Event,
+    LinkChanged,
+    PeerConflict,
+    PriorityChanged,
+    SendAdvert,
+    SendGratuitous,
+    Shutdown,
+    Start,
+    State,
+    StateChanged,
+    TrackingChanged,
+)
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+@dataclass(slots=True)
+class Counters:
+    adverts_sent: int = 0
+    adverts_received: int = 0
+    priority_zero_sent: int = 0
+    priority_zero_received: int = 0
+    became_master: int = 0
+    released_master: int = 0
+    transitions: int = 0
+    garp_bursts: int = 0
+    drops: dict[str, int] = field(default_factory=dict)
+
+
+def _addr_cmp(a: IPAddress, b: IPAddress | None) -> int:
+    """Compare addresses as unsigned integers in network order (RFC 5798 §6.4.3)."""
+    if b is None:
+        return 1
+    ia, ib = int(a), int(b)
+    return (ia > ib) - (ia < ib)
+
+
+class VrrpRouter:
+    """One virtual router: INIT, BACKUP, MASTER, FAULT (and STOP after shutdown)."""
+
+    def __init__(self, params: RouterParams) -> None:
+        self.p = params
+        self.state = State.INIT
+        self.counters = Counters()
+        self.base_priority = params.base_priority
+        self.effective_priority = params.base_priority
+        self.master_adver_int_cs = params.advert_int_cs
+        self.src_addr: IPAddress | None = None  # our own primary address (for tie-breaks)
+        # What we know of the current master (for status and fast preemption).
+        self.master_addr: IPAddress | None = None
+        self.master_priority: int = 0
+        self.last_advert_us: int | None = None
+        self.last_heard_resign = False
+        self.reason = "not started"
+        self._down_reason = ""
+        # Conditions outside the protocol.
+        self._started = False
+        self._link_up = True
+        self._tracking = TrackingChanged(offset=0)
+        self._ever_left_init = False
+        # Deadlines (None: not armed).  ``_sands_us`` is keepalived's per-state
+        # deadline: the advert timer in MASTER, the master-down timer in BACKUP.
+        self._sands_us: int | None = None
+        self._garp_delayed_us: int | None = None
+        self._garp_lower_delayed_us: int | None = None
+        self._garp_refresh_us: int | None = None
+        self._preempt_time_us: int | None = None
+        self._vips_set = False
+
+    # ------------------------------------------------------------- queries
+
+    def next_deadline(self) -> int | None:
+        """The earliest time (µs) at which :meth:`on_timer` must be called."""
+        best: int | None = None
+        for t in (self._sands_us, self._garp_delayed_us, self._garp_lower_delayed_us):
+            if t is not None and (best is None or t < best):
+                best = t
+        return best
+
+    @property
+    def faults(self) -> frozenset[str]:
+        reasons = set(self._tracking.faults)
+        if not self._link_up:
+            reasons.add("link down")
+        return frozenset(reasons)
+
+    def skew_us(self) -> int:
+        return timers.skew_us(self.p.version, self.effective_priority, self.master_adver_int_cs)
+
+    def master_down_us(self) -> int:
+        return timers.master_down_us(
+            self.p.version, self.effective_priority, self.master_adver_int_cs, self.p.down_timer_adverts
+        )
+
+    # ------------------------------------------------------------- inputs
+
+    def handle(self, event: Event, now_us: int) -> list[Effect]:
+        out: list[Effect] = []
+        match event:
+            case AdvertReceived():
+                self._on_advert(event, now_us, out)
+            case Start():
+                self._started = True
+                self._try_leave_init(now_us, out, "start")
+            case LinkChanged(up=up):
+                if up != self._link_up:
+                    self._link_up = up
+                    self._reevaluate(now_us, out, "link up" if up else "link down")
+            case TrackingChanged():
+                self._on_tracking(event, now_us, out)
+            case Shutdown():
+                self._shutdown(now_us, out)
+        return out
+
+    def on_timer(self, now_us: int) -> list[Effect]:
+        """Run whatever is due at ``now_us``."""
+        out: list[Effect] = []
+        if self._garp_delayed_us is not None and now_us >= self._garp_delayed_us:
+            self._garp_delayed_us = None
+            if self.state is State.MASTER:
+                self._garp(self.p.garp_master_repeat, out)
+        if self._garp_lower_delayed_us is not None and now_us >= self._garp_lower_delayed_us:
+            self._garp_lower_delayed_us = None
+            if self.state is State.MASTER:
+                self._garp(self.p.garp_lower_prio_repeat, out)
+        if self._sands_us is not None and now_us >= self._sands_us:
+            if self.state is State.BACKUP:
+                # RFC 5798 §6.4.2: Master_Down_Timer fired.
+                self._become_master(now_us, out, self._down_reason)
+            elif self.state is State.MASTER:
+                # RFC 5798 §6.4.3: Adver_Timer fired.
+                self._master_tx(now_us, out)
+                self._sands_us = now_us + timers.cs_to_us(self.p.advert_int_cs)
+            else:
+                self._sands_us = None
+        return out
+
+    # ------------------------------------------------------------- transitions
+
+    def _transition(self, new: State, reason: str, out: list[Effect]) -> None:
+        """The one place that changes ``state``; every change emits StateChanged."""
+        old = self.state
+        if old is new:
+            return
+        self.state = new
+        self.reason = reason
+        self.counters.transitions += 1
+        out.append(StateChanged(old, new, reason, self.effective_priority))
+
+    def _try_leave_init(self, now_us: int, out: list[Effect], reason: str) -> None:
+        if not self._started:
+            return
+        if self._tracking.pending:
+            return  # stay in INIT until every weight-0 tracker has reported
+        if self.faults:
+            self._enter_fault(now_us, out, ", ".join(sorted(self.faults)))
+            return
+        first = not self._ever_left_init
+        self._ever_left_init = True
+        if first:
+            self._start_backup(now_us, out, reason)
+        else:
+            self._leave_fault(now_us, out, reason)
+
+    def _start_backup(self, now_us: int, out: list[Effect], reason: str) -> None:
+        """keepalived's vrrp_init_state(): every instance starts in BACKUP.
+
+        - the address owner with ``state MASTER`` takes over at once (keepalived
+          arms a 1 µs down timer);
+        - another ``state MASTER`` waits one advert interval plus the minimal
+          skew, "to ensure there is no other master";
+        - everyone else waits Master_Down_Interval (RFC 5798 §6.4.1).
+        """
+        self.master_adver_int_cs = self.p.advert_int_cs
+        if self.p.want_master and self.p.owner:
+            down_us = 1
+            self._down_reason = "address owner at start"
+        elif self.p.want_master:
+            down_us = timers.cs_to_us(self.master_adver_int_cs) + timers.skew_min_us(
+                self.p.version, self.master_adver_int_cs
+            )
+            self._down_reason = "no master heard within one advert interval (state MASTER)"
+        else:
+            down_us = self.master_down_us()
+            self._down_reason = "no master heard within Master_Down_Interval"
+        self._enter_backup(now_us, out, reason, down_us)
+
+    def _leave_fault(self, now_us: int, out: list[Effect], reason: str) -> None:
+        """keepalived's try_up_instance(): the owner goes straight to MASTER,
+        everyone else to BACKUP with a full down timer."""
+        self.master_adver_int_cs = self.p.advert_int_cs
+        if self.p.want_master and self.p.owner:
+            self._become_master(now_us, out, reason)
+            return
+        down_us = self.master_down_us()
+        self._down_reason = "no master heard within Master_Down_Interval"
+        if self.p.fast_preempt and self.last_heard_resign:
+            # vipkeeper extension: the last thing heard was the master resigning
+            # (priority 0) and nothing since; wait only skew time, as a BACKUP
+            # does on receiving priority 0 (RFC 5798 §6.4.2).
+            down_us = self.skew_us()
+            self._down_reason = "master had resigned (priority 0)"
+        self._enter_backup(now_us, out, reason, down_us)
+
+    def _enter_backup(self, now_us: int, out: list[Effect], reason: str, down_us: int) -> None:
+        self._preempt_time_us = None
+        self._sands_us = now_us + down_us
+        self._transition(State.BACKUP, reason, out)
+
+    def _become_master(self, now_us: int, out: list[Effect], reason: str) -> None:
+        """RFC 5798 §6.4.2 (Master_Down_Timer fires) / keepalived vrrp_state_goto_master()."""
+        self.master_adver_int_cs = self.p.advert_int_cs
+        self._transition(State.MASTER, reason, out)
+        # keepalived sends the advert first, so the old master (if any)
+        # releases the VIPs before our gratuitous ARPs go out.
+        self._send_advert(self.effective_priority, out)
+        out.append(AddVips())
+        self._vips_set = True
+        self.counters.became_master += 1
+        self._garp(self.p.garp_master_repeat, out)
+        self._garp_delayed_us = now_us + self.p.garp_master_delay_us if self.p.garp_master_delay_us else None
+        self._garp_refresh_us = (
+            now_us + self.p.garp_master_refresh_us if self.p.garp_master_refresh_us else None
+        )
+        self.master_addr = self.src_addr
+        self.master_priority = self.effective_priority
+        self._sands_us = now_us + timers.cs_to_us(self.p.advert_int_cs)
+
+    def _release(self, out: list[Effect]) -> None:
+        if self._vips_set:
+            out.append(DelVips())
+            self._vips_set = False
+            self.counters.released_master += 1
+        self._garp_delayed_us = None
+        self._garp_lower_delayed_us = None
+        self._garp_refresh_us = None
+
+    def _leave_master_to_backup(self, now_us: int, out: list[Effect], reason: str) -> None:
+        """keepalived vrrp_state_leave_master(wantstate=BACKUP): no priority-0 advert."""
+        self._release(out)
+        self._down_reason = "no master heard within Master_Down_Interval"
+        self._enter_backup(now_us, out, reason, self.master_down_us())
+
+    def _enter_fault(self, now_us: int, out: list[Effect], reason: str) -> None:
+        if self.state is State.MASTER:
+            # keepalived: a MASTER going to FAULT resigns with priority 0.
+            self._send_advert(PRIO_STOP, out)
+            self._release(out)
+        self._sands_us = None
+        self._ever_left_init = True
+        self._transition(State.FAULT, reason, out)
+
+    def _reevaluate(self, now_us: int, out: list[Effect], reason: str) -> None:
+        """Conditions outside the protocol changed: go to or leave FAULT/INIT."""
+        if self.state is State.STOP:
+            return
+        if self.faults:
+            if self.state is not State.FAULT:
+                self._enter_fault(now_us, out, ", ".join(sorted(self.faults)))
+            return
+        if self.state in (State.FAULT, State.INIT):
+            self._try_leave_init(now_us, out, reason)
+
+    # ------------------------------------------------------------- tracking
+
+    def _on_tracking(self, t: TrackingChanged, now_us: int, out: list[Effect]) -> None:
+        self._tracking = t
+        self._set_effective_priority(now_us, out)
+        self._reevaluate(now_us, out, "trackers ok")
+        if self.state is State.BACKUP and self.p.fast_preempt:
+            self._maybe_fast_preempt(now_us, out)
+
+    def _set_effective_priority(self, now_us: int, out: list[Effect]) -> None:
+        """keepalived vrrp_set_effective_priority(): clamp to 1..254; the
+        address owner's 255 never changes."""
+        new = clamp_priority(self.base_priority, self._tracking.offset)
+        if new == self.effective_priority:
+            return
+        old = self.effective_priority
+        old_down = self.master_down_us()
+        self.effective_priority = new
+        out.append(PriorityChanged(old, new))
+        if self.state is State.BACKUP and self._sands_us is not None:
+            # Keep the same start point: move the deadline by the skew change.
+            self._sands_us += self.master_down_us() - old_down
+
+    def _preempt_allowed(self, now_us: int) -> bool:
+        if self.p.nopreempt:
+            return False
+        if self.p.preempt_delay_us:
+            return self._preempt_time_us is not None and now_us >= self._preempt_time_us
+        return True
+
+    def _maybe_fast_preempt(self, now_us: int, out: list[Effect]) -> None:
+        """vipkeeper ``fast_preempt``: a BACKUP that now outranks the master it
+        last heard takes over at once instead of waiting for the down timer;
+        the old master yields on our advert (RFC 5798 §6.4.3)."""
+        if self.master_priority <= 0 or self.effective_priority <= self.master_priority:
+            return
+        if self.p.preempt_delay_us and self._preempt_time_us is None:
+            self._preempt_time_us = now_us + self.p.preempt_delay_us
+        if self._preempt_allowed(now_us):
+            self._become_master(
+                now_us,
+                out,
+                f"fast preempt: our priority {self.effective_priority} > master's {self.master_priority}",
+            )
+
+    # ------------------------------------------------------------- receive
+
+    def _check_advert(self, ev: AdvertReceived) -> tuple[str, str] | None:
+        """Per-instance validation, in keepalived's vrrp_check_packet() order
+        (RFC 3768 §7.1, RFC 5798 §7.1).  Returns (reason, detail) or None."""
+        adv, p = ev.advert, self.p
+        # RFC 5798 §7.1: MUST verify TTL/hop limit 255 (keepalived: not for unicast).
+        if not p.unicast and ev.ttl != VRRP_TTL:
+            return "bad_ttl", f"TTL {ev.ttl}, expected {VRRP_TTL}"
+        if adv.version != p.version:
+            return "version_mismatch", f"version {adv.version}, expected {p.version}"
+        if p.version == 2:
+            if adv.auth_type != p.auth_type:
+                return "auth_type_mismatch", f"auth type {adv.auth_type}, expected {p.auth_type}"
+            if p.auth_type == AUTH_PASS and adv.auth_data[:8].ljust(8, b"\0") != p.auth_data.ljust(8, b"\0"):
+                return "auth_failure", "wrong password"
+            # RFC 3768 §7.1: MUST verify the Adver Interval matches.
+            if adv.advert_int_cs != p.advert_int_cs:
+                return (
+                    "interval_mismatch",
+                    f"advert interval {adv.advert_int_cs / 100:g}s, ours {p.advert_int_cs / 100:g}s",
+                )
+        if len(adv.addresses) != len(p.vips):
+            return "addr_count", f"{len(adv.addresses)} addresses, expected {len(p.vips)}"
+        if ev.multicast == p.unicast:
+            want = "unicast" if p.unicast else "multicast"
+            return "wrong_cast", f"expected {want}"
+        # RFC 5798 §7.1: MAY verify the addresses (keepalived does).
+        if p.vips and set(adv.addresses) != set(p.vips):
+            return "addr_list", "address list differs from ours"
+        if p.unicast and p.check_unicast_src and ev.src not in p.unicast_peers:
+            return "not_a_peer", f"{ev.src} is not a unicast peer"
+        return None
+
+    def _on_advert(self, ev: AdvertReceived, now_us: int, out: list[Effect]) -> None:
+        bad = self._check_advert(ev)
+        if bad is not None:
+            reason, detail = bad
+            self.counters.drops[reason] = self.counters.drops.get(reason, 0) + 1
+            out.append(AdvertDropped(reason, ev.src, detail))
+            return
+        prio = ev.advert.priority
+        self.counters.adverts_received += 1
+        if prio == PRIO_STOP:
+            self.counters.priority_zero_received += 1
+        self.last_advert_us = now_us
+        self.last_heard_resign = prio == PRIO_STOP
+        if self.state is State.BACKUP:
+            self._backup_rx(ev, now_us, out)
+        elif self.state is State.MASTER:
+            self._master_rx(ev, now_us, out)
+        # INIT / FAULT / STOP: keepalived ignores adverts (we keep last_heard_resign).
+
+    def _backup_rx(self, ev: AdvertReceived, now_us: int, out: list[Effect]) -> None:
+        """RFC 5798 §6.4.2 / keepalived vrrp_state_backup()."""
+        prio = ev.advert.priority
+        if prio == PRIO_STOP:
+            # Set Master_Down_Timer to Skew_Time.
+            self._sands_us = now_us + self.skew_us()
+            self._down_reason = f"master {ev.src} resigned (priority 0)"
+            return
+        delaying = bool(self.p.preempt_delay_us) and (
+            self._preempt_time_us is None or self._preempt_time_us > now_us
+        )
+        if self.p.nopreempt or prio >= self.effective_priority or delaying:
+            if self.p.version == 3:
+                # RFC 5798 §6.4.2: Master_Adver_Interval := the advert's interval.
+                self.master_adver_int_cs = ev.advert.advert_int_cs
+            self.master_addr = ev.src
+            self.master_priority = prio
+            if self.p.preempt_delay_us:
+                if prio >= self.effective_priority:
+                    self._preempt_time_us = None
+                elif self._preempt_time_us is None:
+                    self._preempt_time_us = now_us + self.p.preempt_delay_us
+            self._sands_us = now_us + self.master_down_us()
+            self._down_reason = f"master {ev.src} not heard within Master_Down_Interval"
+            return
+        # A lower-priority advert and we may preempt: discard it, so the down
+        # timer runs out (RFC 5798 §6.4.2 "Preempt_Mode is True").
+        self.master_addr = ev.src
+        self.master_priority = prio
+        self._down_reason = f"preempting lower-priority master {ev.src} ({prio} < {self.effective_priority})"
+        if self.p.fast_preempt:
+            self._become_master(now_us, out, "fast preempt: " + self._down_reason)
+
+    def _master_rx(self, ev: AdvertReceived, now_us: int, out: list[Effect]) -> None:
+        """RFC 5798 §6.4.3 / keepalived vrrp_state_master_rx()."""
+        prio = ev.advert.priority
+        mine = self.effective_priority
+        cmp = _addr_cmp(ev.src, self.src_addr)
+        higher = prio > mine or (prio == mine and cmp > 0)
+        if prio == PRIO_STOP or (self.p.higher_prio_send_advert and higher):
+            self._send_advert(mine, out)
+            self._sands_us = now_us + timers.cs_to_us(self.p.advert_int_cs)
+            if prio == PRIO_STOP:
+                return
+        if prio == mine and cmp == 0:
+            out.append(PeerConflict(f"equal priority advert from {ev.src}, which has our own address"))
+        elif prio == mine == PRIO_OWNER:
+            out.append(
+                PeerConflict(
+                    f"{ev.src} is also configured as address owner (priority 255); lowering ours to 254"
+                )
+            )
+            self.base_priority = self.effective_priority = mine = PRIO_OWNER - 1
+            higher = cmp > 0
+        if prio < mine or (prio == mine and cmp < 0):
+            # A lower-priority router thinks it is master: assert ourselves.
+            if not self.p.lower_prio_no_advert:
+                self._send_advert(mine, out)
+                self._sands_us = now_us + timers.cs_to_us(self.p.advert_int_cs)
+            if self.p.garp_lower_prio_repeat:
+                self._garp(self.p.garp_lower_prio_repeat, out)
+                if self.p.garp_lower_prio_delay_us:
+                    self._garp_lower_delayed_us = now_us + self.p.garp_lower_prio_delay_us
+            return
+        if higher:
+            if self.p.version == 3:
+                self.master_adver_int_cs = ev.advert.advert_int_cs
+            self.master_addr = ev.src
+            self.master_priority = prio
+            what = "higher priority" if prio > mine else "same priority and higher address"
+            self._leave_master_to_backup(now_us, out, f"{what} advert from {ev.src} ({prio}, ours {mine})")
+
+    # ------------------------------------------------------------- sending
+
+    def _send_advert(self, priority: int, out: list[Effect]) -> None:
+        self.counters.adverts_sent += 1
+        if priority == PRIO_STOP:
+            self.counters.priority_zero_sent += 1
+        out.append(SendAdvert(priority))
+
+    def _garp(self, count: int, out: list[Effect]) -> None:
+        if count > 0 and self.p.vips:
+            self.counters.garp_bursts += 1
+            out.append(SendGratuitous(count, self.p.garp_interval_us))
+
+    def _master_tx(self, now_us: int, out: list[Effect]) -> None:
+        """keepalived vrrp_state_master_tx(): advert, and the GARP refresh when due."""
+        self._send_advert(self.effective_priority, out)
+        if self._garp_refresh_us is not None and now_us > self._garp_refresh_us:
+            self._garp(self.p.garp_master_refresh_repeat, out)
+            self._garp_refresh_us = now_us + self.p.garp_master_refresh_us
+
+    def _shutdown(self, now_us: int, out: list[Effect]) -> None:
+        if self.state is State.MASTER:
+            self._send_advert(PRIO_STOP, out)
+            self._release(out)
+        self._sands_us = None
+        self._garp_delayed_us = self._garp_lower_delayed_us = None
+        self._transition(State.STOP, "shutdown", out)
