@@ -1,0 +1,365 @@
+"""Raw protocol-112 sockets: one per (interface, address family).
+
+All VRRP instances on one interface and family share one :class:`VrrpSocket`.
+The socket only moves bytes: it never validates a VRRP message (that is
+``core``'s job) and never raises from its receive path or from :meth:`send`.
+
+Choices, and the kernel behaviour they rely on:
+
+* IPv4 sends do **not** use ``IP_HDRINCL``: the kernel builds the IPv4 header
+  with TTL 255 (``IP_TTL`` / ``IP_MULTICAST_TTL``) and TOS 0xC0 (``IP_TOS``).
+  The per-packet source address comes from an ``IP_PKTINFO`` control message
+  (``ipi_spec_dst``), so instances with different ``unicast_src_ip`` share the
+  socket. IPv4 raw sockets deliver the IP header on receive; it is parsed with
+  ``core.codec.parse_ipv4_header`` (total length and header checksum checked)
+  for source, destination and TTL (RFC 5798 §7.1 wants TTL 255). A bad header
+  is counted in ``ip_errors[reason]`` and ``recv_errors``, never raised.
+* ``IP_MULTICAST_ALL`` is 0: a raw socket would otherwise receive every
+  multicast group any socket on the host joined.
+* IPv6: the kernel never delivers the IPv6 header to a raw socket, so the
+  hop limit comes from the ``IPV6_HOPLIMIT`` control message
+  (``IPV6_RECVHOPLIMIT``) and the destination from ``IPV6_PKTINFO``
+  (``IPV6_RECVPKTINFO``). The source comes from the socket address, without
+  its ``%scope`` suffix.
+* ``IPV6_CHECKSUM`` = 6 (offset of the checksum in the VRRPv3 header): the
+  kernel **computes** the checksum over the IPv6 pseudo-header on send
+  (whatever the encoder put in the field is replaced by the correct value)
+  and **verifies** it on receive, silently dropping a packet with a bad
+  checksum before we see it. This is what keepalived does. Consequence: a
+  decoder that re-checks the IPv6 checksum still succeeds on everything this
+  socket delivers, and bad IPv6 checksums are never counted by vipkeeper
+  (the kernel drops them; see ``/proc/net/snmp6``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import socket
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address, ip_address
+
+from vipkeeper.core.codec import parse_ipv4_header
+from vipkeeper.errors import DecodeError
+from vipkeeper.io import linuxconst as lc
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ReceivedPacket", "VrrpSocket"]
+
+_RECV_BUF_BYTES = 65536          # larger than any MTU: MSG_TRUNC never happens
+_SO_RCVBUF_BYTES = 1 << 20       # 200 instances x 10 adverts/s with bursts
+_MAX_BATCH = 64                  # packets drained per readiness callback
+_TOS_VRRP = 0xC0                 # DSCP CS6 (network control), like keepalived
+_TTL_VRRP = 255                  # RFC 5798 §5.1.1.3 / §5.1.2.5
+_IPV6_CHECKSUM_OFFSET = 6        # RFC 5798 §5.2.8: checksum field offset
+_CACHE_MAX = 1024                # bound on the address caches
+
+_IN_PKTINFO = struct.Struct("=i4s4s")   # struct in_pktinfo   <linux/in.h>
+_IN6_PKTINFO = struct.Struct("=16si")   # struct in6_pktinfo  <linux/ipv6.h>
+_IP_MREQN = struct.Struct("=4s4si")     # struct ip_mreqn     <linux/in.h>
+_IPV6_MREQ = struct.Struct("=16sI")     # struct ipv6_mreq    <linux/in6.h>
+_NATIVE_INT = struct.Struct("=i")
+_ANC_V6 = socket.CMSG_SPACE(_IN6_PKTINFO.size) + socket.CMSG_SPACE(_NATIVE_INT.size) + 64
+
+IPAddress = IPv4Address | IPv6Address
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedPacket:
+    """One received VRRP message with the IP-level facts validation needs."""
+
+    family: int            # 4 or 6
+    src: IPAddress
+    dst: IPAddress
+    ttl: int               # IPv4 TTL from the header / IPv6 hop limit from IPV6_HOPLIMIT
+    ifindex: int
+    payload: bytes         # the VRRP message, IP header stripped
+
+
+class VrrpSocket:
+    """One raw protocol-112 socket per (interface, family), shared by all instances on it."""
+
+    def __init__(
+        self,
+        *,
+        family: int,
+        ifname: str,
+        ifindex: int,
+        on_packet: Callable[[ReceivedPacket], None],
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        if family in (4, socket.AF_INET):
+            self.family = 4
+        elif family in (6, socket.AF_INET6):
+            self.family = 6
+        else:
+            raise ValueError(f"family must be 4 or 6, not {family!r}")
+        self.ifname = ifname
+        self.ifindex = ifindex
+        self._on_packet = on_packet
+        self._loop = loop
+        self._sock: socket.socket | None = None
+        self._buf = bytearray(_RECV_BUF_BYTES)
+        self._view = memoryview(self._buf)
+        self._bufs = [self._view]
+        self._groups: set[IPAddress] = set()
+        self._addr_cache: dict[object, IPv6Address] = {}   # IPv6 receive path
+        self._sockaddr_cache: dict[IPAddress, tuple] = {}
+        self._cmsg_cache: dict[IPAddress | None, list] = {}
+        # counters
+        self.sent = 0
+        self.received = 0
+        self.send_errors = 0
+        self.recv_errors = 0        # socket errors, truncated or malformed IP framing
+        self.ip_errors: dict[str, int] = {}   # IPv4 header DecodeError reason -> count
+        self.callback_errors = 0    # exceptions raised by on_packet (caught here)
+        self.last_send_errno = 0
+
+    # -- lifecycle -----------------------------------------------------------
+    def open(self) -> None:
+        """Create, configure and register the socket. Raises OSError on setup failure."""
+        if self._sock is not None:
+            return
+        af = socket.AF_INET if self.family == 4 else socket.AF_INET6
+        sock = socket.socket(af, socket.SOCK_RAW, lc.IPPROTO_VRRP)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, self.ifname.encode())
+            try:  # root may exceed net.core.rmem_max
+                sock.setsockopt(socket.SOL_SOCKET, lc.SO_RCVBUFFORCE, _SO_RCVBUF_BYTES)
+            except OSError:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _SO_RCVBUF_BYTES)
+            if self.family == 4:
+                self._setup_v4(sock)
+            else:
+                self._setup_v6(sock)
+            sock.setblocking(False)
+            loop = self._loop or asyncio.get_running_loop()
+            self._loop = loop
+            loop.add_reader(sock.fileno(), self._on_readable)
+        except BaseException:
+            sock.close()
+            raise
+        self._sock = sock
+        log.debug("vrrp socket open: %s family %d ifindex %d", self.ifname, self.family, self.ifindex)
+
+    def _setup_v4(self, sock: socket.socket) -> None:
+        ip = socket.IPPROTO_IP
+        sock.setsockopt(ip, socket.IP_TTL, _TTL_VRRP)
+        sock.setsockopt(ip, socket.IP_MULTICAST_TTL, _TTL_VRRP)
+        sock.setsockopt(ip, socket.IP_MULTICAST_LOOP, 0)
+        sock.setsockopt(ip, lc.IP_MULTICAST_ALL, 0)
+        sock.setsockopt(ip, socket.IP_TOS, _TOS_VRRP)
+        sock.setsockopt(ip, socket.IP_MULTICAST_IF, _IP_MREQN.pack(b"\0" * 4, b"\0" * 4, self.ifindex))
+
+    def _setup_v6(self, sock: socket.socket) -> None:
+        ip6 = socket.IPPROTO_IPV6
+        sock.setsockopt(ip6, socket.IPV6_UNICAST_HOPS, _TTL_VRRP)
+        sock.setsockopt(ip6, socket.IPV6_MULTICAST_HOPS, _TTL_VRRP)
+        sock.setsockopt(ip6, socket.IPV6_MULTICAST_LOOP, 0)
+        try:
+            sock.setsockopt(ip6, lc.IPV6_MULTICAST_ALL, 0)
+        except OSError:  # kernels before 4.20: raw IPv6 already filters on membership
+            pass
+        sock.setsockopt(ip6, lc.IPV6_TCLASS, _TOS_VRRP)
+        sock.setsockopt(ip6, socket.IPV6_MULTICAST_IF, self.ifindex)
+        sock.setsockopt(ip6, lc.IPV6_RECVHOPLIMIT, 1)
+        sock.setsockopt(ip6, lc.IPV6_RECVPKTINFO, 1)
+        sock.setsockopt(ip6, lc.IPV6_CHECKSUM, _IPV6_CHECKSUM_OFFSET)
+
+    def close(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is None:
+            return
+        try:
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.remove_reader(sock.fileno())
+        finally:
+            sock.close()
+            self._groups.clear()
+
+    @property
+    def is_open(self) -> bool:
+        return self._sock is not None
+
+    def fileno(self) -> int:
+        return -1 if self._sock is None else self._sock.fileno()
+
+    def __enter__(self) -> "VrrpSocket":
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- multicast membership --------------------------------------------------
+    def _mreq(self, group: IPAddress) -> tuple[int, bytes]:
+        if self.family == 4:
+            return socket.IPPROTO_IP, _IP_MREQN.pack(group.packed, b"\0" * 4, self.ifindex)
+        return socket.IPPROTO_IPV6, _IPV6_MREQ.pack(group.packed, self.ifindex)
+
+    def join(self, group: IPAddress | str) -> bool:
+        """Join ``group`` on this interface. Idempotent; False (logged) on error."""
+        group = ip_address(group)
+        if self._sock is None or group.version != self.family:
+            return False
+        if group in self._groups:
+            return True
+        level, mreq = self._mreq(group)
+        opt = socket.IP_ADD_MEMBERSHIP if self.family == 4 else socket.IPV6_JOIN_GROUP
+        try:
+            self._sock.setsockopt(level, opt, mreq)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:  # already a member: fine
+                log.warning("join %s on %s failed: %s", group, self.ifname, exc)
+                return False
+        self._groups.add(group)
+        return True
+
+    def leave(self, group: IPAddress | str) -> bool:
+        group = ip_address(group)
+        if self._sock is None or group not in self._groups:
+            return False
+        self._groups.discard(group)
+        level, mreq = self._mreq(group)
+        opt = socket.IP_DROP_MEMBERSHIP if self.family == 4 else socket.IPV6_LEAVE_GROUP
+        try:
+            self._sock.setsockopt(level, opt, mreq)
+        except OSError as exc:
+            log.debug("leave %s on %s: %s", group, self.ifname, exc)
+            return False
+        return True
+
+    # -- send ----------------------------------------------------------------
+    def _sockaddr(self, dst: IPAddress) -> tuple:
+        sa = self._sockaddr_cache.get(dst)
+        if sa is None:
+            if len(self._sockaddr_cache) >= _CACHE_MAX:
+                self._sockaddr_cache.clear()
+            # scope id = our ifindex: required for ff02::/fe80:: and ignored for global
+            sa = (str(dst), 0) if self.family == 4 else (str(dst), 0, 0, self.ifindex)
+            self._sockaddr_cache[dst] = sa
+        return sa
+
+    def _cmsgs(self, src: IPAddress | None) -> list:
+        cm = self._cmsg_cache.get(src)
+        if cm is None:
+            if len(self._cmsg_cache) >= _CACHE_MAX:
+                self._cmsg_cache.clear()
+            if src is None:
+                cm = []
+            elif self.family == 4:
+                cm = [(socket.IPPROTO_IP, lc.IP_PKTINFO,
+                       _IN_PKTINFO.pack(self.ifindex, src.packed, b"\0" * 4))]
+            else:
+                cm = [(socket.IPPROTO_IPV6, lc.IPV6_PKTINFO,
+                       _IN6_PKTINFO.pack(src.packed, self.ifindex))]
+            self._cmsg_cache[src] = cm
+        return cm
+
+    def send(self, payload: bytes, dst: IPAddress | str, src: IPAddress | str | None = None) -> bool:
+        """Send one VRRP message to ``dst`` (group or peer) from ``src`` (None: kernel's choice).
+
+        Never raises: errors are logged at debug, counted in ``send_errors`` and
+        reported as False.
+        """
+        sock = self._sock
+        if sock is None:
+            self.send_errors += 1
+            self.last_send_errno = errno.EBADF
+            return False
+        try:
+            if isinstance(dst, str):
+                dst = ip_address(dst)
+            if isinstance(src, str):
+                src = ip_address(src)
+            sock.sendmsg((payload,), self._cmsgs(src), 0, self._sockaddr(dst))
+        except OSError as exc:
+            self.send_errors += 1
+            self.last_send_errno = exc.errno or 0
+            log.debug("send %s -> %s on %s failed: %s", src, dst, self.ifname, exc)
+            return False
+        except (ValueError, TypeError, AttributeError) as exc:  # bad address argument
+            self.send_errors += 1
+            log.debug("send %s -> %s on %s: bad arguments: %s", src, dst, self.ifname, exc)
+            return False
+        self.sent += 1
+        return True
+
+    # -- receive (hot path) -----------------------------------------------------
+    def _on_readable(self) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        decode = self._decode_v4 if self.family == 4 else self._decode_v6
+        ancsize = 0 if self.family == 4 else _ANC_V6
+        bufs = self._bufs
+        for _ in range(_MAX_BATCH):
+            try:
+                n, anc, flags, addr = sock.recvmsg_into(bufs, ancsize)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self.recv_errors += 1
+                log.debug("recv on %s: %s", self.ifname, exc)
+                return
+            if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+                self.recv_errors += 1
+                continue
+            try:
+                pkt = decode(n, anc, addr)
+            except Exception:  # malformed framing must never escape
+                self.recv_errors += 1
+                log.debug("malformed packet on %s", self.ifname, exc_info=True)
+                continue
+            if pkt is None:
+                self.recv_errors += 1
+                continue
+            self.received += 1
+            try:
+                self._on_packet(pkt)
+            except Exception:
+                self.callback_errors += 1
+                log.exception("on_packet callback failed on %s", self.ifname)
+
+    def _decode_v4(self, n: int, anc: list, addr: object) -> ReceivedPacket | None:
+        try:
+            hdr = parse_ipv4_header(self._view[:n])
+        except DecodeError as exc:
+            self.ip_errors[exc.reason] = self.ip_errors.get(exc.reason, 0) + 1
+            log.debug("bad IPv4 header on %s: %s", self.ifname, exc)
+            return None
+        if hdr.proto != lc.IPPROTO_VRRP:
+            return None
+        return ReceivedPacket(4, hdr.src, hdr.dst, hdr.ttl, self.ifindex, hdr.payload)
+
+    def _decode_v6(self, n: int, anc: list, addr: tuple) -> ReceivedPacket | None:
+        ttl = -1
+        dst = None
+        ifindex = self.ifindex
+        cache = self._addr_cache
+        for level, ctype, data in anc:
+            if level != socket.IPPROTO_IPV6:
+                continue
+            if ctype == lc.IPV6_HOPLIMIT:
+                ttl = _NATIVE_INT.unpack_from(data)[0]
+            elif ctype == lc.IPV6_PKTINFO:
+                raw = data[:16]
+                dst = cache.get(raw)
+                if dst is None:
+                    if len(cache) >= _CACHE_MAX:
+                        cache.clear()
+                    dst = cache[raw] = IPv6Address(raw)
+                ifindex = _NATIVE_INT.unpack_from(data, 16)[0]
+        if ttl < 0 or dst is None:
+            return None
+        host = addr[0]
+        src = cache.get(host)
+        if src is None:
+            if len(cache) >= _CACHE_MAX:
+                cache.clear()
+            src = cache[host] = IPv6Address(host.partition("%")[0])
+        return ReceivedPacket(6, src, dst, ttl, ifindex, bytes(self._view[:n]))
