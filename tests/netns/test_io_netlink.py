@@ -79,6 +79,14 @@ def test_link_events_down_then_up(lab):
     assert nxt["event"]["ifname"] in ("vk0", "vk1"), nxt
 
 
+def test_link_events_end_when_netlink_closes(lab):
+    ev = start(lab, "A", "netlink_probe.py", "events", "--timeout", "30", "--close-after", "0.5")
+    assert ev.key("ready", 10) is True
+    done = ev.expect(lambda o: isinstance(o, dict) and "done" in o, 5)   # well before the timeout
+    assert done["monitor_errors"] == 0 and done["malformed"] == 0
+    assert ev.proc.wait(5) == 0
+
+
 # ---------------------------------------------------------------- no namespace needed
 
 def test_parse_link_message():

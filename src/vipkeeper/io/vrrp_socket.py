@@ -121,7 +121,11 @@ class VrrpSocket:
 
     # -- lifecycle -----------------------------------------------------------
     def open(self) -> None:
-        """Create, configure and register the socket. Raises OSError on setup failure."""
+        """Create, configure and register the socket with the event loop.
+
+        Call from inside the running loop (or pass ``loop=``). Raises OSError on
+        setup failure (no such interface, not root): that is a startup error.
+        """
         if self._sock is not None:
             return
         af = socket.AF_INET if self.family == 4 else socket.AF_INET6

@@ -5,9 +5,10 @@
   netlink_probe.py primary IFNAME --family F       {"primary": "..." | null}
   netlink_probe.py add IFNAME ADDR [--bind-check]  {"result": bool, "bind_ok": bool | null}
   netlink_probe.py del IFNAME ADDR                 {"result": bool}
-  netlink_probe.py events --ready-on IFNAME [--timeout S]
+  netlink_probe.py events --ready-on IFNAME [--timeout S] [--close-after S]
       {"event": {...}} per LinkEvent (snapshot first), {"ready": true} once IFNAME's
-      snapshot event is out; runs until killed or timeout.
+      snapshot event is out; runs until killed, timeout, or Netlink.close() after S s
+      (the iterator must then end by itself); finally {"done": true, ...}.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ async def main(args: argparse.Namespace) -> None:
                         consume.ready = True
                         out({"ready": True})
             consume.ready = False
+            if args.close_after is not None:
+                asyncio.get_running_loop().call_later(args.close_after, nl.close)
             try:
                 await asyncio.wait_for(consume(), args.timeout)
             except asyncio.TimeoutError:
@@ -82,4 +85,5 @@ if __name__ == "__main__":
     ap.add_argument("--bind-check", action="store_true")
     ap.add_argument("--ready-on", default="eth0")
     ap.add_argument("--timeout", type=float, default=20.0)
+    ap.add_argument("--close-after", type=float, default=None)
     sys.exit(asyncio.run(main(ap.parse_args())))
