@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from tests.conftest import require_binary
 from tests.netns.helpers import run_json
 
 pytestmark = pytest.mark.netns
@@ -23,6 +24,7 @@ def garp(mac: bytes, ip: str) -> bytes:
 
 def test_l2_frame_reaches_observer(lab):
     frame = garp(lab.mac("A"), "172.20.0.115")
+    require_binary("tcpdump")
     cap = lab.capture("observer", "arp")
     got = run_json(lab, "A", "l2_probe.py", "eth0", frame.hex(), "--repeat", "2")
     assert got["results"] == [True, True] and got["send_errors"] == 0

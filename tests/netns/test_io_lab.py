@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from tests.conftest import require_binary
 from tests.netns.helpers import run_json, start
 from vipkeeper import lab as lablib
 from vipkeeper.lab import Lab
@@ -81,6 +82,7 @@ def test_set_link(lab):
 
 
 def test_capture_sees_unicast_between_hosts(lab):
+    require_binary("tcpdump")
     cap = lab.capture("observer", "udp port 9999")
     assert reaches(lab, "A", "B", "172.20.0.113")
     frames = cap.stop()

@@ -9,6 +9,7 @@ from ipaddress import IPv6Address
 
 import pytest
 
+from tests.conftest import require_binary
 from tests.netns.helpers import run_json, start
 
 pytestmark = pytest.mark.netns
@@ -50,6 +51,7 @@ def test_ipv4_multicast_received_with_ttl_255(lab):
     rx = start(lab, "B", "vrrp_probe.py", "recv", "--family", "4", "--join", "224.0.0.18",
                "--count", "1", "--timeout", "10")
     assert rx.key("ready") is True
+    require_binary("tcpdump")
     cap = lab.capture("observer", "ip proto 112")
     sent = run_json(lab, "A", "vrrp_probe.py", "send", "--family", "4", "--dst", "224.0.0.18",
                     "--payload", ADV4.hex(), "--repeat", "3")
@@ -92,6 +94,7 @@ def test_ipv6_multicast_from_link_local_with_kernel_checksum(lab):
     rx = start(lab, "B", "vrrp_probe.py", "recv", "--family", "6", "--join", "ff02::12",
                "--count", "1", "--timeout", "10")
     assert rx.key("ready") is True
+    require_binary("tcpdump")
     cap = lab.capture("observer", "ip6 proto 112")
     sent = run_json(lab, "A", "vrrp_probe.py", "send", "--family", "6", "--dst", "ff02::12",
                     "--payload", ADV6.hex(), "--repeat", "3")
