@@ -119,8 +119,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _register_more() -> None:
+    """Subcommands defined in their own modules add themselves here."""
+    from vipkeeper import cli_run
+
+    cli_run.register()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vipkeeper`` script; returns the exit status."""
+    _register_more()
     parser = build_parser()
     args = parser.parse_args(argv)
     run = getattr(args, "_run", None)
