@@ -94,6 +94,7 @@ class Node:
     line: Line
     seq: int
     children: list[Node] | None = None
+    brace: Line | None = None  # the '{' line that opened ``children``
 
     @property
     def name(self) -> str:
@@ -113,6 +114,11 @@ class Node:
 
 
 Report = Callable[[str, Line, str], None]
+
+
+def _where(file: str, line: int, from_file: str) -> str:
+    """``line N`` within the same file, ``FILE:N`` across files."""
+    return f"line {line}" if file == from_file else f"{file}:{line}"
 
 
 def build_tree(lines: list[Line], report: Report) -> list[Node]:
@@ -150,7 +156,7 @@ def build_tree(lines: list[Line], report: Report) -> list[Node]:
                         "error",
                         unclosed.line,
                         f"missing '}}': block '{unclosed.describe()}' is not closed "
-                        f"before '{name}' at {ln.file}:{ln.line}",
+                        f"before '{name}' at {_where(ln.file, ln.line, unclosed.line.file)}",
                     )
             stack.clear()
         elif stack and opens and stack[-1].name in _VALUE_BLOCKS and (stack[-1].name != "track_file" or len(stack) > 1):
@@ -158,9 +164,10 @@ def build_tree(lines: list[Line], report: Report) -> list[Node]:
             report(
                 "error",
                 blk.line,
-                f"missing '}}': block '{blk.describe()}' is not closed before '{name}' at {ln.file}:{ln.line}",
+                f"missing '}}': block '{blk.describe()}' is not closed before '{name}' "
+                f"at {_where(ln.file, ln.line, blk.line.file)}",
             )
-        node = Node(ln, i, [] if opens else None)
+        node = Node(ln, i, [] if opens else None, lines[i + 1] if opens else None)
         siblings().append(node)
         if opens:
             stack.append(node)
@@ -274,6 +281,7 @@ class _Draft:
     node: Node | None
     values: dict[str, Any] = field(default_factory=dict)
     nodes: dict[str, Node] = field(default_factory=dict)
+    failed: set[str] = field(default_factory=set)  # keywords given with a bad value
 
     def set(self, key: str, value: Any, node: Node) -> None:
         self.values[key] = value
@@ -346,19 +354,22 @@ def _dispatch(
         nargs = len(node.args)
         if nargs < spec.min_args:
             ctx.error(node, f"'{name}' needs a value" if spec.min_args == 1 else f"'{name}' needs {spec.min_args} values")
+            draft.failed.add(name)
             continue
         if spec.max_args is not None and nargs > spec.max_args:
             extra = " ".join(t.value for t in node.args[spec.max_args :])
             ctx.warning(node.args[spec.max_args], f"unexpected '{extra}' after '{name}', ignored")
         if spec.block and node.children is None:
             ctx.error(node, f"'{name}' needs a '{{ ... }}' block")
+            draft.failed.add(name)
             continue
-        if not spec.block and node.children is not None:
-            ctx.error(node, f"'{name}' does not take a '{{ ... }}' block; block ignored")
+        if not spec.block and node.brace is not None:
+            ctx.error(node.brace, f"unexpected '{{' after '{name}', which takes no block; block ignored")
         try:
             spec.handler(draft, node, ctx)
         except _BadValue as bad:
             ctx.error(bad.at, bad.message)
+            draft.failed.add(name)
 
 
 def _store(key: str, convert: Callable[[Node], Any]) -> Handler:
@@ -696,6 +707,7 @@ def _unicast_peer(draft: _Draft, node: Node, ctx: _Ctx) -> None:
             peers.append(addr)
         except _BadValue as bad:
             ctx.error(bad.at, bad.message)
+            draft.failed.add(node.name)
 
 
 _SCOPES = {"global": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
@@ -795,6 +807,7 @@ def _vips(key: str, sets_family: bool) -> Handler:
                 vips.append(vip)
             except _BadValue as bad:
                 ctx.error(bad.at, bad.message)
+                draft.failed.add(node.name)
 
     return handler
 
@@ -845,6 +858,7 @@ def _track_refs(key: str, lo: int, hi: int, clamp_254: bool) -> Handler:
                 refs.append(_PendingRef(ref, reverse_given, child.seq))
             except _BadValue as bad:
                 ctx.error(bad.at, bad.message)
+                draft.failed.add(node.name)
 
     return handler
 
@@ -1021,7 +1035,8 @@ class _Parse:
         name = node.args[0].value
         if name in registry:
             first = registry[name].loc
-            ctx.error(node, f"{kind} '{name}' is already defined at {first}; this one is ignored")
+            where = _where(first.file, first.line, node.line.file)
+            ctx.error(node, f"{kind} '{name}' is already defined at {where}; this one is ignored")
             return None
         draft = _Draft(kind, name, node)
         _dispatch(ctx, node.children, table, draft, kind, unsupported)
@@ -1068,7 +1083,8 @@ _TOP_LEVEL_UNSUPPORTED = frozenset(
 def _complete_script(draft: _Draft, ctx: _Ctx) -> VrrpScript | None:
     v = draft.values
     if "script" not in v:
-        ctx.error(draft.node, f"vrrp_script '{draft.name}' has no 'script'")  # type: ignore[arg-type]
+        if "script" not in draft.failed:
+            ctx.error(draft.node, f"vrrp_script '{draft.name}' has no 'script'")  # type: ignore[arg-type]
         return None
     return VrrpScript(
         name=draft.name,
@@ -1089,7 +1105,8 @@ def _complete_script(draft: _Draft, ctx: _Ctx) -> VrrpScript | None:
 def _complete_pgsql(draft: _Draft, ctx: _Ctx) -> VrrpPgsql | None:
     v = draft.values
     if "conninfo" not in v:
-        ctx.error(draft.node, f"vrrp_pgsql '{draft.name}' has no 'conninfo'")  # type: ignore[arg-type]
+        if "conninfo" not in draft.failed:
+            ctx.error(draft.node, f"vrrp_pgsql '{draft.name}' has no 'conninfo'")  # type: ignore[arg-type]
         return None
     return VrrpPgsql(
         name=draft.name,
@@ -1109,7 +1126,8 @@ def _complete_pgsql(draft: _Draft, ctx: _Ctx) -> VrrpPgsql | None:
 def _complete_track_file(draft: _Draft, ctx: _Ctx) -> VrrpTrackFile | None:
     v = draft.values
     if "file" not in v:
-        ctx.error(draft.node, f"track_file '{draft.name}' has no 'file'")  # type: ignore[arg-type]
+        if "file" not in draft.failed:
+            ctx.error(draft.node, f"track_file '{draft.name}' has no 'file'")  # type: ignore[arg-type]
         return None
     return VrrpTrackFile(
         name=draft.name,
@@ -1209,7 +1227,9 @@ def _complete_instance(d: _Draft, g: GlobalDefs, gd: _Draft, t: _Trackables, ctx
 
     vips: list[VirtualAddress] = list(v.get("vips", []))
     vips_excluded: list[VirtualAddress] = list(v.get("vips_excluded", []))
-    if not vips:
+    if not vips and "virtual_ipaddress" in d.failed:
+        ok = False
+    elif not vips:
         if version == 3 or strict:
             ctx.error(node, f"{me}: no virtual_ipaddress; at least one is required")
             ok = False
@@ -1234,14 +1254,16 @@ def _complete_instance(d: _Draft, g: GlobalDefs, gd: _Draft, t: _Trackables, ctx
         auth_pass: bytes = v.get("auth_pass", b"")
         auth_node = at("authentication")
         if auth_type is None:
-            ctx.error(auth_node, f"{me}: authentication without 'auth_type'")
+            if "auth_type" not in d.failed:
+                ctx.error(auth_node, f"{me}: authentication without 'auth_type'")
             ok = False
         elif strict:
             ctx.warning(auth_node, f"{me}: strict mode does not support authentication, ignored")
         elif version == 3:
             ctx.warning(auth_node, f"{me}: VRRP version 3 does not support authentication, ignored")
         elif not auth_pass or auth_pass[:1] == b"\0":
-            ctx.error(auth_node, f"{me}: authentication given but no 'auth_pass'")
+            if "auth_pass" not in d.failed:
+                ctx.error(auth_node, f"{me}: authentication given but no 'auth_pass'")
             ok = False
         elif family == 6 and auth_type == "AH":
             ctx.warning(auth_node, f"{me}: AH authentication cannot be used with IPv6, ignored")
@@ -1255,7 +1277,7 @@ def _complete_instance(d: _Draft, g: GlobalDefs, gd: _Draft, t: _Trackables, ctx
     if strict and peers:
         ctx.error(at("unicast_configured"), f"{me}: unicast peers are not supported in strict mode")
         ok = False
-    if v.get("unicast_configured") and not peers:
+    if v.get("unicast_configured") and not peers and "unicast_peer" not in d.failed:
         ctx.warning(
             at("unicast_configured"),
             f"{me}: a unicast keyword is given without any unicast_peer; using multicast",
@@ -1265,11 +1287,13 @@ def _complete_instance(d: _Draft, g: GlobalDefs, gd: _Draft, t: _Trackables, ctx
     if interface is None:
         # keepalived allows no interface for unicast with unicast_src_ip; vipkeeper needs one
         # to place the virtual addresses.
-        ctx.error(node, f"{me}: 'interface' is required")
+        if "interface" not in d.failed:
+            ctx.error(node, f"{me}: 'interface' is required")
         ok = False
     vrid = v.get("vrid")
     if vrid is None:
-        ctx.error(node, f"{me}: 'virtual_router_id' is required")
+        if "virtual_router_id" not in d.failed:
+            ctx.error(node, f"{me}: 'virtual_router_id' is required")
         ok = False
 
     if family == 6 and not peers and vips and not vips[0].address.ip.is_link_local:
@@ -1418,7 +1442,7 @@ def _check_vrid_conflicts(instances: list[VrrpInstance], ctx: _Ctx) -> set[str]:
             Diagnostic(
                 "error", inst.loc.file, inst.loc.line,
                 f"vrrp_instance {inst.name}: virtual_router_id {inst.vrid} on {inst.interface} is already used "
-                f"by vrrp_instance {other.name} at {other.loc}",
+                f"by vrrp_instance {other.name} at {_where(other.loc.file, other.loc.line, inst.loc.file)}",
             )
         )
         bad.add(inst.name)
