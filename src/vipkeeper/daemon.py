@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .checks import Tracker
 from .checks.script import ScriptCheck
 from .config.model import Config, VirtualAddress, VrrpInstance
 from .core import codec, frames
@@ -88,7 +89,7 @@ class InstanceRuntime:
     l2: L2Sender
     src: IPAddress
     dsts: tuple[IPAddress, ...]
-    tracked: list[tuple[Tracked, object]] = field(default_factory=list)  # (Tracked, check)
+    tracked: list[tuple[Tracked, Tracker]] = field(default_factory=list)
     actions: asyncio.Queue = field(default_factory=asyncio.Queue)
     advert_cache: dict[tuple[int, IPAddress], bytes] = field(default_factory=dict)
     worker: asyncio.Task | None = None
@@ -117,7 +118,7 @@ class Daemon:
         self._by_key: dict[tuple[int, int, int], InstanceRuntime] = {}  # (ifindex, family, vrid)
         self._sockets: dict[tuple[int, int], VrrpSocket] = {}
         self._l2: dict[int, L2Sender] = {}
-        self._checks: dict[str, ScriptCheck] = {}
+        self._trackers: dict[str, Tracker] = {}  # by the name track_script/track_file use
         self._heap: list[tuple[int, int, str]] = []
         self._seq = 0
         self._wake = asyncio.Event()
@@ -140,8 +141,8 @@ class Daemon:
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.add_signal_handler(sig, self._stop.set)
                 self._tasks.append(asyncio.create_task(self._link_watch(nl), name="link-watch"))
-                for check in self._checks.values():
-                    self._tasks.append(asyncio.create_task(check.run_forever(), name=f"check-{check.name}"))
+                for tracker in self._trackers.values():
+                    self._tasks.append(asyncio.create_task(tracker.run_forever(), name=f"track-{tracker.name}"))
                 now = _now_us()
                 for rt in self.instances.values():
                     self._feed(rt, LinkChanged(up=rt.link.up), now)
@@ -190,7 +191,7 @@ class Daemon:
             run_as, refused = self._script_user(sc.user, sc.group, sc.script)
             check = ScriptCheck(sc, run_as=run_as, env=env, on_change=self._on_check_change)
             check.refused = refused
-            self._checks[name] = check
+            self._trackers[name] = check
         for inst in self.config.instances:
             link = await nl.link_by_name(inst.interface)
             if link is None:
@@ -216,13 +217,14 @@ class Daemon:
                 (gd.vrrp_mcast_group4 if inst.family == 4 else gd.vrrp_mcast_group6),
             )
             rt = InstanceRuntime(inst, router, link, sock, l2, src, dsts)
-            for ref in inst.track_scripts:
-                check = self._checks.get(ref.name)
-                if check is None:
-                    continue  # vrrp_pgsql: wired by its own issue
-                weight = ref.weight if ref.weight is not None else check.cfg.weight
-                reverse = ref.weight_reverse if ref.weight is not None else check.cfg.weight_reverse
-                rt.tracked.append((Tracked(ref.name, weight, reverse), check))
+            for ref in inst.track_scripts + inst.track_files:
+                tracker = self._trackers.get(ref.name)
+                if tracker is None:
+                    log.error("(%s) tracker %s is not supported yet; ignored", inst.name, ref.name)
+                    continue
+                weight = ref.weight if ref.weight is not None else tracker.default_weight
+                reverse = ref.weight_reverse if ref.weight is not None else tracker.default_reverse
+                rt.tracked.append((Tracked(ref.name, weight, reverse), tracker))
             self.instances[inst.name] = rt
             self._by_key[(link.ifindex, inst.family, inst.vrid)] = rt
             # A crash may have left our VIPs behind: remove them before the

@@ -52,6 +52,14 @@ class ScriptCheck:
     def status(self) -> Status:
         return self.rf.status
 
+    @property
+    def default_weight(self) -> int:
+        return self.cfg.weight
+
+    @property
+    def default_reverse(self) -> bool:
+        return self.cfg.weight_reverse
+
     async def run_forever(self) -> None:
         if self.refused:
             return
