@@ -178,3 +178,7 @@ def test_split_quoted_escaped() -> None:
     assert split_quoted_escaped('script "/bin/check a" b') == ["script", "/bin/check a", "b"]
     assert split_quoted_escaped("notify '/x y' user") == ["notify", "/x y", "user"]
     assert split_quoted_escaped(r'a b\ c "d\"e" \x41\101\t') == ["a", "b c", 'd"e', "AA\t"]
+
+
+def test_diagnostic_str_is_one_line() -> None:
+    assert str(Diagnostic("warning", "f.conf", 3, "bad 'a\nb'")) == "f.conf:3: warning: bad 'a\\nb'"

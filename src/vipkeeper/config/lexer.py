@@ -38,6 +38,8 @@ Severity = Literal["error", "warning"]
 _INCLUDE_RE = re.compile(r"include[rmwba]?[ \t]+(\S.*)$")
 _DEFINITION_RE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)=[ \t]*(.*)$")
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_CONFIG_ID_END_RE = re.compile(r"[ \t]")
 _MAX_SUBSTITUTION_ROUNDS = 32
 _MAX_INCLUDE_DEPTH = 32
 
@@ -57,7 +59,9 @@ class Diagnostic:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line > 0 else self.file
-        return f"{where}: {self.severity}: {self.message}"
+        # one line per diagnostic, whatever a quoted value contained
+        message = _CONTROL_RE.sub(lambda m: repr(m.group())[1:-1], self.message)
+        return f"{where}: {self.severity}: {message}"
 
     @property
     def is_error(self) -> bool:
@@ -350,7 +354,7 @@ class Lexer:
         """``@ID rest``: ``rest`` if ID is our config id (``@^ID``: if it is not), else None."""
         reverse = text.startswith("@^")
         start = 2 if reverse else 1
-        m = re.compile(r"[ \t]").search(text, start)
+        m = _CONFIG_ID_END_RE.search(text, start)
         if m is None:
             return None  # nothing after the id: keepalived drops the line
         ident = text[start : m.start()]

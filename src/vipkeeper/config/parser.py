@@ -338,7 +338,7 @@ def _dispatch(
     table: Mapping[str, Kw],
     draft: _Draft,
     where: str,
-    unsupported: Mapping[str, str] | frozenset[str] = frozenset(),
+    unsupported: frozenset[str] = frozenset(),
 ) -> None:
     """Run each node's handler from ``table``; report unknown keywords and bad arity."""
     for node in nodes:
@@ -346,8 +346,7 @@ def _dispatch(
         spec = table.get(name)
         if spec is None:
             if name in unsupported:
-                why = unsupported[name] if isinstance(unsupported, Mapping) else ""
-                ctx.warning(node, f"keyword '{name}' in {where} is not supported by vipkeeper, ignored{why}")
+                ctx.warning(node, f"keyword '{name}' in {where} is not supported by vipkeeper, ignored")
             else:
                 ctx.warning(node, f"unknown keyword '{name}' in {where}, ignored")
             continue
@@ -888,7 +887,9 @@ def _auth_pass(draft: _Draft, node: Node, ctx: _Ctx) -> None:
     raw = node.args[0].value.encode("utf-8", errors="surrogateescape")
     if len(raw) > VRRP_AUTH_LEN:
         # keepalived vrrp_auth_pass_handler: "Truncating auth_pass to 8 characters"
-        ctx.warning(node.args[0], f"auth_pass is longer than {VRRP_AUTH_LEN} characters; only the first {VRRP_AUTH_LEN} are used")
+        ctx.warning(
+            node.args[0], f"auth_pass is longer than {VRRP_AUTH_LEN} characters; only the first {VRRP_AUTH_LEN} are used"
+        )
         raw = raw[:VRRP_AUTH_LEN]
     draft.set("auth_pass", raw, node)
 
@@ -1022,8 +1023,10 @@ class _Parse:
         self.sync_groups: dict[str, _Draft] = {}
         self.broken: set[tuple[str, str]] = set()  # (kind, name) defined but unusable
 
-    def named(self, kind: str, registry: dict[str, _Draft], node: Node, table: Mapping[str, Kw],
-              unsupported: Mapping[str, str] | frozenset[str] = frozenset()) -> _Draft | None:
+    def named(
+        self, kind: str, registry: dict[str, _Draft], node: Node, table: Mapping[str, Kw],
+        unsupported: frozenset[str] = frozenset(),
+    ) -> _Draft | None:
         """A ``KIND NAME { ... }`` block: parse it into a new draft in ``registry``."""
         ctx = self.ctx
         if node.children is None:
@@ -1143,29 +1146,37 @@ def _complete_track_file(draft: _Draft, ctx: _Ctx) -> VrrpTrackFile | None:
 
 @dataclass(slots=True)
 class _Trackables:
-    """What track_* entries may name: (weight, reverse, seq) per object, and broken names."""
+    """What track_* entries may name: (weight_reverse, seq) per object, and broken names."""
 
-    scripts: dict[str, tuple[int, bool, int]]
-    files: dict[str, tuple[int, bool, int]]
+    scripts: dict[str, tuple[bool, int]]
+    files: dict[str, tuple[bool, int]]
     broken: set[tuple[str, str]]
 
 
-def _resolve_refs(kind: str, pending: list[_PendingRef], known: dict[str, tuple[int, bool, int]],
-                  broken_kinds: tuple[str, ...], t: _Trackables, owner: str, ctx: _Ctx) -> tuple[TrackRef, ...]:
-    """Check each entry names a defined object; fill in the effective ``weight_reverse``."""
+_TRACKED_KINDS = {"track_script": ("vrrp_script", "vrrp_pgsql"), "track_file": ("track_file",)}
+
+
+def _resolve_refs(
+    kind: str, pending: list[_PendingRef], t: _Trackables, owner: str, ctx: _Ctx
+) -> tuple[TrackRef, ...]:
+    """Check each entry names a defined object; fill in the effective ``weight_reverse``.
+
+    ``track_script`` may name a vrrp_script or a vrrp_pgsql, ``track_file`` a track_file.
+    """
+    known = t.scripts if kind == "track_script" else t.files
+    kinds = _TRACKED_KINDS[kind]
     out: list[TrackRef] = []
     for p in pending:
         ref = p.ref
         target = known.get(ref.name)
-        at = Location(ref.loc.file, ref.loc.line)
+        at = ref.loc
         if target is None:
-            if not any((k, ref.name) in t.broken for k in broken_kinds):
-                what = {"track_script": "vrrp_script or vrrp_pgsql", "track_file": "track_file"}[kind]
-                ctx.diagnostics.append(
-                    Diagnostic("error", at.file, at.line, f"{owner}: {kind} '{ref.name}' is not defined (no {what} '{ref.name}')")
-                )
+            if not any((k, ref.name) in t.broken for k in kinds):
+                what = " or ".join(kinds)
+                message = f"{owner}: {kind} '{ref.name}' is not defined (no {what} '{ref.name}')"
+                ctx.diagnostics.append(Diagnostic("error", at.file, at.line, message))
             continue
-        _weight_default, reverse_default, seq = target
+        reverse_default, seq = target
         if seq > p.seq:
             # keepalived resolves track_* while reading (vrrp_track.c alloc_track_script),
             # so it ignores a reference to an object defined further down the file.
@@ -1196,231 +1207,277 @@ def _round_to(value_us: int, unit_us: int) -> int:
     return rounded or unit_us
 
 
-def _complete_instance(d: _Draft, g: GlobalDefs, gd: _Draft, t: _Trackables, ctx: _Ctx) -> VrrpInstance | None:
-    """keepalived's vrrp_complete_instance (vrrp/vrrp.c, v2.2.7 ~lines 2829-3290), in its order."""
-    v = d.values
-    node = d.node
-    assert node is not None
-    me = f"vrrp_instance {d.name}"
-    ok = True
+class _InstanceCompletion:
+    """keepalived's ``vrrp_complete_instance`` (vrrp/vrrp.c, v2.2.7 lines ~2829-3290).
 
-    def at(key: str) -> Node:
-        return d.nodes.get(key, node)
+    Each step is a method, called in keepalived's order (later steps depend on the version,
+    state and priority settled by earlier ones).  ``ok`` turns false on any error.
+    """
 
-    strict = v.get("strict", g.vrrp_strict)
+    def __init__(self, d: _Draft, g: GlobalDefs, gd: _Draft, t: _Trackables, ctx: _Ctx) -> None:
+        assert d.node is not None
+        self.d, self.g, self.gd, self.t, self.ctx = d, g, gd, t, ctx
+        self.v = d.values
+        self.node: Node = d.node
+        self.me = f"vrrp_instance {d.name}"
+        self.ok = True
+        self.strict: bool = self.v.get("strict", g.vrrp_strict)
 
-    # Family: set by the first address; an instance without any is IPv4.
-    family = v.get("family") or 4
+    # -- helpers --
 
-    # Version.  IPv6 needs VRRPv3: keepalived refuses 'version 2' once an IPv6 address is
-    # seen (vrrp_version_handler) and, with an IPv6 family and no instance 'version', uses 3
-    # whatever global vrrp_version says; only a non-strict 'version 2' written *before* the
-    # IPv6 addresses slips through there.  vipkeeper rejects 'version 2' with IPv6 always.
-    version = v.get("version")
-    if family == 6:
-        if version == 2:
-            ctx.error(at("version"), f"{me}: VRRP version 2 does not support IPv6 addresses; use 'version 3'")
-            ok = False
-        version = 3
-    elif version is None:
-        version = g.vrrp_version
+    def at(self, key: str) -> Node:
+        """The node that set ``key``, else the instance's own line."""
+        return self.d.nodes.get(key, self.node)
 
-    vips: list[VirtualAddress] = list(v.get("vips", []))
-    vips_excluded: list[VirtualAddress] = list(v.get("vips_excluded", []))
-    if not vips and "virtual_ipaddress" in d.failed:
-        ok = False
-    elif not vips:
-        if version == 3 or strict:
-            ctx.error(node, f"{me}: no virtual_ipaddress; at least one is required")
-            ok = False
+    def error(self, key: str, message: str) -> None:
+        self.ctx.error(self.at(key), f"{self.me}: {message}")
+        self.ok = False
+
+    def warning(self, key: str, message: str) -> None:
+        self.ctx.warning(self.at(key), f"{self.me}: {message}")
+
+    def failed(self, keyword: str) -> bool:
+        """True when ``keyword`` had a bad value (already reported: do not cascade)."""
+        if keyword in self.d.failed:
+            self.ok = False
+            return True
+        return False
+
+    # -- steps --
+
+    def family_and_version(self) -> tuple[int, int]:
+        # The family is set by the instance's first address; without any it is IPv4.
+        family = self.v.get("family") or 4
+        # IPv6 needs VRRPv3.  keepalived refuses 'version 2' once an IPv6 address has been
+        # read (vrrp_parser.c vrrp_version_handler) and, with an IPv6 family and no instance
+        # 'version', uses 3 whatever global vrrp_version says (vrrp.c ~2863-2887); only a
+        # non-strict 'version 2' written *before* the IPv6 addresses slips through there.
+        # vipkeeper rejects 'version 2' with IPv6 in either order.
+        version = self.v.get("version")
+        if family == 6:
+            if version == 2:
+                self.error("version", "VRRP version 2 does not support IPv6 addresses; use 'version 3'")
+            return family, 3
+        return family, version if version is not None else self.g.vrrp_version
+
+    def vips(self, family: int, version: int) -> tuple[list[VirtualAddress], list[VirtualAddress]]:
+        vips: list[VirtualAddress] = list(self.v.get("vips", []))
+        excluded: list[VirtualAddress] = list(self.v.get("vips_excluded", []))
+        if not vips:
+            if self.failed("virtual_ipaddress"):
+                pass
+            elif version == 3 or self.strict:
+                self.error("", "no virtual_ipaddress; at least one is required")
+            else:
+                self.warning("", "no virtual_ipaddress; at least one is sensible")
+        # At most as many addresses as fit in one advert (keepalived assumes a 1500 byte MTU
+        # when it cannot ask the interface); the rest become excluded addresses.
+        if family == 4:
+            max_addr = min(_MAX_VIPS, (_DEFAULT_MTU - (14 + 20 + 8 + (8 if version == 2 else 0))) // 4)
         else:
-            ctx.warning(node, f"{me}: no virtual_ipaddress; at least one is sensible")
+            max_addr = min(_MAX_VIPS, (_DEFAULT_MTU - (14 + 40 + 8)) // 16)
+        if len(vips) > max_addr:
+            self.warning("vips", f"{len(vips)} virtual addresses do not fit in an advert (max {max_addr}); the rest are excluded")
+            excluded = vips[max_addr:] + excluded
+            vips = vips[:max_addr]
+        return vips, excluded
 
-    # Priority and initial state derive from each other.
-    priority = v.get("priority")
-    state = v.get("state")
-    if priority is None:
-        priority = VRRP_PRIO_OWNER if state == "MASTER" else VRRP_PRIO_DFL
-    if state is None:
-        state = "MASTER" if priority == VRRP_PRIO_OWNER else "BACKUP"
-    elif strict and (state == "MASTER") != (priority == VRRP_PRIO_OWNER):
-        state = "MASTER" if priority == VRRP_PRIO_OWNER else "BACKUP"
-        ctx.warning(at("state"), f"{me}: strict mode: state MASTER must match being address owner (priority 255); using {state}")
+    def state_and_priority(self) -> tuple[str, int]:
+        priority: int | None = self.v.get("priority")
+        state: str | None = self.v.get("state")
+        if priority is None:
+            priority = VRRP_PRIO_OWNER if state == "MASTER" else VRRP_PRIO_DFL
+        if state is None:
+            state = "MASTER" if priority == VRRP_PRIO_OWNER else "BACKUP"
+        elif self.strict and (state == "MASTER") != (priority == VRRP_PRIO_OWNER):
+            state = "MASTER" if priority == VRRP_PRIO_OWNER else "BACKUP"
+            self.warning("state", f"strict mode: state MASTER must match being address owner (priority 255); using {state}")
+        return state, priority
 
-    # Authentication (v2 only).
-    auth: Authentication | None = None
-    if v.get("authentication"):
-        auth_type = v.get("auth_type")
-        auth_pass: bytes = v.get("auth_pass", b"")
-        auth_node = at("authentication")
+    def authentication(self, family: int, version: int, state: str, priority: int) -> tuple[Authentication | None, str]:
+        """The authentication to use, and the initial state (AH can force BACKUP)."""
+        if not self.v.get("authentication"):
+            return None, state
+        auth_type: str | None = self.v.get("auth_type")
+        auth_pass: bytes = self.v.get("auth_pass", b"")
         if auth_type is None:
-            if "auth_type" not in d.failed:
-                ctx.error(auth_node, f"{me}: authentication without 'auth_type'")
-            ok = False
-        elif strict:
-            ctx.warning(auth_node, f"{me}: strict mode does not support authentication, ignored")
+            if not self.failed("auth_type"):
+                self.error("authentication", "authentication without 'auth_type'")
+        elif self.strict:
+            self.warning("authentication", "strict mode does not support authentication, ignored")
         elif version == 3:
-            ctx.warning(auth_node, f"{me}: VRRP version 3 does not support authentication, ignored")
+            self.warning("authentication", "VRRP version 3 does not support authentication, ignored")
         elif not auth_pass or auth_pass[:1] == b"\0":
-            if "auth_pass" not in d.failed:
-                ctx.error(auth_node, f"{me}: authentication given but no 'auth_pass'")
-            ok = False
+            if not self.failed("auth_pass"):
+                self.error("authentication", "authentication given but no 'auth_pass'")
         elif family == 6 and auth_type == "AH":
-            ctx.warning(auth_node, f"{me}: AH authentication cannot be used with IPv6, ignored")
+            self.warning("authentication", "AH authentication cannot be used with IPv6, ignored")
         else:
             if auth_type == "AH" and state == "MASTER" and priority != VRRP_PRIO_OWNER:
-                ctx.warning(auth_node, f"{me}: initial state MASTER is incompatible with AH authentication; using BACKUP")
+                self.warning("authentication", "initial state MASTER is incompatible with AH authentication; using BACKUP")
                 state = "BACKUP"
-            auth = Authentication(auth_type, auth_pass, loc=auth_node.loc)
+            return Authentication(auth_type, auth_pass, loc=self.at("authentication").loc), state  # type: ignore[arg-type]
+        return None, state
 
-    peers: tuple[IPAddress, ...] = tuple(v.get("unicast_peers", ()))
-    if strict and peers:
-        ctx.error(at("unicast_configured"), f"{me}: unicast peers are not supported in strict mode")
-        ok = False
-    if v.get("unicast_configured") and not peers and "unicast_peer" not in d.failed:
-        ctx.warning(
-            at("unicast_configured"),
-            f"{me}: a unicast keyword is given without any unicast_peer; using multicast",
-        )
+    def unicast(self) -> tuple[IPAddress, ...]:
+        peers: tuple[IPAddress, ...] = tuple(self.v.get("unicast_peers", ()))
+        if self.strict and peers:
+            self.error("unicast_configured", "unicast peers are not supported in strict mode")
+        if self.v.get("unicast_configured") and not peers and not self.failed("unicast_peer"):
+            # keepalived 2.2.7: deprecated, "Defaulting to multicast"
+            self.warning("unicast_configured", "a unicast keyword is given without any unicast_peer; using multicast")
+        return peers
 
-    interface = v.get("interface")
-    if interface is None:
-        # keepalived allows no interface for unicast with unicast_src_ip; vipkeeper needs one
-        # to place the virtual addresses.
-        if "interface" not in d.failed:
-            ctx.error(node, f"{me}: 'interface' is required")
-        ok = False
-    vrid = v.get("vrid")
-    if vrid is None:
-        if "virtual_router_id" not in d.failed:
-            ctx.error(node, f"{me}: 'virtual_router_id' is required")
-        ok = False
+    def required(self) -> tuple[str, int]:
+        interface: str | None = self.v.get("interface")
+        if interface is None and not self.failed("interface"):
+            # keepalived can do without one for unicast with unicast_src_ip; vipkeeper needs
+            # it to place the virtual addresses.
+            self.error("", "'interface' is required")
+        vrid: int | None = self.v.get("vrid")
+        if vrid is None and not self.failed("virtual_router_id"):
+            self.error("", "'virtual_router_id' is required")
+        self.ok = self.ok and interface is not None and vrid is not None
+        return interface or "", vrid or 0
 
-    if family == 6 and not peers and vips and not vips[0].address.ip.is_link_local:
-        if strict:
-            ctx.error(at("vips"), f"{me}: strict mode: the first IPv6 virtual address must be link-local")
-            ok = False
-        else:
-            ctx.warning(at("vips"), f"{me}: the first IPv6 virtual address should be link-local (RFC 5798 §5.2.9)")
+    def first_ipv6_vip(self, family: int, peers: tuple[IPAddress, ...], vips: list[VirtualAddress]) -> None:
+        if family == 6 and not peers and vips and not vips[0].address.ip.is_link_local:
+            if self.strict:
+                self.error("vips", "strict mode: the first IPv6 virtual address must be link-local")
+            else:  # keepalived only logs this
+                self.warning("vips", "the first IPv6 virtual address should be link-local (RFC 5798 §5.2.9)")
 
-    # At most as many addresses as fit in an advert; keepalived moves the rest to excluded.
-    if family == 4:
-        header = 14 + 20 + 8 + (8 if version == 2 else 0)
-        max_addr = min(_MAX_VIPS, (_DEFAULT_MTU - header) // 4)
-    else:
-        max_addr = min(_MAX_VIPS, (_DEFAULT_MTU - (14 + 40 + 8)) // 16)
-    if len(vips) > max_addr:
-        ctx.warning(at("vips"), f"{me}: {len(vips)} virtual addresses do not fit in an advert (max {max_addr}); the rest are excluded")
-        vips_excluded = vips[max_addr:] + vips_excluded
-        vips = vips[:max_addr]
-
-    nopreempt = bool(v.get("nopreempt", False))
-    preempt_delay_us = v.get("preempt_delay_us", 0)
-    if priority == VRRP_PRIO_OWNER and nopreempt:
-        ctx.warning(at("nopreempt"), f"{me}: nopreempt is incompatible with priority 255; nopreempt cleared")
-        nopreempt = False
-    if state == "MASTER":
-        if nopreempt:
-            ctx.warning(at("nopreempt"), f"{me}: nopreempt does not work with initial state MASTER; nopreempt cleared")
+    def preemption(self, state: str, priority: int) -> tuple[bool, int]:
+        nopreempt = bool(self.v.get("nopreempt", False))
+        delay_us: int = self.v.get("preempt_delay_us", 0)
+        if priority == VRRP_PRIO_OWNER and nopreempt:
+            self.warning("nopreempt", "nopreempt is incompatible with priority 255; nopreempt cleared")
             nopreempt = False
-        if preempt_delay_us:
-            ctx.warning(at("preempt_delay_us"), f"{me}: preempt_delay does not work with initial state MASTER; cleared")
-            preempt_delay_us = 0
-    if preempt_delay_us:
-        if strict:
-            ctx.warning(at("preempt_delay_us"), f"{me}: preempt_delay is incompatible with strict mode; cleared")
-            preempt_delay_us = 0
-        elif nopreempt:
-            ctx.warning(at("preempt_delay_us"), f"{me}: preempt_delay is incompatible with nopreempt; cleared")
-            preempt_delay_us = 0
+        if state == "MASTER":
+            if nopreempt:
+                self.warning("nopreempt", "nopreempt does not work with initial state MASTER; nopreempt cleared")
+                nopreempt = False
+            if delay_us:
+                self.warning("preempt_delay_us", "preempt_delay does not work with initial state MASTER; cleared")
+                delay_us = 0
+        if delay_us and self.strict:
+            self.warning("preempt_delay_us", "preempt_delay is incompatible with strict mode; cleared")
+            delay_us = 0
+        elif delay_us and nopreempt:
+            self.warning("preempt_delay_us", "preempt_delay is incompatible with nopreempt; cleared")
+            delay_us = 0
+        return nopreempt, delay_us
 
-    down_timer_adverts = v.get("down_timer_adverts", gd.get("_down_timer_adverts", VRRP_DOWN_TIMER_ADVERTS))
-    if strict and down_timer_adverts != VRRP_DOWN_TIMER_ADVERTS:
-        ctx.warning(at("down_timer_adverts"), f"{me}: down_timer_adverts is incompatible with strict mode; using 3")
-        down_timer_adverts = VRRP_DOWN_TIMER_ADVERTS
-
-    def strict_default(key: str, global_value: Any, strict_value: Any, what: str) -> Any:
-        if key not in v:
-            return strict_value if strict else global_value
-        if strict and v[key] != strict_value:
-            ctx.warning(at(key), f"{me}: strict mode requires {what}; reset")
+    def strict_or_global(self, key: str, global_value: Any, strict_value: Any, what: str) -> Any:
+        """An option strict mode forces; unset, it comes from global_defs (or strict mode)."""
+        if key not in self.v:
+            return strict_value if self.strict else global_value
+        if self.strict and self.v[key] != strict_value:
+            self.warning(key, f"strict mode requires {what}; reset")
             return strict_value
-        return v[key]
+        return self.v[key]
 
-    garp_lower_prio_repeat = strict_default("garp_lower_prio_repeat", g.vrrp_garp_lower_prio_repeat, 0, "garp_lower_prio_repeat 0")
-    garp_lower_prio_delay_s = strict_default("garp_lower_prio_delay_s", g.vrrp_garp_lower_prio_delay_s, 0, "garp_lower_prio_delay 0")
-    lower_prio_no_advert = strict_default("lower_prio_no_advert", g.vrrp_lower_prio_no_advert, True, "lower_prio_no_advert")
-    higher_prio_send_advert = strict_default("higher_prio_send_advert", g.vrrp_higher_prio_send_advert, False, "higher_prio_send_advert off")
-
-    # Advert interval: v2 whole seconds, v3 centiseconds below 40.96 s.
-    advert_us = v.get("advert_int_us", VRRP_ADVER_DFL_US)
-    if version == 2:
-        if advert_us % _US_PER_S:
-            rounded = _round_to(advert_us, _US_PER_S)
-            ctx.warning(
-                at("advert_int_us"),
-                f"{me}: a VRRPv2 advert_int must be whole seconds; {advert_us / _US_PER_S:g} rounded to {rounded // _US_PER_S}",
-            )
-            advert_us = rounded
-    else:
-        if advert_us >= 4096 * _US_PER_CS:
-            ctx.error(at("advert_int_us"), f"{me}: VRRPv3 advert_int {advert_us / _US_PER_S:g} s is out of range (at most 40.95 s)")
-            ok = False
+    def advert_int_cs(self, version: int) -> int:
+        """v2: whole seconds (keepalived rounds); v3: centiseconds below 40.96 s."""
+        advert_us: int = self.v.get("advert_int_us", VRRP_ADVER_DFL_US)
+        if version == 2:
+            if advert_us % _US_PER_S:
+                rounded = _round_to(advert_us, _US_PER_S)
+                self.warning(
+                    "advert_int_us",
+                    f"a VRRPv2 advert_int must be whole seconds; {advert_us / _US_PER_S:g} rounded to {rounded // _US_PER_S}",
+                )
+                advert_us = rounded
+        elif advert_us >= 4096 * _US_PER_CS:
+            # keepalived clamps to 40.95 s with a config error; vipkeeper refuses it
+            self.error("advert_int_us", f"VRRPv3 advert_int {advert_us / _US_PER_S:g} s is out of range (at most 40.95 s)")
             advert_us = 4095 * _US_PER_CS
         elif advert_us % _US_PER_CS:
             rounded = _round_to(advert_us, _US_PER_CS)
-            ctx.warning(
-                at("advert_int_us"),
-                f"{me}: a VRRPv3 advert_int must be in units of 10 ms; {advert_us / _US_PER_S:g} rounded to {rounded / _US_PER_S:g}",
+            self.warning(
+                "advert_int_us",
+                f"a VRRPv3 advert_int must be in units of 10 ms; {advert_us / _US_PER_S:g} rounded to {rounded / _US_PER_S:g}",
             )
             advert_us = rounded
+        return advert_us // _US_PER_CS
 
-    scripts_kind = ("vrrp_script", "vrrp_pgsql")
-    track_scripts = _resolve_refs("track_script", v.get("track_script", []), t.scripts, scripts_kind, t, me, ctx)
-    track_files = _resolve_refs("track_file", v.get("track_file", []), t.files, ("track_file",), t, me, ctx)
-    if len(track_scripts) != len(v.get("track_script", [])) or len(track_files) != len(v.get("track_file", [])):
-        ok = False
+    def tracking(self) -> tuple[tuple[TrackRef, ...], tuple[TrackRef, ...]]:
+        pending_scripts = self.v.get("track_script", [])
+        pending_files = self.v.get("track_file", [])
+        scripts = _resolve_refs("track_script", pending_scripts, self.t, self.me, self.ctx)
+        files = _resolve_refs("track_file", pending_files, self.t, self.me, self.ctx)
+        if len(scripts) != len(pending_scripts) or len(files) != len(pending_files):
+            self.ok = False
+        return scripts, files
 
-    if not ok:
-        return None
-    return VrrpInstance(
-        name=d.name,
-        interface=interface,
-        vrid=vrid,
-        priority=priority,
-        initial_state=state,
-        version=version,
-        family=family,
-        advert_int_cs=advert_us // _US_PER_CS,
-        nopreempt=nopreempt,
-        preempt_delay_s=preempt_delay_us / _US_PER_S,
-        unicast_src_ip=v.get("unicast_src_ip"),
-        mcast_src_ip=v.get("mcast_src_ip"),
-        unicast_peers=peers,
-        auth=auth,
-        vips=tuple(vips),
-        vips_excluded=tuple(vips_excluded),
-        track_scripts=track_scripts,
-        track_interfaces=_interface_refs(v.get("track_interface", [])),
-        track_files=track_files,
-        notify=_notify_of(d),
-        garp_master_delay_s=v.get("garp_master_delay_s", g.vrrp_garp_master_delay_s),
-        garp_master_repeat=v.get("garp_master_repeat", g.vrrp_garp_master_repeat),
-        garp_master_refresh_s=v.get("garp_master_refresh_s", g.vrrp_garp_master_refresh_s),
-        garp_master_refresh_repeat=v.get("garp_master_refresh_repeat", g.vrrp_garp_master_refresh_repeat),
-        garp_interval_us=v.get("garp_interval_us", g.vrrp_garp_interval_us),
-        gna_interval_us=v.get("gna_interval_us", g.vrrp_gna_interval_us),
-        garp_lower_prio_delay_s=garp_lower_prio_delay_s,
-        garp_lower_prio_repeat=garp_lower_prio_repeat,
-        down_timer_adverts=down_timer_adverts,
-        lower_prio_no_advert=lower_prio_no_advert,
-        higher_prio_send_advert=higher_prio_send_advert,
-        v3_checksum_as_v2=v.get("v3_checksum_as_v2", False),
-        check_unicast_src=v.get("check_unicast_src", g.vrrp_check_unicast_src),
-        strict=strict,
-        fast_preempt=v.get("fast_preempt", False),
-        loc=node.loc,
-    )
+    def run(self) -> VrrpInstance | None:
+        v, g = self.v, self.g
+        family, version = self.family_and_version()
+        vips, vips_excluded = self.vips(family, version)
+        state, priority = self.state_and_priority()
+        auth, state = self.authentication(family, version, state, priority)
+        peers = self.unicast()
+        interface, vrid = self.required()
+        self.first_ipv6_vip(family, peers, vips)
+        nopreempt, preempt_delay_us = self.preemption(state, priority)
+        down_timer_adverts = v.get("down_timer_adverts", self.gd.get("_down_timer_adverts", VRRP_DOWN_TIMER_ADVERTS))
+        if self.strict and down_timer_adverts != VRRP_DOWN_TIMER_ADVERTS:
+            self.warning("down_timer_adverts", "down_timer_adverts is incompatible with strict mode; using 3")
+            down_timer_adverts = VRRP_DOWN_TIMER_ADVERTS
+        garp_lower_prio_repeat = self.strict_or_global(
+            "garp_lower_prio_repeat", g.vrrp_garp_lower_prio_repeat, 0, "garp_lower_prio_repeat 0"
+        )
+        garp_lower_prio_delay_s = self.strict_or_global(
+            "garp_lower_prio_delay_s", g.vrrp_garp_lower_prio_delay_s, 0, "garp_lower_prio_delay 0"
+        )
+        lower_prio_no_advert = self.strict_or_global(
+            "lower_prio_no_advert", g.vrrp_lower_prio_no_advert, True, "lower_prio_no_advert"
+        )
+        higher_prio_send_advert = self.strict_or_global(
+            "higher_prio_send_advert", g.vrrp_higher_prio_send_advert, False, "higher_prio_send_advert off"
+        )
+        advert_int_cs = self.advert_int_cs(version)
+        track_scripts, track_files = self.tracking()
+        if not self.ok:
+            return None
+        return VrrpInstance(
+            name=self.d.name,
+            interface=interface,
+            vrid=vrid,
+            priority=priority,
+            initial_state=state,  # type: ignore[arg-type]
+            version=version,
+            family=family,  # type: ignore[arg-type]
+            advert_int_cs=advert_int_cs,
+            nopreempt=nopreempt,
+            preempt_delay_s=preempt_delay_us / _US_PER_S,
+            unicast_src_ip=v.get("unicast_src_ip"),
+            mcast_src_ip=v.get("mcast_src_ip"),
+            unicast_peers=peers,
+            auth=auth,
+            vips=tuple(vips),
+            vips_excluded=tuple(vips_excluded),
+            track_scripts=track_scripts,
+            track_interfaces=_interface_refs(v.get("track_interface", [])),
+            track_files=track_files,
+            notify=_notify_of(self.d),
+            garp_master_delay_s=v.get("garp_master_delay_s", g.vrrp_garp_master_delay_s),
+            garp_master_repeat=v.get("garp_master_repeat", g.vrrp_garp_master_repeat),
+            garp_master_refresh_s=v.get("garp_master_refresh_s", g.vrrp_garp_master_refresh_s),
+            garp_master_refresh_repeat=v.get("garp_master_refresh_repeat", g.vrrp_garp_master_refresh_repeat),
+            garp_interval_us=v.get("garp_interval_us", g.vrrp_garp_interval_us),
+            gna_interval_us=v.get("gna_interval_us", g.vrrp_gna_interval_us),
+            garp_lower_prio_delay_s=garp_lower_prio_delay_s,
+            garp_lower_prio_repeat=garp_lower_prio_repeat,
+            down_timer_adverts=down_timer_adverts,
+            lower_prio_no_advert=lower_prio_no_advert,
+            higher_prio_send_advert=higher_prio_send_advert,
+            v3_checksum_as_v2=v.get("v3_checksum_as_v2", False),
+            check_unicast_src=v.get("check_unicast_src", g.vrrp_check_unicast_src),
+            strict=self.strict,
+            fast_preempt=v.get("fast_preempt", False),
+            loc=self.node.loc,
+        )
 
 
 def _check_vrid_conflicts(instances: list[VrrpInstance], ctx: _Ctx) -> set[str]:
@@ -1477,8 +1534,8 @@ def _complete_sync_group(d: _Draft, instances: dict[str, VrrpInstance], instance
     owners = {instances[m].priority == VRRP_PRIO_OWNER for m in members if m in instances}
     if len(owners) > 1:
         ctx.warning(node, f"{me} mixes address owners (priority 255) and non-owners; this won't work")
-    track_scripts = _resolve_refs("track_script", d.get("track_script", []), t.scripts, ("vrrp_script", "vrrp_pgsql"), t, me, ctx)
-    track_files = _resolve_refs("track_file", d.get("track_file", []), t.files, ("track_file",), t, me, ctx)
+    track_scripts = _resolve_refs("track_script", d.get("track_script", []), t, me, ctx)
+    track_files = _resolve_refs("track_file", d.get("track_file", []), t, me, ctx)
     if len(track_scripts) != len(d.get("track_script", [])) or len(track_files) != len(d.get("track_file", [])):
         ok = False
     if not ok:
@@ -1492,6 +1549,10 @@ def _complete_sync_group(d: _Draft, instances: dict[str, VrrpInstance], instance
         track_files=track_files,
         loc=node.loc,
     )
+
+
+def _seq(draft: _Draft) -> int:
+    return draft.node.seq if draft.node is not None else -1
 
 
 def _build_config(path: str, p: _Parse) -> Config:
@@ -1508,7 +1569,9 @@ def _build_config(path: str, p: _Parse) -> Config:
     pgsql: dict[str, VrrpPgsql] = {}
     for name, d in p.pgsql.items():
         if name in p.scripts:
-            ctx.error(d.node, f"vrrp_pgsql '{name}' has the name of vrrp_script at {p.scripts[name].loc}")  # type: ignore[arg-type]
+            first = p.scripts[name].loc
+            where = _where(first.file, first.line, d.loc.file)
+            ctx.error(d.node, f"vrrp_pgsql '{name}' has the name of the vrrp_script at {where}")  # type: ignore[arg-type]
             p.broken.add(("vrrp_pgsql", name))
             continue
         c = _complete_pgsql(d, ctx)
@@ -1526,16 +1589,16 @@ def _build_config(path: str, p: _Parse) -> Config:
 
     trackables = _Trackables(
         scripts={
-            **{n: (s.weight, s.weight_reverse, p.scripts[n].node.seq) for n, s in scripts.items()},  # type: ignore[union-attr]
-            **{n: (c.weight, c.weight_reverse, p.pgsql[n].node.seq) for n, c in pgsql.items()},  # type: ignore[union-attr]
+            **{n: (s.weight_reverse, _seq(p.scripts[n])) for n, s in scripts.items()},
+            **{n: (c.weight_reverse, _seq(p.pgsql[n])) for n, c in pgsql.items()},
         },
-        files={n: (f.weight, f.weight_reverse, p.track_files[n].node.seq) for n, f in track_files.items()},  # type: ignore[union-attr]
+        files={n: (f.weight_reverse, _seq(p.track_files[n])) for n, f in track_files.items()},
         broken=p.broken,
     )
 
     completed: list[VrrpInstance] = []
     for d in p.instances.values():
-        inst = _complete_instance(d, g, p.global_draft, trackables, ctx)
+        inst = _InstanceCompletion(d, g, p.global_draft, trackables, ctx).run()
         if inst is not None:
             completed.append(inst)
     conflicting = _check_vrid_conflicts(completed, ctx)
