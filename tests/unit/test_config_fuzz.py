@@ -47,8 +47,8 @@ def _check(text: str) -> None:
     assert isinstance(config, Config)
     for d in diagnostics:
         assert d.severity in ("error", "warning")
-        assert d.file == "fuzz.conf" and d.line >= 1
-        assert str(d).startswith(f"fuzz.conf:{d.line}: {d.severity}: ")
+        assert d.line >= 1  # a mutation may include a real file: d.file is not always ours
+        assert str(d).startswith(f"{d.file}:{d.line}: {d.severity}: ")
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -182,3 +182,14 @@ def test_split_quoted_escaped() -> None:
 
 def test_diagnostic_str_is_one_line() -> None:
     assert str(Diagnostic("warning", "f.conf", 3, "bad 'a\nb'")) == "f.conf:3: warning: bad 'a\\nb'"
+
+
+def test_executable_include_is_refused(tmp_path: Path) -> None:
+    script = tmp_path / "x.sh"
+    script.write_text("evil 1\n")
+    script.chmod(0o755)
+    (tmp_path / "main.conf").write_text("include x.sh\ninclude *.sh\n")
+    lines, diagnostics = lex_file(str(tmp_path / "main.conf"))
+    assert lines == []
+    assert [(d.severity, d.line) for d in diagnostics] == [("error", 1), ("warning", 2)]
+    assert "not a regular non-executable file" in diagnostics[0].message

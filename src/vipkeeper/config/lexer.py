@@ -28,6 +28,7 @@ import glob
 import os
 import re
 import socket
+import stat
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -134,6 +135,15 @@ class _Definition:
     @property
     def multiline(self) -> bool:
         return len(self.lines) > 1
+
+
+def _is_plain_file(path: str) -> bool:
+    """A regular file without any execute bit (keepalived refuses to read anything else)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return True  # let the read report why
+    return stat.S_ISREG(st.st_mode) and not st.st_mode & (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
 
 
 def default_config_id() -> str:
@@ -430,6 +440,11 @@ class Lexer:
         for match in matches:
             if os.path.isdir(match):
                 self._warning(path, lineno, f"included '{match}' is a directory, skipped")
+                continue
+            if not _is_plain_file(match):
+                # keepalived check_glob_file(): "not a regular non-executable file - skipping"
+                report = self._warning if len(matches) > 1 or glob.has_magic(pattern) else self._error
+                report(path, lineno, f"included '{match}' is not a regular non-executable file, skipped")
                 continue
             real = os.path.realpath(match)
             if real in self._open_files:
