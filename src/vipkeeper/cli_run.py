@@ -28,7 +28,7 @@ def configure_run(parser: argparse.ArgumentParser) -> None:
 def run_run(args: argparse.Namespace) -> int:
     setup_logging(args.log_level, args.log_format)
     path = config_path(args)
-    config, diagnostics = parse_file(path)
+    config, diagnostics = parse_file(path, config_id=args.config_id)
     errors = [d for d in diagnostics if d.severity == "error"]
     for d in diagnostics:
         (log.error if d.severity == "error" else log.warning)("%s", d)
