@@ -192,6 +192,13 @@ class Daemon:
             check = ScriptCheck(sc, run_as=run_as, env=env, on_change=self._on_check_change)
             check.refused = refused
             self._trackers[name] = check
+        for name, pc in self.config.pgsql_checks.items():
+            from .checks.pgsql import PgsqlCheck, PsycopgMissing  # psycopg is optional
+
+            try:
+                self._trackers[name] = PgsqlCheck(pc, on_change=self._on_check_change)
+            except PsycopgMissing as exc:
+                raise StartupError(str(exc)) from None
         for inst in self.config.instances:
             link = await nl.link_by_name(inst.interface)
             if link is None:
