@@ -538,3 +538,35 @@ def find_seed_dir() -> Path:
         if (cand / "keepalived_pgsql_chk.sh").exists():
             return cand.resolve()
     raise FileNotFoundError("the seed files (../shared/seed) are missing")
+
+
+PG_PRIORITY = {"A": 250, "B": 240}
+SEED_PRIORITY = {"A": ("MASTER", 100), "B": ("BACKUP", 99)}
+
+
+def vipkeeper_conf(cluster: PgCluster, host: str, *, with_seed: bool = False, pg_priority: int | None = None,
+                   interval: str = "0.2", timeout: str = "1", fall: int = 2) -> str:
+    """vipkeeper.conf for ``host``: VI_PG (vrid 51, VIP .115) tracks ``vrrp_pgsql
+    chk_pg`` with fast_preempt; with ``with_seed``, VI_SEED (vrid 52, VIP .116)
+    runs the seed's script and settings (priority 100/99, weight 4) beside it."""
+    node = cluster[host]
+    others = [n for h, n in cluster.nodes.items() if h != host]
+    peer = others[0].addr
+    prio = pg_priority if pg_priority is not None else PG_PRIORITY.get(host, 200)
+    text = pgsql_check_conf(node, others, interval=interval, timeout=timeout, fall=fall)
+    text += instance_conf("VI_PG", vrid=51, priority=prio, src=node.addr, peer=peer, vip=VIP, track="chk_pg")
+    if with_seed:
+        state, sprio = SEED_PRIORITY.get(host, ("BACKUP", 98))
+        text += seed_script_conf()
+        text += instance_conf("VI_SEED", vrid=52, priority=sprio, src=node.addr, peer=peer, vip=SEED_VIP,
+                              track="chk_haproxy", state=state, fast_preempt=False)
+    return text
+
+
+def keepalived_seed_conf(cluster: PgCluster, host: str) -> str:
+    """The seed keepalived.conf for ``host`` (A as written, B its mirror)."""
+    node = cluster[host]
+    peer = next(n for h, n in cluster.nodes.items() if h != host).addr
+    state, prio = SEED_PRIORITY.get(host, ("BACKUP", 98))
+    return seed_script_conf() + instance_conf("VI_1", vrid=51, priority=prio, src=node.addr, peer=peer, vip=VIP,
+                                              track="chk_haproxy", state=state, fast_preempt=False)
