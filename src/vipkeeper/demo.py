@@ -1,117 +1,190 @@
-"""``make demo``: the user's keepalived setup, run by vipkeeper in a namespace lab.
+"""``make demo``: vipkeeper keeps the VIP on the PostgreSQL primary, for real.
 
-Two hosts on one Ethernet segment (network namespaces, nothing leaves this
-machine): A runs the seed ``keepalived.conf`` unchanged, B its mirror
-(BACKUP, priority 99).  The seed's check script runs unchanged too; each host
-sees its own ``/var/lib/pgsql`` (A a primary, B a standby with
-``standby.signal``).  The demo shows the VIP on A, takes A's link down, and
-shows the VIP on B with the failover time.
+Builds a two-host PostgreSQL 15 cluster in network namespaces (nothing leaves
+this machine): host A (172.20.0.112) the primary, host B (172.20.0.113) a
+streaming standby made with ``repmgr standby clone``.  vipkeeper runs on both
+with ``vrrp_pgsql`` (and ``fast_preempt``) for the VIP 172.20.0.115; beside it,
+the seed's own check script (unchanged, priority 100/99, weight 4) drives a
+second VIP, 172.20.0.116, so the two can be compared.
+
+Then it walks through:
+
+1. healthy: the VIP is on the primary, A;
+2. A's PostgreSQL stops (immediate), nobody promotes B yet: the VIP is nowhere;
+3. ``repmgr standby promote`` on B: the VIP moves to B;
+4. A's old data directory is started again as a primary, without rejoin
+   (timeline 1 against B's 2): the VIP stays on B, A's vipkeeper logs the
+   split-brain alarm; the seed's check sends its VIP back to A.
+
+It prints a timeline (each event, who holds each VIP, how long a move took)
+and tears everything down, also on failure or Ctrl-C.
 """
 
 from __future__ import annotations
 
-import shutil
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 from .lab import Lab, netns_unavailable_reason
 from .labnodes import Node
-
-VIP = "172.20.0.115"
-
-
-def _seed_dir() -> Path:
-    here = Path(__file__).resolve()
-    for cand in (here.parents[3] / "shared" / "seed", here.parents[2] / ".." / "shared" / "seed",
-                 Path("/work/shared/seed")):
-        if (cand / "keepalived.conf").exists():
-            return cand.resolve()
-    raise SystemExit("demo: cannot find the seed files (../shared/seed/keepalived.conf)")
-
-
-def mirror_of_seed(text: str) -> str:
-    return (
-        text.replace("state MASTER", "state BACKUP")
-        .replace("priority 100", "priority 99")
-        .replace("unicast_src_ip 172.20.0.112", "unicast_src_ip 172.20.0.TMP")
-        .replace("        172.20.0.113", "        172.20.0.112")
-        .replace("172.20.0.TMP", "172.20.0.113")
-    )
+from .pglab import (SEED_VIP, VIP, PgCluster, find_seed_dir, install_seed_check, pg_unavailable_reason,
+                    vipkeeper_conf)
 
 
 class Timeline:
-    def __init__(self) -> None:
+    """Prints events with the time since start; watches who holds each VIP."""
+
+    def __init__(self, lab: Lab) -> None:
         self.t0 = time.monotonic()
+        self.lab = lab
+        self.holder: dict[str, str] = {VIP: "?", SEED_VIP: "?"}
+        self.changed_at: dict[str, float] = {VIP: self.t0, SEED_VIP: self.t0}
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def stamp(self, t: float | None = None) -> str:
+        return f"[{(t or time.monotonic()) - self.t0:7.3f}s]"
 
     def say(self, msg: str) -> None:
-        print(f"[{time.monotonic() - self.t0:7.3f}s] {msg}", flush=True)
+        with self._lock:
+            print(f"{self.stamp()} {msg}", flush=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+
+    def _watch(self) -> None:
+        names = {VIP: "VIP (vrrp_pgsql)", SEED_VIP: "seed-check VIP"}
+        while not self._stop.is_set():
+            try:
+                held = {h: self.lab.addresses(h) for h in self.lab.hosts}
+            except Exception:
+                return
+            now = time.monotonic()
+            for vip in (VIP, SEED_VIP):
+                who = ",".join(h for h, a in held.items() if vip in a) or "nowhere"
+                if who != self.holder[vip]:
+                    old = self.holder[vip]
+                    self.holder[vip], self.changed_at[vip] = who, now
+                    if old != "?":
+                        with self._lock:
+                            print(f"{self.stamp(now)}   {names[vip]} {vip}: {old} -> {who}", flush=True)
+            self._stop.wait(0.01)
+
+    def wait(self, vip: str, who: str, timeout_s: float) -> float | None:
+        """Wait until ``who`` holds ``vip``; the time it happened (monotonic), or None."""
+        if Lab.wait_for(lambda: self.holder[vip] == who, timeout_s, 0.005):
+            return self.changed_at[vip]
+        return None
 
 
-def prepare_node(lab: Lab, host: str, work: Path, conf: str, seed: Path, standby: bool) -> Node:
-    n = Node(lab, host, work)
-    n.write_config(conf)
-    repmgr = n.pgsql_dir / "12" / "repmgr"
-    data = n.pgsql_dir / "12" / "data"
-    repmgr.mkdir(parents=True, exist_ok=True)
-    data.mkdir(parents=True, exist_ok=True)
-    shutil.copy(seed / "keepalived_pgsql_chk.sh", repmgr / "keepalived_pgsql_chk.sh")
-    (repmgr / "keepalived_pgsql_chk.sh").chmod(0o700)
-    if standby:
-        (data / "standby.signal").touch()
-    # This demo is about VRRP: a stand-in pg_isready answers like a running server.
-    n.bin_dir.mkdir(parents=True, exist_ok=True)
-    fake = n.bin_dir / "pg_isready"
-    fake.write_text("#!/bin/sh\necho '127.0.0.1:5432 - accepting connections'\n")
-    fake.chmod(0o755)
-    return n
+def _alarm_line(node: Node) -> str | None:
+    for line in node.log().splitlines():
+        if "SPLIT BRAIN" in line:
+            return line
+    return None
 
 
 def main() -> int:
-    why = netns_unavailable_reason()
+    why = netns_unavailable_reason() or pg_unavailable_reason()
     if why:
-        print(f"demo: network namespaces are not available: {why}", file=sys.stderr)
+        print(f"demo: cannot run here: {why}", file=sys.stderr)
         return 1
-    seed = _seed_dir()
-    conf_a = (seed / "keepalived.conf").read_text()
-    tl = Timeline()
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        print("demo: psycopg 3 is missing: pip install 'vipkeeper[pgsql]'", file=sys.stderr)
+        return 1
+    seed = find_seed_dir()
     with tempfile.TemporaryDirectory(prefix="vipkeeper-demo-") as tmp, Lab(("A", "B")) as lab:
-        work = Path(tmp)
-        tl.say(f"lab {lab.tag}: host A 172.20.0.112, host B 172.20.0.113 on one bridge; VIP {VIP}")
-        a = prepare_node(lab, "A", work, conf_a, seed, standby=False)
-        b = prepare_node(lab, "B", work, mirror_of_seed(conf_a), seed, standby=True)
-        a.start(private_var_lib=True, log_level="info")
-        b.start(private_var_lib=True, log_level="info")
-        tl.say("vipkeeper started on A (seed keepalived.conf, unchanged) and B (mirror: BACKUP, priority 99)")
-        ok = lab.wait_for(lambda: lab.holders(VIP) == ["A"], 15)
-        tl.say(f"VIP holders: {lab.holders(VIP)}" + ("" if ok else "  (expected A!)"))
-        if not ok:
-            print(a.log()[-3000:], b.log()[-3000:], sep="\n")
-            return 1
-        lab.wait_for(lambda: "effective priority 100 -> 104" in a.log(), 10)
-        tl.say("A's check passes (primary): priority 100 + 4 = 104; B's fails (standby.signal): 99")
-        time.sleep(2)
-        cap = lab.capture("observer", "arp")
-        tl.say("taking A's link down (master loss)")
-        t_down = time.monotonic()
-        lab.set_link("A", False)
-        ok = lab.wait_for(lambda: lab.holders(VIP) == ["B"], 15, 0.005)
-        took = time.monotonic() - t_down
-        frames = cap.stop()
-        garps = [ts for ts, f in frames if len(f) >= 42 and f[12:14] == b"\x08\x06" and f[6:12] == lab.mac("B")]
-        tl.say(f"VIP holders: {lab.holders(VIP)}  failover took {took:.3f}s "
-               f"(Master_Down_Interval for priority 99 at advert_int 1 is 3.613s after A's last advert)")
-        tl.say(f"gratuitous ARPs from B seen by the observer: {len(garps)}")
-        if not ok:
-            print(b.log()[-3000:])
-            return 1
-        print("\n--- vipkeeper log on B (state changes) ---")
-        for line in b.log().splitlines():
-            if "->" in line or "VIPs" in line:
-                print(line)
-        tl.say("tearing down the lab")
-    return 0
+        tl = Timeline(lab)
+        pg = PgCluster(lab)
+        try:
+            return _walk(lab, pg, tl, Path(tmp), seed)
+        except KeyboardInterrupt:
+            tl.say("interrupted")
+            return 130
+        finally:
+            tl.stop()
+            tl.say("tearing down: stopping PostgreSQL and vipkeeper, removing the namespaces")
+            pg.close()
+
+
+def _walk(lab: Lab, pg: PgCluster, tl: Timeline, work: Path, seed: Path) -> int:
+    a, b = pg["A"], pg["B"]
+    tl.say(f"lab {lab.tag}: host A {a.addr}, host B {b.addr} on one bridge (network namespaces)")
+    pg.build()
+    pg.wait_streaming("B")
+    tl.say(f"PostgreSQL 15: A primary (timeline {a.timeline()}), B streaming standby (repmgr standby clone)")
+    nodes = {}
+    for h in ("A", "B"):
+        n = Node(lab, h, work)
+        n.write_config(vipkeeper_conf(pg, h, with_seed=True))
+        install_seed_check(n.pgsql_dir, pg[h], seed)
+        n.start(private_var_lib=True, log_level="info")
+        nodes[h] = n
+    tl.start()
+    tl.say(f"vipkeeper started on A and B: vrrp_pgsql + fast_preempt for {VIP}, "
+           f"the seed's check script for {SEED_VIP}")
+
+    # 1 ----------------------------------------------------------------
+    if tl.wait(VIP, "A", 15) is None:
+        tl.say("FAILED: the VIP did not come to A")
+        print(nodes["A"].log()[-3000:])
+        return 1
+    tl.wait(SEED_VIP, "A", 10)
+    tl.say(f"1. healthy: VIP on {tl.holder[VIP]}, seed-check VIP on {tl.holder[SEED_VIP]}")
+    time.sleep(1)
+
+    # 2 ----------------------------------------------------------------
+    tl.say("2. stopping A's PostgreSQL (immediate); B is not promoted")
+    t = time.monotonic()
+    a.stop("immediate")
+    moved = tl.wait(VIP, "nowhere", 10)
+    tl.say(f"   VIP is nowhere, {moved - t:.3f}s after the stop" if moved else "   VIP did not leave A!")
+    time.sleep(3)
+    tl.say(f"   seed-check VIP is on {tl.holder[SEED_VIP]} (A 100 vs B 99: both checks fail)")
+
+    # 3 ----------------------------------------------------------------
+    tl.say("3. repmgr standby promote on B")
+    t = time.monotonic()
+    pg.promote("B")
+    t_ret = time.monotonic()
+    moved = tl.wait(VIP, "B", 10)
+    tl.say(f"   promote returned after {t_ret - t:.3f}s (B now on timeline {b.timeline()})")
+    if moved:
+        tl.say(f"   VIP on B {moved - t_ret:+.3f}s after promote returned ({moved - t:.3f}s after it began)")
+    else:
+        tl.say("   VIP did not come to B!")
+    seed_moved = tl.wait(SEED_VIP, "B", 12)
+    if seed_moved:
+        tl.say(f"   seed-check VIP on B {seed_moved - t_ret:.3f}s after promote returned")
+
+    # 4 ----------------------------------------------------------------
+    tl.say("4. starting A's old data directory again as a primary, without rejoin")
+    a.start()
+    tl.say(f"   two primaries: A on timeline {a.timeline()}, B on timeline {b.timeline()}")
+    Lab.wait_for(lambda: _alarm_line(nodes["A"]) is not None, 5, 0.05)
+    line = _alarm_line(nodes["A"])
+    tl.say("   A's vipkeeper: " + (line.split("VRRP_Pgsql", 1)[-1] if line else "(no alarm?!)"))
+    time.sleep(8)
+    tl.say(f"   VIP is on {tl.holder[VIP]}; the seed-check VIP is on {tl.holder[SEED_VIP]}"
+           + ("  <- split brain: the seed's check passes on the stale primary" if tl.holder[SEED_VIP] == "A" else ""))
+
+    print("\n--- vipkeeper on A and B: state changes and check results ---")
+    for h, n in nodes.items():
+        for ln in n.log().splitlines():
+            if "VI_PG" in ln and "->" in ln or "VRRP_Pgsql" in ln:
+                print(f"{h}: {ln}")
+    ok = tl.holder[VIP] == "B"
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -187,7 +187,6 @@ def test_4_old_primary_restarted_without_rejoin_is_fenced(w):
     assert w.stays(["B"], 4), w.logs()
     alarms = [ln for ln in w.nodes["A"].log().splitlines() if "SPLIT BRAIN" in ln]
     assert len(alarms) == 1, alarms  # one clear line, not one per probe
-    assert "stale primary on timeline 1" in w.nodes["B"].log() or True  # B's reason notes it (debug)
     # the seed's check passes on both (no standby.signal on A): 104 > 103, the VIP goes back to A
     assert w.wait_holder(["A"], SEED_SETTLE_S, SEED_VIP), w.logs()
     w.record("4 A restarted as a primary without rejoin (timelines 1 and 2)")
@@ -281,9 +280,9 @@ def test_8_vipkeeper_on_the_primary_killed_and_restarted(w):
 def test_9_seed_check_beside_vrrp_pgsql(w):
     """Where the seed's check and vrrp_pgsql agree and where they differ."""
     rows = {s.split()[0]: (pg, seed) for s, pg, seed in w.table}
-    print("\nscenario                                                    vrrp_pgsql   seed check")
+    print(f"\n{'scenario':66s}{'vrrp_pgsql':13s}seed check")
     for s, pg, seed in w.table:
-        print(f"{s:60s}{','.join(pg) or 'nowhere':13s}{','.join(seed) or 'nowhere'}")
+        print(f"{s:66s}{','.join(pg) or 'nowhere':13s}{','.join(seed) or 'nowhere'}")
     assert rows["1"] == (["A"], ["A"])
     assert rows["2"] == ([], ["A"])          # seed: VIP on a dead node
     assert rows["3"] == (["B"], ["B"])
