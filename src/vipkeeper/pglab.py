@@ -570,3 +570,14 @@ def keepalived_seed_conf(cluster: PgCluster, host: str) -> str:
     state, prio = SEED_PRIORITY.get(host, ("BACKUP", 98))
     return seed_script_conf() + instance_conf("VI_1", vrid=51, priority=prio, src=node.addr, peer=peer, vip=VIP,
                                               track="chk_haproxy", state=state, fast_preempt=False)
+
+
+def mirror_of_seed(text: str) -> str:
+    """The seed keepalived.conf as host B runs it: BACKUP, priority 99, addresses swapped."""
+    return (
+        text.replace("state MASTER", "state BACKUP")
+        .replace("priority 100", "priority 99")
+        .replace("unicast_src_ip 172.20.0.112", "unicast_src_ip 172.20.0.TMP")
+        .replace("        172.20.0.113", "        172.20.0.112")
+        .replace("172.20.0.TMP", "172.20.0.113")
+    )
