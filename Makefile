@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 APT_PKGS := iproute2 keepalived tcpdump tshark postgresql-15 postgresql-15-repmgr procps
 
-.PHONY: demo test unit bench deps sysdeps clean
+.PHONY: demo test unit bench bench-pg deps sysdeps clean
 
 sysdeps:
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -35,6 +35,9 @@ demo: deps
 
 bench: deps
 	$(PY) -m bench.run
+
+bench-pg: deps
+	$(PY) -m bench.pg_promote
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info
