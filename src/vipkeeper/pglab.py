@@ -18,6 +18,10 @@ namespaces, TCP is not.  So the configuration files are the same on every host,
 and ``pg_basebackup``/``pg_rewind`` may copy them freely.  Authentication is
 ``trust`` for the lab subnet and loopback only.
 
+``repmgr standby switchover`` runs remote commands through ``ssh``: with no sshd
+on this machine, :meth:`PgCluster.start_ssh` runs a stand-in (``pglab_rsh``) on
+every host and puts its client first on the postgres user's PATH as ``ssh``.
+
 Process ownership: servers this module starts are ``postgres -D`` children of
 the calling process (through ``ip netns exec`` and ``runuser``).  ``repmgr node
 rejoin`` starts its server with ``pg_ctl``, whose postmaster is orphaned when
@@ -33,6 +37,7 @@ import contextlib
 import ctypes
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import subprocess
@@ -45,6 +50,7 @@ from .lab import Lab, LabError
 
 PG_BIN = Path(os.environ.get("VIPKEEPER_PG_BIN", "/usr/lib/postgresql/15/bin"))
 PORT = 5432
+RSH_PORT = 2222
 VIP = "172.20.0.115"
 SEED_VIP = "172.20.0.116"
 
@@ -269,6 +275,16 @@ class PgCluster:
         os.chown(self.base, self.pw.pw_uid, self.pw.pw_gid)
         self.base.chmod(0o755)
         self._subreaper = _set_subreaper(True)
+        # ssh for repmgr (see vipkeeper.pglab_rsh): the shim on postgres's PATH, a token only postgres reads
+        self.bin = self.base / "bin"
+        self.bin.mkdir()
+        shutil.copy(Path(__file__).with_name("pglab_rsh.py"), self.bin / "ssh")
+        (self.bin / "ssh").chmod(0o755)
+        self.rsh_token = self.base / "rsh.token"
+        self.rsh_token.write_text(secrets.token_hex(16))
+        os.chown(self.rsh_token, self.pw.pw_uid, self.pw.pw_gid)
+        self.rsh_token.chmod(0o600)
+        self._rsh: list[subprocess.Popen] = []
         self.nodes: dict[str, PgNode] = {}
         for i, h in enumerate(hosts, start=1):
             d = self.base / h
@@ -291,7 +307,8 @@ class PgCluster:
 
     def as_postgres(self, node: PgNode, *argv: str) -> list[str]:
         return ["runuser", "-u", "postgres", "--", "env", f"TMPDIR={node.tmp}", "PGCONNECT_TIMEOUT=2",
-                "LC_ALL=C.UTF-8", *argv]
+                "LC_ALL=C.UTF-8", f"PATH={self.bin}:/usr/local/bin:/usr/bin:/bin",
+                f"VIPKEEPER_RSH_TOKEN={self.rsh_token}", f"VIPKEEPER_RSH_PORT={RSH_PORT}", *argv]
 
     def run(self, node: PgNode, *argv: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
         cmd = ["ip", "netns", "exec", self.lab.ns(node.host), *self.as_postgres(node, *argv)]
@@ -372,17 +389,30 @@ service_promote_command='{PG_BIN}/pg_ctl -w -D {node.data} promote'
         node.wait_ready()
         return proc
 
-    def switchover_by_hand(self, old_primary: str, new_primary: str) -> None:
-        """What ``repmgr standby switchover`` does, without its ssh: stop the
-        primary cleanly (a shutdown checkpoint the standby receives), promote the
-        standby, rejoin the old primary as its standby."""
-        old, new = self.nodes[old_primary], self.nodes[new_primary]
-        old.stop("fast")
-        # the standby must have replayed the shutdown checkpoint before promotion
-        self.lab.wait_for(lambda: new.sql("SELECT pg_last_wal_replay_lsn() = pg_last_wal_receive_lsn()",
-                                          check=False) == "t", 10, 0.05)
-        self.promote(new_primary)
-        self.rejoin(old_primary, new_primary, force_rewind=True)
+    def start_ssh(self) -> None:
+        """The ssh stand-in's command server on every host (idempotent); see vipkeeper.pglab_rsh."""
+        if self._rsh:
+            return
+        for node in self.nodes.values():
+            proc = self.lab.popen(node.host, self.as_postgres(node, "/usr/bin/python3", str(self.bin / "ssh"),
+                                                              "--serve", node.addr),
+                                  cwd=str(node.dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL, text=True)
+            self._rsh.append(proc)
+            line = proc.stdout.readline() if proc.stdout else ""
+            if not line.startswith("ready"):
+                raise PgLabError(f"{node.host}: ssh stand-in did not start: {line}")
+
+    def switchover(self, new_primary: str) -> subprocess.CompletedProcess:
+        """``repmgr standby switchover`` run on the standby ``new_primary``: repmgr
+        stops the primary over "ssh", promotes, and rejoins the old primary."""
+        self.start_ssh()
+        new = self.nodes[new_primary]
+        old = next(n for n in self.nodes.values() if n is not new and n.in_recovery() is False)
+        proc = new.repmgr("standby", "switchover", "--verbose",
+                          timeout=180)
+        old.wait_ready()
+        return proc
 
     def wait_streaming(self, standby: str, timeout_s: float = 30) -> bool:
         node = self.nodes[standby]

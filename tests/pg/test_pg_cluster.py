@@ -153,8 +153,8 @@ def test_2_primary_down_no_promotion_vip_nowhere(w):
     w.pg["A"].stop("immediate")
     assert w.wait_holder([], 5), w.logs()
     took = time.monotonic() - t0
-    # the inotify watch sees postmaster.pid go, then fall 2 quick refusals
-    assert took < 2.0, took
+    # the inotify watch sees postmaster.pid go, then fall 2 quick refusals (tens of ms when idle)
+    assert took < 3.0, took
     assert w.stays([], 3), w.logs()
     # the seed's check: A 100 (fails) vs B 99 (fails, standby): the VIP stays on the dead node
     assert w.stays(["A"], 3, SEED_VIP)
@@ -207,18 +207,21 @@ def test_5_old_primary_rejoined_as_standby(w):
 
 
 def test_6_planned_switchover_vip_follows(w):
-    """``repmgr standby switchover`` needs ssh between the nodes (no sshd here): the
-    same steps by hand, in repmgr's order: stop the primary cleanly, promote the
-    standby, rejoin the old primary as a standby."""
+    """``repmgr standby switchover`` run on the standby A: repmgr stops the primary B
+    over "ssh" (this machine has no sshd: the lab puts a stand-in on postgres's PATH,
+    see vipkeeper.pglab_rsh), promotes A, and rejoins B as A's standby."""
     t0 = time.monotonic()
-    w.pg.switchover_by_hand(old_primary="B", new_primary="A")
+    out = w.pg.switchover("A")
+    assert "STANDBY SWITCHOVER has completed successfully" in out.stdout + out.stderr
+    took_sw = time.monotonic() - t0
     assert w.wait_holder(["A"], 5), w.logs()
-    print(f"scenario 6: switchover B -> A done, VIP on A {time.monotonic() - t0:.3f}s after it began")
+    print(f"scenario 6: repmgr standby switchover took {took_sw:.3f}s; VIP on A "
+          f"{time.monotonic() - t0:.3f}s after it began")
     assert w.pg["B"].in_recovery() is True and w.pg.wait_streaming("B")
     assert w.pg["A"].timeline() == 3
     assert w.stays(["A"], 2), w.logs()
     assert w.wait_holder(["A"], SEED_SETTLE_S, SEED_VIP), w.logs()
-    w.record("6 switchover B -> A (by hand)")
+    w.record("6 switchover B -> A (repmgr standby switchover)")
     w.no_double_pg_vip()
 
 
