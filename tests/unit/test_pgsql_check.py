@@ -319,3 +319,25 @@ def test_missing_psycopg_is_a_clear_error(monkeypatch) -> None:
     monkeypatch.setattr(builtins, "__import__", fake_import)
     with pytest.raises(pgsql.PsycopgMissing, match=r"vipkeeper\[pgsql\]"):
         PgsqlCheck(cfg(), on_change=lambda n, s: None)
+
+
+def test_an_unexpected_exception_is_a_failure_not_the_end_of_the_tracker() -> None:
+    class Broken(FakeServer):
+        n = 0
+
+        async def facts(self, timeout_s: float) -> PgFacts:
+            self.n += 1
+            if self.n == 2:
+                raise RuntimeError("boom")
+            return await super().facts(timeout_s)
+
+    async def main() -> None:
+        local = Broken(PRIMARY1)
+        check = PgsqlCheck(cfg(fall=1), on_change=lambda n, s: None, local=local, peers=[])
+        task = asyncio.create_task(check.run_forever())
+        await wait_until(lambda: local.n >= 4)
+        assert check.status is Status.OK and check.state.failures == 1 and not task.done()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    run(main())

@@ -398,6 +398,9 @@ class PeerWatcher:
             if st.error != str(exc):
                 log.debug("peer %s: %s", st.name, exc)
             st.facts, st.error = None, str(exc)
+        except Exception as exc:  # never end the peer loop
+            log.exception("peer %s: probe raised", st.name)
+            st.facts, st.error = None, f"internal error: {exc!r}"
         st.at_monotonic = time.monotonic()
         st.probed.set()
 
@@ -514,6 +517,9 @@ class PgsqlCheck:
             error = None
         except ProbeError as exc:
             local, error = None, str(exc)
+        except Exception as exc:  # a bug or an unexpected library error must not end the tracker
+            log.exception("VRRP_Pgsql(%s) probe raised", self.name)
+            local, error = None, f"internal error: {exc!r}"
         now = time.monotonic()
         views = [p.view(now, self.peer_max_age_s) for p in self.peers]
         verdict = decide(local, error, views)
