@@ -22,7 +22,8 @@ from pathlib import Path
 
 from .checks import Tracker
 from .checks.script import ScriptCheck
-from .config.model import Config, VirtualAddress, VrrpInstance
+from .checks.trackers import FileTracker, InterfaceTracker
+from .config.model import Config, VirtualAddress, VrrpInstance, VrrpSyncGroup
 from .core import codec, frames
 from .core.events import (
     AddVips,
@@ -40,15 +41,19 @@ from .core.events import (
     Start,
     State,
     StateChanged,
+    SyncGroupChanged,
+    TrackingChanged,
 )
 from .core.instance import VrrpRouter
 from .core.params import from_config
 from .core.tracking import Status, Tracked, evaluate
 from .errors import DecodeError, VipkeeperError
 from .io import scripts
+from .io.inotify import Inotify
 from .io.l2_socket import L2Sender
 from .io.netlink import LinkInfo, Netlink
 from .io.vrrp_socket import ReceivedPacket, VrrpSocket
+from .notify import Notifier
 
 log = logging.getLogger("vipkeeper")
 
@@ -119,6 +124,13 @@ class Daemon:
         self._sockets: dict[tuple[int, int], VrrpSocket] = {}
         self._l2: dict[int, L2Sender] = {}
         self._trackers: dict[str, Tracker] = {}  # by the name track_script/track_file use
+        self._iface_trackers: dict[str, InterfaceTracker] = {}
+        self._files_by_dir: dict[str, list[FileTracker]] = {}
+        self._inotify: Inotify | None = None
+        self._groups: dict[str, VrrpSyncGroup] = {g.name: g for g in config.sync_groups}
+        self._group_of: dict[str, VrrpSyncGroup] = {m: g for g in config.sync_groups for m in g.members}
+        self._group_state: dict[str, State] = {}
+        self._notifier: Notifier | None = None
         self._heap: list[tuple[int, int, str]] = []
         self._seq = 0
         self._wake = asyncio.Event()
@@ -143,10 +155,12 @@ class Daemon:
                 self._tasks.append(asyncio.create_task(self._link_watch(nl), name="link-watch"))
                 for tracker in self._trackers.values():
                     self._tasks.append(asyncio.create_task(tracker.run_forever(), name=f"track-{tracker.name}"))
+                if self._notifier is not None:
+                    self._tasks.append(asyncio.create_task(self._notifier.run_forever(), name="notify"))
                 now = _now_us()
                 for rt in self.instances.values():
                     self._feed(rt, LinkChanged(up=rt.link.up), now)
-                    self._feed(rt, evaluate(self._tracker_states(rt)), now)
+                    self._feed(rt, self._tracking_of(rt), now)
                     self._feed(rt, Start(), now)
                 log.info("vipkeeper started: %d instance(s)", len(self.instances))
                 timer = asyncio.create_task(self._timer_loop(), name="timers")
@@ -162,6 +176,10 @@ class Daemon:
                 s.close()
             for l2 in self._l2.values():
                 l2.close()
+            if self._inotify is not None:
+                self._inotify.close()
+            if self._notifier is not None:
+                self._notifier.close()
             self._remove_pid()
         return 0
 
@@ -192,6 +210,14 @@ class Daemon:
             check = ScriptCheck(sc, run_as=run_as, env=env, on_change=self._on_check_change)
             check.refused = refused
             self._trackers[name] = check
+        self._setup_track_files()
+        fifos = [f for f in (gd.notify_fifo, gd.vrrp_notify_fifo) if f]
+        if fifos or any(_has_notify(i.notify) for i in self.config.instances) or any(
+            _has_notify(g.notify) for g in self.config.sync_groups
+        ):
+            run_as, _ = self._script_user(None, None, "")
+            self._notifier = Notifier(fifos=fifos, run_as=run_as, env=env)
+            self._notifier.open()
         for inst in self.config.instances:
             link = await nl.link_by_name(inst.interface)
             if link is None:
@@ -217,8 +243,15 @@ class Daemon:
                 (gd.vrrp_mcast_group4 if inst.family == 4 else gd.vrrp_mcast_group6),
             )
             rt = InstanceRuntime(inst, router, link, sock, l2, src, dsts)
-            for ref in inst.track_scripts + inst.track_files:
-                tracker = self._trackers.get(ref.name)
+            group = self._group_of.get(inst.name)
+            refs = list(inst.track_scripts + inst.track_files + inst.track_interfaces)
+            if group is not None:  # a sync group's trackers apply to every member
+                refs += list(group.track_scripts + group.track_files + group.track_interfaces)
+            for ref in refs:
+                if ref in inst.track_interfaces or (group is not None and ref in group.track_interfaces):
+                    tracker = await self._iface_tracker(nl, ref.name)
+                else:
+                    tracker = self._trackers.get(ref.name)
                 if tracker is None:
                     log.error("(%s) tracker %s is not supported yet; ignored", inst.name, ref.name)
                     continue
@@ -238,6 +271,40 @@ class Daemon:
             log.info("(%s) VRID %d on %s, VRRPv%d %s, priority %d, source %s, %s %s", inst.name, inst.vrid,
                      inst.interface, inst.version, "IPv4" if inst.family == 4 else "IPv6", inst.priority, src,
                      "unicast to" if inst.unicast else "multicast to", ", ".join(map(str, dsts)))
+
+    def _setup_track_files(self) -> None:
+        for name, tf in self.config.track_files.items():
+            tracker = FileTracker(tf, on_change=self._on_check_change)
+            try:
+                tracker.init_file()
+            except OSError as exc:
+                log.error("track_file %s: cannot initialise %s: %s", name, tf.file, exc)
+            tracker.read(notify=False)
+            self._trackers[name] = tracker
+            self._files_by_dir.setdefault(os.path.dirname(os.path.abspath(tf.file)), []).append(tracker)
+        if not self._files_by_dir:
+            return
+        self._inotify = Inotify(self._on_file_event)
+        self._inotify.open()
+        for d in self._files_by_dir:
+            try:
+                self._inotify.watch_dir(d)
+            except OSError as exc:
+                log.error("track_file: cannot watch %s: %s (changes there will not be seen)", d, exc)
+
+    def _on_file_event(self, directory: str, name: str, mask: int) -> None:
+        for tracker in self._files_by_dir.get(directory, ()):
+            if not name or os.path.basename(tracker.path) == name:
+                tracker.read()
+
+    async def _iface_tracker(self, nl: Netlink, ifname: str) -> InterfaceTracker:
+        tracker = self._iface_trackers.get(ifname)
+        if tracker is None:
+            tracker = InterfaceTracker(ifname, on_change=self._on_iface_change)
+            link = await nl.link_by_name(ifname)
+            tracker.set_up(None if link is None else link.up)
+            self._iface_trackers[ifname] = tracker
+        return tracker
 
     def _script_user(self, user: str | None, group: str | None, script: str) -> tuple[scripts.RunAs | None, str | None]:
         """keepalived's rule: the script's ``user``, else ``script_user``, else the
@@ -342,13 +409,24 @@ class Daemon:
         now = _now_us()
         for rt in self.instances.values():
             if any(t.name == name for t, _ in rt.tracked):
-                self._feed(rt, evaluate(self._tracker_states(rt)), now)
+                self._feed(rt, self._tracking_of(rt), now)
 
-    def _tracker_states(self, rt: InstanceRuntime) -> list[tuple[Tracked, Status]]:
-        return [(t, check.status) for t, check in rt.tracked]
+    def _on_iface_change(self, name: str, status: Status) -> None:
+        now = _now_us()
+        for rt in self.instances.values():
+            if any(tr is self._iface_trackers.get(name) for _, tr in rt.tracked):
+                self._feed(rt, self._tracking_of(rt), now)
+
+    def _tracking_of(self, rt: InstanceRuntime) -> TrackingChanged:
+        files = [(t, tr.value) for t, tr in rt.tracked if isinstance(tr, FileTracker)]
+        others = [(t, tr.status) for t, tr in rt.tracked if not isinstance(tr, FileTracker)]
+        return evaluate(others, files)
 
     async def _link_watch(self, nl: Netlink) -> None:
         async for ev in nl.link_events():
+            tracker = self._iface_trackers.get(ev.ifname)
+            if tracker is not None:
+                tracker.set_up(None if ev.deleted else ev.up)
             for rt in self.instances.values():
                 if rt.link.ifindex == ev.ifindex:
                     if ev.up == ("link down" not in rt.router.faults):
@@ -367,6 +445,9 @@ class Daemon:
                     rt.actions.put_nowait(e)
                 case StateChanged(old=old, new=new, reason=reason, priority=prio):
                     log.info("(%s) %s -> %s: %s [priority %d]", rt.name, old, new, reason, prio)
+                    if self._notifier is not None:
+                        self._notifier.changed("INSTANCE", rt.name, rt.cfg.notify, new, prio)
+                    self._sync_group(rt, old, new)
                 case PriorityChanged(old=old, new=new):
                     log.info("(%s) effective priority %d -> %d", rt.name, old, new)
                 case AdvertDropped(reason=reason, src=src, detail=detail):
@@ -458,6 +539,36 @@ class Daemon:
                 if rt.l2.send(f):
                     rt.garps_sent += 1
 
+    def _sync_group(self, rt: InstanceRuntime, old: State, new: State) -> None:
+        """Carry one member's change to the rest of its ``vrrp_sync_group``."""
+        group = self._group_of.get(rt.name)
+        if group is None:
+            return
+        members = [self.instances[m] for m in group.members if m in self.instances]
+        in_fault = {m.name for m in members if m.router.own_faults}
+        want = None
+        if new is State.MASTER:
+            want = State.MASTER
+        elif new is State.BACKUP and old is State.MASTER:
+            want = State.BACKUP
+        now = _now_us()
+        for other in members:
+            if other is rt:
+                continue
+            ev = SyncGroupChanged(faults=frozenset(in_fault - {other.name}), want=want, group=group.name)
+            effects = other.router.handle(ev, now)
+            if effects:
+                self._apply(other, effects)
+                self._schedule(other)
+        states = {m.router.state for m in members}
+        if len(states) == 1:
+            (state,) = states
+            if self._group_state.get(group.name) is not state:
+                self._group_state[group.name] = state
+                log.info("sync group %s is %s", group.name, state)
+                if self._notifier is not None:
+                    self._notifier.changed("GROUP", group.name, group.notify, state, 0)
+
     async def _shutdown(self) -> None:
         now = _now_us()
         for rt in self.instances.values():
@@ -467,6 +578,12 @@ class Daemon:
                 await asyncio.wait_for(rt.actions.join(), 5.0)
             except asyncio.TimeoutError:
                 log.error("(%s) timed out releasing VIPs", rt.name)
+        if self._notifier is not None:
+            await self._notifier.drain(5.0)
+
+
+def _has_notify(n) -> bool:
+    return any((n.master, n.backup, n.fault, n.stop, n.any))
 
 
 def _alive(pid: int) -> bool:
