@@ -207,9 +207,8 @@ class Daemon:
         env = scripts.script_env()
         for name, sc in self.config.scripts.items():
             run_as, refused = self._script_user(sc.user, sc.group, sc.script)
-            check = ScriptCheck(sc, run_as=run_as, env=env, on_change=self._on_check_change)
-            check.refused = refused
-            self._trackers[name] = check
+            self._trackers[name] = ScriptCheck(sc, run_as=run_as, env=env, on_change=self._on_check_change,
+                                               refused=refused)
         self._setup_track_files()
         fifos = [f for f in (gd.notify_fifo, gd.vrrp_notify_fifo) if f]
         if fifos or any(_has_notify(i.notify) for i in self.config.instances) or any(
