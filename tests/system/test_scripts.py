@@ -157,3 +157,20 @@ def test_script_path_includes_postgres_tools():
     if Path("/usr/lib/postgresql/15/bin").is_dir():
         assert "/usr/lib/postgresql/15/bin" in path
     assert "/usr/bin" in path or "/bin" in path
+
+
+def test_scripts_run_as_the_configured_user():
+    from vipkeeper.io.scripts import resolve_user
+
+    nobody = resolve_user("nobody")
+    assert nobody is not None and nobody.uid == 65534
+    assert resolve_user("no-such-user-vk") is None
+
+    async def main():
+        as_nobody = await run_script(["sh", "-c", "[ $(id -u) = 65534 ]"], timeout_s=5, run_as=nobody)
+        as_root = await run_script(["sh", "-c", "[ $(id -u) = 0 ]"], timeout_s=5)
+        return as_nobody, as_root
+
+    as_nobody, as_root = asyncio.run(main())
+    assert as_nobody.ok, as_nobody.reason
+    assert as_root.ok
