@@ -171,6 +171,21 @@ class VrrpRouter:
                 self._sands_us = None
         return out
 
+    def reconfigure(self, params: RouterParams, now_us: int) -> list[Effect]:
+        """A reload changed this instance's parameters: keep the state (a
+        MASTER stays MASTER, its VIPs stay), adopt the new settings."""
+        out: list[Effect] = []
+        old = self.p
+        self.p = params
+        self.base_priority = params.base_priority
+        self._set_effective_priority(now_us, out)
+        if self.state is State.MASTER and params.advert_int_cs != old.advert_int_cs:
+            self.master_adver_int_cs = params.advert_int_cs
+            self._sands_us = now_us + timers.cs_to_us(params.advert_int_cs)
+        elif self.state is State.BACKUP and params.version == 2:
+            self.master_adver_int_cs = params.advert_int_cs
+        return out
+
     # ------------------------------------------------------------- transitions
 
     def _transition(self, new: State, reason: str, out: list[Effect]) -> None:
