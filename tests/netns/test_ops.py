@@ -147,3 +147,24 @@ def test_twenty_reloads_under_traffic_without_a_gap(pair, tmp_path):
     gaps = [t2 - t1 for t1, t2 in zip(times, times[1:])]
     assert times and max(gaps) < 0.1 * 1.6, f"advert gap {max(gaps):.3f}s at advert_int 0.05"
     assert "-> MASTER" not in b.log()
+
+
+def test_sd_notify_ready_after_setup(lab, tmp_path):
+    import socket
+
+    path = tmp_path / "notify.sock"
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    srv.bind(str(path))
+    srv.settimeout(15)
+    a = Node(lab, "A", tmp_path)
+    a.write_config(instance_conf(priority=150))
+    a.start(extra_env={"NOTIFY_SOCKET": str(path)})
+    msg = srv.recv(4096).decode()
+    assert "READY=1" in msg and f"MAINPID={a.proc.pid}" in msg and "STATUS=" in msg
+    assert "vipkeeper started" in a.log(), "READY comes after sockets are open and stale VIPs are gone"
+    a.send_signal(signal.SIGHUP)
+    assert srv.recv(4096) == b"RELOADING=1"
+    assert srv.recv(4096).startswith(b"READY=1")
+    a.stop()
+    assert srv.recv(4096) == b"STOPPING=1"
+    srv.close()
