@@ -10,35 +10,15 @@ shows the VIP on B with the failover time.
 
 from __future__ import annotations
 
-import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from .lab import Lab, netns_unavailable_reason
-from .labnodes import Node
+from .labnodes import mirror_of_seed, seed_dir, seed_node
 
 VIP = "172.20.0.115"
-
-
-def _seed_dir() -> Path:
-    here = Path(__file__).resolve()
-    for cand in (here.parents[3] / "shared" / "seed", here.parents[2] / ".." / "shared" / "seed",
-                 Path("/work/shared/seed")):
-        if (cand / "keepalived.conf").exists():
-            return cand.resolve()
-    raise SystemExit("demo: cannot find the seed files (../shared/seed/keepalived.conf)")
-
-
-def mirror_of_seed(text: str) -> str:
-    return (
-        text.replace("state MASTER", "state BACKUP")
-        .replace("priority 100", "priority 99")
-        .replace("unicast_src_ip 172.20.0.112", "unicast_src_ip 172.20.0.TMP")
-        .replace("        172.20.0.113", "        172.20.0.112")
-        .replace("172.20.0.TMP", "172.20.0.113")
-    )
 
 
 class Timeline:
@@ -49,38 +29,19 @@ class Timeline:
         print(f"[{time.monotonic() - self.t0:7.3f}s] {msg}", flush=True)
 
 
-def prepare_node(lab: Lab, host: str, work: Path, conf: str, seed: Path, standby: bool) -> Node:
-    n = Node(lab, host, work)
-    n.write_config(conf)
-    repmgr = n.pgsql_dir / "12" / "repmgr"
-    data = n.pgsql_dir / "12" / "data"
-    repmgr.mkdir(parents=True, exist_ok=True)
-    data.mkdir(parents=True, exist_ok=True)
-    shutil.copy(seed / "keepalived_pgsql_chk.sh", repmgr / "keepalived_pgsql_chk.sh")
-    (repmgr / "keepalived_pgsql_chk.sh").chmod(0o700)
-    if standby:
-        (data / "standby.signal").touch()
-    # This demo is about VRRP: a stand-in pg_isready answers like a running server.
-    n.bin_dir.mkdir(parents=True, exist_ok=True)
-    fake = n.bin_dir / "pg_isready"
-    fake.write_text("#!/bin/sh\necho '127.0.0.1:5432 - accepting connections'\n")
-    fake.chmod(0o755)
-    return n
-
-
 def main() -> int:
     why = netns_unavailable_reason()
     if why:
         print(f"demo: network namespaces are not available: {why}", file=sys.stderr)
         return 1
-    seed = _seed_dir()
+    seed = seed_dir()
     conf_a = (seed / "keepalived.conf").read_text()
     tl = Timeline()
     with tempfile.TemporaryDirectory(prefix="vipkeeper-demo-") as tmp, Lab(("A", "B")) as lab:
         work = Path(tmp)
         tl.say(f"lab {lab.tag}: host A 172.20.0.112, host B 172.20.0.113 on one bridge; VIP {VIP}")
-        a = prepare_node(lab, "A", work, conf_a, seed, standby=False)
-        b = prepare_node(lab, "B", work, mirror_of_seed(conf_a), seed, standby=True)
+        a = seed_node(lab, "A", work, conf_a, standby=False)
+        b = seed_node(lab, "B", work, mirror_of_seed(conf_a), standby=True)
         a.start(private_var_lib=True, log_level="info")
         b.start(private_var_lib=True, log_level="info")
         tl.say("vipkeeper started on A (seed keepalived.conf, unchanged) and B (mirror: BACKUP, priority 99)")

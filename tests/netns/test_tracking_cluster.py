@@ -9,17 +9,15 @@ by creating or removing its standby.signal.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import time
-from pathlib import Path
 
 import pytest
 
 from vipkeeper.lab import Lab
-from vipkeeper.labnodes import Node
+from vipkeeper.labnodes import Node, mirror_of_seed, seed_dir, seed_node, set_standby
 
-from .test_cluster import VIP4, mirror_of_seed, seed_dir
+from .test_cluster import VIP4
 
 pytestmark = pytest.mark.netns
 
@@ -36,31 +34,6 @@ def stable_holder(lab: Lab, vip: str, want: list[str], timeout_s: float, hold_s:
             return got
         time.sleep(0.05)
     return lab.holders(vip)
-
-
-def seed_node(lab: Lab, host: str, tmp_path: Path, conf: str, standby: bool) -> Node:
-    seed = seed_dir()
-    n = Node(lab, host, tmp_path)
-    n.write_config(conf)
-    repmgr = n.pgsql_dir / "12" / "repmgr"
-    (n.pgsql_dir / "12" / "data").mkdir(parents=True)
-    repmgr.mkdir(parents=True)
-    shutil.copy(seed / "keepalived_pgsql_chk.sh", repmgr / "keepalived_pgsql_chk.sh")
-    (repmgr / "keepalived_pgsql_chk.sh").chmod(0o700)
-    set_standby(n, standby)
-    n.bin_dir.mkdir(parents=True, exist_ok=True)
-    fake = n.bin_dir / "pg_isready"
-    fake.write_text("#!/bin/sh\necho '127.0.0.1:5432 - accepting connections'\n")
-    fake.chmod(0o755)
-    return n
-
-
-def set_standby(n: Node, standby: bool) -> None:
-    f = n.pgsql_dir / "12" / "data" / "standby.signal"
-    if standby:
-        f.touch()
-    elif f.exists():
-        f.unlink()
 
 
 def test_seed_table_all_four_combinations(lab, tmp_path):

@@ -9,7 +9,6 @@ import stat
 import time
 from pathlib import Path
 
-import pytest
 
 from vipkeeper.config.model import Notify
 from vipkeeper.core.events import State

@@ -121,9 +121,9 @@ def test_sync_group_fault_and_master_follow_the_group():
     r.src_addr = ipaddress.ip_address("172.20.0.112")
     r.handle(Start(), 0)
     assert r.state is State.BACKUP
-    out = r.handle(SyncGroupChanged(want=State.MASTER, group="G"), 10)
+    r.handle(SyncGroupChanged(want=State.MASTER, group="G"), 10)
     assert r.state is State.MASTER
-    out = r.handle(SyncGroupChanged(faults=frozenset({"VI_2"}), group="G"), 20)
+    r.handle(SyncGroupChanged(faults=frozenset({"VI_2"}), group="G"), 20)
     assert r.state is State.FAULT
     assert "sync group G" in r.reason
     r.handle(SyncGroupChanged(group="G"), 30)

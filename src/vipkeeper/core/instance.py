@@ -16,7 +16,6 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from . import timers
-from .codec import Advertisement
 from .constants import PRIORITY_OWNER as PRIO_OWNER, PRIORITY_STOP as PRIO_STOP, VRRP_TTL
 from .params import AUTH_PASS, RouterParams
 from .tracking import clamp_priority
