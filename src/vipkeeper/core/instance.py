@@ -477,7 +477,7 @@ class VrrpRouter:
                 )
             )
             self.base_priority = self.effective_priority = mine = PRIO_OWNER - 1
-            higher = cmp > 0
+            higher = True  # their 255 now beats our 254
         if prio < mine or (prio == mine and cmp < 0):
             # A lower-priority router thinks it is master: assert ourselves.
             if not self.p.lower_prio_no_advert:
