@@ -124,6 +124,7 @@ def _register_more() -> None:
     from vipkeeper import cli_run
 
     cli_run.register()
+    from vipkeeper import cli_explain; cli_explain.register()  # noqa: E702
 
 
 def main(argv: Sequence[str] | None = None) -> int:

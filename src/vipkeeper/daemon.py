@@ -19,10 +19,12 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .checks import Tracker
 from .checks.script import ScriptCheck
-from .config.model import Config, VirtualAddress, VrrpInstance
+from .checks.trackers import FileTracker, InterfaceTracker
+from .config.model import Config, VirtualAddress, VrrpInstance, VrrpSyncGroup
 from .core import codec, frames
 from .core.events import (
     AddVips,
@@ -40,15 +42,23 @@ from .core.events import (
     Start,
     State,
     StateChanged,
+    SyncGroupChanged,
+    TrackingChanged,
 )
 from .core.instance import VrrpRouter
 from .core.params import from_config
 from .core.tracking import Status, Tracked, evaluate
 from .errors import DecodeError, VipkeeperError
 from .io import scripts
+from .io.inotify import Inotify
 from .io.l2_socket import L2Sender
 from .io.netlink import LinkInfo, Netlink
 from .io.vrrp_socket import ReceivedPacket, VrrpSocket
+from .control import ControlServer, write_status_file
+from .notify import Notifier
+
+if TYPE_CHECKING:
+    from .metrics import MetricsServer
 
 log = logging.getLogger("vipkeeper")
 
@@ -110,7 +120,8 @@ def _now_us() -> int:
 
 
 class Daemon:
-    def __init__(self, config: Config, *, state_dir: Path) -> None:
+    def __init__(self, config: Config, *, state_dir: Path, config_id: str | None = None,
+                 metrics_listen: str | None = None) -> None:
         self.config = config
         self.state_dir = state_dir
         self.pid_file = state_dir / "vipkeeper.pid"
@@ -119,6 +130,19 @@ class Daemon:
         self._sockets: dict[tuple[int, int], VrrpSocket] = {}
         self._l2: dict[int, L2Sender] = {}
         self._trackers: dict[str, Tracker] = {}  # by the name track_script/track_file use
+        self._iface_trackers: dict[str, InterfaceTracker] = {}
+        self._files_by_dir: dict[str, list[FileTracker]] = {}
+        self._inotify: Inotify | None = None
+        self._groups: dict[str, VrrpSyncGroup] = {g.name: g for g in config.sync_groups}
+        self._group_of: dict[str, VrrpSyncGroup] = {m: g for g in config.sync_groups for m in g.members}
+        self._group_state: dict[str, State] = {}
+        self._notifier: Notifier | None = None
+        self._tracker_tasks: dict[str, asyncio.Task] = {}
+        self._reload_task: asyncio.Task | None = None
+        self._warned_root = False
+        self.config_id = config_id
+        self.metrics_listen = metrics_listen or config.global_defs.metrics_listen
+        self.started_monotonic = time.monotonic()
         self._heap: list[tuple[int, int, str]] = []
         self._seq = 0
         self._wake = asyncio.Event()
@@ -140,30 +164,73 @@ class Daemon:
                 loop = asyncio.get_running_loop()
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.add_signal_handler(sig, self._stop.set)
+                loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+                loop.add_signal_handler(signal.SIGUSR1, self._dump_status)
+                control = ControlServer(self, self.state_dir)
+                await control.start()
+                metrics = await self._start_metrics()
                 self._tasks.append(asyncio.create_task(self._link_watch(nl), name="link-watch"))
-                for tracker in self._trackers.values():
-                    self._tasks.append(asyncio.create_task(tracker.run_forever(), name=f"track-{tracker.name}"))
+                self._start_trackers()
+                if self._notifier is not None:
+                    self._tasks.append(asyncio.create_task(self._notifier.run_forever(), name="notify"))
                 now = _now_us()
                 for rt in self.instances.values():
                     self._feed(rt, LinkChanged(up=rt.link.up), now)
-                    self._feed(rt, evaluate(self._tracker_states(rt)), now)
+                    self._feed(rt, self._tracking_of(rt), now)
                     self._feed(rt, Start(), now)
                 log.info("vipkeeper started: %d instance(s)", len(self.instances))
                 timer = asyncio.create_task(self._timer_loop(), name="timers")
+                _sd_notify(f"READY=1\nMAINPID={os.getpid()}\nSTATUS=" + self.summary())
                 await self._stop.wait()
                 log.info("shutting down")
+                _sd_notify("STOPPING=1")
                 timer.cancel()
                 await self._shutdown()
+                await control.close()
+                if metrics is not None:
+                    await metrics.close()
         finally:
-            for t in self._tasks:
+            for t in self._tasks + list(self._tracker_tasks.values()):
                 t.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await asyncio.gather(*self._tasks, *self._tracker_tasks.values(), return_exceptions=True)
             for s in self._sockets.values():
                 s.close()
             for l2 in self._l2.values():
                 l2.close()
+            if self._inotify is not None:
+                self._inotify.close()
+            if self._notifier is not None:
+                self._notifier.close()
             self._remove_pid()
         return 0
+
+    async def _start_metrics(self) -> "MetricsServer | None":
+        if not self.metrics_listen:
+            return None
+        try:
+            from .metrics import MetricsServer
+
+            server = MetricsServer(self, self.metrics_listen)
+            await server.start()
+            return server
+        except ImportError:
+            log.error("metrics_listen %s: prometheus-client is not installed (pip install 'vipkeeper[metrics]')",
+                      self.metrics_listen)
+        except (OSError, ValueError) as exc:
+            log.error("metrics_listen %s: %s", self.metrics_listen, exc)
+        return None
+
+    def _dump_status(self) -> None:
+        try:
+            path = write_status_file(self, self.state_dir)
+            log.info("status written to %s", path)
+        except OSError as exc:
+            log.error("cannot write status file: %s", exc)
+
+    def _start_trackers(self) -> None:
+        for name, tracker in self._trackers.items():
+            if name not in self._tracker_tasks:
+                self._tracker_tasks[name] = asyncio.create_task(tracker.run_forever(), name=f"track-{name}")
 
     def _write_pid(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -185,71 +252,284 @@ class Daemon:
             pass
 
     async def _setup(self, nl: Netlink) -> None:
-        gd = self.config.global_defs
+        self._build_trackers(self.config, keep={})
+        self._setup_notifier(self.config)
+        for inst in self.config.instances:
+            await self._add_instance(nl, inst, at_start=True)
+
+    def _build_trackers(self, config: Config, keep: dict[str, Tracker]) -> None:
+        """Build the trackers of ``config``; ``keep`` holds running trackers
+        whose configuration did not change (a reload reuses them, with their
+        state, so a reload never resets a check to INIT)."""
         env = scripts.script_env()
-        for name, sc in self.config.scripts.items():
-            run_as, refused = self._script_user(sc.user, sc.group, sc.script)
-            check = ScriptCheck(sc, run_as=run_as, env=env, on_change=self._on_check_change)
-            check.refused = refused
-            self._trackers[name] = check
-        for name, pc in self.config.pgsql_checks.items():
-            from .checks.pgsql import PgsqlCheck, PsycopgMissing  # psycopg is optional
+        self._trackers = dict(keep)
+        for name, sc in config.scripts.items():
+            if name in keep:
+                continue
+            run_as, refused = self._script_user(sc.user, sc.group, sc.script, config)
+            self._trackers[name] = ScriptCheck(sc, run_as=run_as, env=env, on_change=self._on_check_change,
+                                               refused=refused)
+        for name, pc in config.pgsql_checks.items():
+            if name in keep:
+                continue
+            from .checks.pgsql import PgsqlCheck, PsycopgMissing  # psycopg is an optional dependency
 
             try:
                 self._trackers[name] = PgsqlCheck(pc, on_change=self._on_check_change)
             except PsycopgMissing as exc:
                 raise StartupError(str(exc)) from None
-        for inst in self.config.instances:
-            link = await nl.link_by_name(inst.interface)
-            if link is None:
-                raise StartupError(f"{inst.loc}: ({inst.name}) interface {inst.interface} does not exist")
-            src = await self._source_address(nl, inst, link)
-            key = (link.ifindex, inst.family)
-            sock = self._sockets.get(key)
-            if sock is None:
-                sock = VrrpSocket(family=inst.family, ifname=link.ifname, ifindex=link.ifindex,
-                                  on_packet=self._on_packet)
-                sock.open()
-                self._sockets[key] = sock
-            if not inst.unicast:
-                sock.join(gd.vrrp_mcast_group4 if inst.family == 4 else gd.vrrp_mcast_group6)
-            l2 = self._l2.get(link.ifindex)
-            if l2 is None:
-                l2 = L2Sender(ifname=link.ifname, ifindex=link.ifindex)
-                l2.open()
-                self._l2[link.ifindex] = l2
-            router = VrrpRouter(from_config(inst))
-            router.src_addr = src
-            dsts = tuple(inst.unicast_peers) or (
-                (gd.vrrp_mcast_group4 if inst.family == 4 else gd.vrrp_mcast_group6),
-            )
-            rt = InstanceRuntime(inst, router, link, sock, l2, src, dsts)
-            for ref in inst.track_scripts + inst.track_files:
-                tracker = self._trackers.get(ref.name)
-                if tracker is None:
-                    log.error("(%s) tracker %s is not supported yet; ignored", inst.name, ref.name)
-                    continue
-                weight = ref.weight if ref.weight is not None else tracker.default_weight
-                reverse = ref.weight_reverse if ref.weight is not None else tracker.default_reverse
-                rt.tracked.append((Tracked(ref.name, weight, reverse), tracker))
-            self.instances[inst.name] = rt
-            self._by_key[(link.ifindex, inst.family, inst.vrid)] = rt
-            # A crash may have left our VIPs behind: remove them before the
-            # first election so the cluster never sees two holders.
-            removed = await self._del_vips(rt, quiet=True)
-            if removed:
-                log.warning("(%s) removed %d stale VIP(s) left from a previous run: %s", inst.name,
-                            len(removed), ", ".join(removed))
-            rt.worker = asyncio.create_task(self._action_worker(rt), name=f"actions-{inst.name}")
-            self._tasks.append(rt.worker)
-            log.info("(%s) VRID %d on %s, VRRPv%d %s, priority %d, source %s, %s %s", inst.name, inst.vrid,
-                     inst.interface, inst.version, "IPv4" if inst.family == 4 else "IPv6", inst.priority, src,
-                     "unicast to" if inst.unicast else "multicast to", ", ".join(map(str, dsts)))
+        self._setup_track_files(config, keep)
 
-    def _script_user(self, user: str | None, group: str | None, script: str) -> tuple[scripts.RunAs | None, str | None]:
+    def _setup_notifier(self, config: Config) -> None:
+        gd = config.global_defs
+        fifos = [f for f in (gd.notify_fifo, gd.vrrp_notify_fifo) if f]
+        if self._notifier is not None and [f.path for f in self._notifier.fifos] == list(dict.fromkeys(fifos)):
+            return
+        wanted = fifos or any(_has_notify(i.notify) for i in config.instances) or any(
+            _has_notify(g.notify) for g in config.sync_groups
+        )
+        if self._notifier is not None:
+            self._notifier.close()
+            self._notifier = None
+        if wanted:
+            run_as, _ = self._script_user(None, None, "", config)
+            self._notifier = Notifier(fifos=fifos, run_as=run_as, env=scripts.script_env())
+            self._notifier.open()
+
+    async def _add_instance(self, nl: Netlink, inst: VrrpInstance, *, at_start: bool) -> InstanceRuntime:
+        link = await nl.link_by_name(inst.interface)
+        if link is None:
+            raise StartupError(f"{inst.loc}: ({inst.name}) interface {inst.interface} does not exist")
+        src = await self._source_address(nl, inst, link)
+        sock = self._socket_for(link, inst)
+        l2 = self._l2.get(link.ifindex)
+        if l2 is None:
+            l2 = L2Sender(ifname=link.ifname, ifindex=link.ifindex)
+            l2.open()
+            self._l2[link.ifindex] = l2
+        router = VrrpRouter(from_config(inst))
+        router.src_addr = src
+        rt = InstanceRuntime(inst, router, link, sock, l2, src, self._destinations(inst))
+        rt.tracked = await self._tracked_for(nl, inst)
+        self.instances[inst.name] = rt
+        self._by_key[(link.ifindex, inst.family, inst.vrid)] = rt
+        # At start, a crash may have left our VIPs behind: remove them before
+        # the first election so the cluster never sees two holders.
+        removed = await self._del_vips(rt, quiet=True)
+        if removed:
+            log.warning("(%s) removed %d stale VIP(s) left from a previous run: %s", inst.name,
+                        len(removed), ", ".join(removed))
+        rt.worker = asyncio.create_task(self._action_worker(rt), name=f"actions-{inst.name}")
+        self._tasks.append(rt.worker)
+        log.info("(%s) VRID %d on %s, VRRPv%d %s, priority %d, source %s, %s %s", inst.name, inst.vrid,
+                 inst.interface, inst.version, "IPv4" if inst.family == 4 else "IPv6", inst.priority, src,
+                 "unicast to" if inst.unicast else "multicast to", ", ".join(map(str, rt.dsts)))
+        if not at_start:
+            now = _now_us()
+            self._feed(rt, LinkChanged(up=link.up), now)
+            self._feed(rt, self._tracking_of(rt), now)
+            self._feed(rt, Start(), now)
+        return rt
+
+    def _socket_for(self, link: LinkInfo, inst: VrrpInstance) -> VrrpSocket:
+        gd = self.config.global_defs
+        key = (link.ifindex, inst.family)
+        sock = self._sockets.get(key)
+        if sock is None:
+            sock = VrrpSocket(family=inst.family, ifname=link.ifname, ifindex=link.ifindex,
+                              on_packet=self._on_packet)
+            sock.open()
+            self._sockets[key] = sock
+        if not inst.unicast:
+            sock.join(gd.vrrp_mcast_group4 if inst.family == 4 else gd.vrrp_mcast_group6)
+        return sock
+
+    def _destinations(self, inst: VrrpInstance) -> tuple[IPAddress, ...]:
+        gd = self.config.global_defs
+        return tuple(inst.unicast_peers) or ((gd.vrrp_mcast_group4 if inst.family == 4 else gd.vrrp_mcast_group6),)
+
+    async def _tracked_for(self, nl: Netlink, inst: VrrpInstance) -> list[tuple[Tracked, Tracker]]:
+        group = self._group_of.get(inst.name)
+        ifaces = list(inst.track_interfaces)
+        refs = list(inst.track_scripts + inst.track_files)
+        if group is not None:  # a sync group's trackers apply to every member
+            refs += list(group.track_scripts + group.track_files)
+            ifaces += list(group.track_interfaces)
+        out: list[tuple[Tracked, Tracker]] = []
+        for ref in refs + ifaces:
+            tracker = await self._iface_tracker(nl, ref.name) if ref in ifaces else self._trackers.get(ref.name)
+            if tracker is None:
+                log.error("(%s) tracker %s is not supported yet; ignored", inst.name, ref.name)
+                continue
+            weight = ref.weight if ref.weight is not None else tracker.default_weight
+            reverse = ref.weight_reverse if ref.weight is not None else tracker.default_reverse
+            out.append((Tracked(ref.name, weight, reverse), tracker))
+        return out
+
+    # ------------------------------------------------------------ reload
+
+    def request_reload(self) -> None:
+        if self._reload_task is None or self._reload_task.done():
+            self._reload_task = asyncio.create_task(self.reload(), name="reload")
+
+    async def reload(self) -> tuple[bool, list[str]]:
+        """Re-read the configuration (SIGHUP, ``vipkeeper reload``).
+
+        On any error the running configuration stays.  Instances that still
+        exist (same VRID, interface and family, as keepalived matches them)
+        keep their state and VIPs; removed ones resign and release their VIPs;
+        new ones start in BACKUP.  Trackers whose configuration is unchanged
+        keep running with their results.
+        """
+        from .config.parser import parse_file
+
+        assert self._nl is not None
+        path = self.config.path
+        _sd_notify("RELOADING=1")
+        try:
+            new, diagnostics = parse_file(path, config_id=self.config_id)
+        except OSError as exc:
+            log.error("reload: cannot read %s: %s; keeping the running configuration", path, exc)
+            _sd_notify("READY=1")
+            return False, [str(exc)]
+        errors = [str(d) for d in diagnostics if d.severity == "error"]
+        for d in diagnostics:
+            (log.error if d.severity == "error" else log.warning)("reload: %s", d)
+        if errors or not new.instances:
+            log.error("reload: %s has %d error(s); keeping the running configuration", path, len(errors))
+            _sd_notify("READY=1")
+            return False, errors or ["no vrrp_instance"]
+        if new.pgsql_checks:
+            from .checks.pgsql import PsycopgMissing, import_psycopg
+
+            try:
+                import_psycopg()
+            except PsycopgMissing as exc:
+                log.error("reload: %s; keeping the running configuration", exc)
+                _sd_notify("READY=1")
+                return False, [str(exc)]
+        old_trackers = self._trackers
+        keep: dict[str, Tracker] = {}
+        for name, tr in old_trackers.items():
+            cfg = getattr(tr, "cfg", None)
+            if cfg is not None and (new.scripts.get(name) == cfg or new.track_files.get(name) == cfg
+                                    or new.pgsql_checks.get(name) == cfg):
+                keep[name] = tr
+        self.config = new
+        self._groups = {g.name: g for g in new.sync_groups}
+        self._group_of = {m: g for g in new.sync_groups for m in g.members}
+        self._build_trackers(new, keep)
+        for name, task in list(self._tracker_tasks.items()):
+            if name not in keep:
+                task.cancel()
+                del self._tracker_tasks[name]
+        self._start_trackers()
+        self._setup_notifier(new)
+        now = _now_us()
+        old_by_key = {(rt.cfg.vrid, rt.cfg.interface, rt.cfg.family): rt for rt in self.instances.values()}
+        kept: set[str] = set()
+        added = removed = 0
+        for inst in new.instances:
+            rt = old_by_key.pop((inst.vrid, inst.interface, inst.family), None)
+            if rt is None:
+                await self._add_instance(self._nl, inst, at_start=False)
+                added += 1
+            else:
+                await self._reconfigure(rt, inst, now)
+            kept.add(inst.name)
+        for rt in old_by_key.values():
+            await self._remove_instance(rt)
+            removed += 1
+        log.info("reloaded %s: %d instance(s) kept, %d added, %d removed", path,
+                 len(new.instances) - added, added, removed)
+        _sd_notify("READY=1\nSTATUS=" + self.summary())
+        return True, []
+
+    async def _reconfigure(self, rt: InstanceRuntime, inst: VrrpInstance, now: int) -> None:
+        assert self._nl is not None
+        old_cfg = rt.cfg
+        del self.instances[old_cfg.name]
+        rt.cfg = inst
+        self.instances[inst.name] = rt
+        rt.dsts = self._destinations(inst)
+        rt.src = await self._source_address(self._nl, inst, rt.link)
+        rt.router.src_addr = rt.src
+        rt.advert_cache.clear()
+        self._socket_for(rt.link, inst)
+        rt.tracked = await self._tracked_for(self._nl, inst)
+        self._apply(rt, rt.router.reconfigure(from_config(inst), now))
+        self._feed(rt, self._tracking_of(rt), now)
+        old_vips = {str(v.address) for v in old_cfg.vips + old_cfg.vips_excluded}
+        new_vips = {str(v.address) for v in inst.vips + inst.vips_excluded}
+        if rt.vips_held and old_vips != new_vips:
+            rt.actions.put_nowait(_VipDiff(
+                tuple(v for v in old_cfg.vips + old_cfg.vips_excluded if str(v.address) not in new_vips),
+                tuple(v for v in inst.vips + inst.vips_excluded if str(v.address) not in old_vips),
+            ))
+
+    async def _remove_instance(self, rt: InstanceRuntime) -> None:
+        log.info("(%s) removed from the configuration", rt.name)
+        self._feed(rt, Shutdown())
+        try:
+            await asyncio.wait_for(rt.actions.join(), 5.0)
+        except asyncio.TimeoutError:
+            log.error("(%s) timed out releasing VIPs", rt.name)
+        if rt.worker is not None:
+            rt.worker.cancel()
+        self.instances.pop(rt.name, None)
+        self._by_key.pop((rt.link.ifindex, rt.cfg.family, rt.cfg.vrid), None)
+
+    def summary(self) -> str:
+        counts: dict[str, int] = {}
+        for rt in self.instances.values():
+            counts[str(rt.router.state)] = counts.get(str(rt.router.state), 0) + 1
+        return ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no instances"
+
+    def _setup_track_files(self, config: Config, keep: dict[str, Tracker]) -> None:
+        self._files_by_dir = {}
+        for name, tf in config.track_files.items():
+            kept = keep.get(name)
+            if isinstance(kept, FileTracker):
+                self._files_by_dir.setdefault(os.path.dirname(os.path.abspath(tf.file)), []).append(kept)
+                continue
+            tracker = FileTracker(tf, on_change=self._on_check_change)
+            try:
+                tracker.init_file()
+            except OSError as exc:
+                log.error("track_file %s: cannot initialise %s: %s", name, tf.file, exc)
+            tracker.read(notify=False)
+            self._trackers[name] = tracker
+            self._files_by_dir.setdefault(os.path.dirname(os.path.abspath(tf.file)), []).append(tracker)
+        if not self._files_by_dir:
+            return
+        if self._inotify is None:
+            self._inotify = Inotify(self._on_file_event)
+            self._inotify.open()
+        for d in self._files_by_dir:
+            try:
+                self._inotify.watch_dir(d)
+            except OSError as exc:
+                log.error("track_file: cannot watch %s: %s (changes there will not be seen)", d, exc)
+
+    def _on_file_event(self, directory: str, name: str, mask: int) -> None:
+        for tracker in self._files_by_dir.get(directory, ()):
+            if not name or os.path.basename(tracker.path) == name:
+                tracker.read()
+
+    async def _iface_tracker(self, nl: Netlink, ifname: str) -> InterfaceTracker:
+        tracker = self._iface_trackers.get(ifname)
+        if tracker is None:
+            tracker = InterfaceTracker(ifname, on_change=self._on_iface_change)
+            link = await nl.link_by_name(ifname)
+            tracker.set_up(None if link is None else link.up)
+            self._iface_trackers[ifname] = tracker
+        return tracker
+
+    def _script_user(self, user: str | None, group: str | None, script: str,
+                     config: Config) -> tuple[scripts.RunAs | None, str | None]:
         """keepalived's rule: the script's ``user``, else ``script_user``, else the
         ``keepalived_script`` account if it exists, else root (with a warning)."""
-        gd = self.config.global_defs
+        gd = config.global_defs
         name = user or gd.script_user
         grp_name = group if user else gd.script_group
         run_as = scripts.resolve_user(name, grp_name) if name else scripts.resolve_user("keepalived_script")
@@ -257,10 +537,11 @@ class Daemon:
             return None, f"user {name} does not exist"
         if run_as is None:
             run_as = scripts.RunAs("root", 0, 0)
-            if not gd.enable_script_security:
+            if not gd.enable_script_security and not self._warned_root:
+                self._warned_root = True
                 log.warning("scripts run as root: no script_user and no keepalived_script user "
                             "(keepalived: SECURITY VIOLATION - enable_script_security is off)")
-        if gd.enable_script_security:
+        if gd.enable_script_security and script:
             argv = scripts.split_command(script)
             why = scripts.insecure_reason(argv[0], run_as.uid) if argv else "empty script"
             if why:
@@ -349,13 +630,24 @@ class Daemon:
         now = _now_us()
         for rt in self.instances.values():
             if any(t.name == name for t, _ in rt.tracked):
-                self._feed(rt, evaluate(self._tracker_states(rt)), now)
+                self._feed(rt, self._tracking_of(rt), now)
 
-    def _tracker_states(self, rt: InstanceRuntime) -> list[tuple[Tracked, Status]]:
-        return [(t, check.status) for t, check in rt.tracked]
+    def _on_iface_change(self, name: str, status: Status) -> None:
+        now = _now_us()
+        for rt in self.instances.values():
+            if any(tr is self._iface_trackers.get(name) for _, tr in rt.tracked):
+                self._feed(rt, self._tracking_of(rt), now)
+
+    def _tracking_of(self, rt: InstanceRuntime) -> TrackingChanged:
+        files = [(t, tr.value) for t, tr in rt.tracked if isinstance(tr, FileTracker)]
+        others = [(t, tr.status) for t, tr in rt.tracked if not isinstance(tr, FileTracker)]
+        return evaluate(others, files)
 
     async def _link_watch(self, nl: Netlink) -> None:
         async for ev in nl.link_events():
+            tracker = self._iface_trackers.get(ev.ifname)
+            if tracker is not None:
+                tracker.set_up(None if ev.deleted else ev.up)
             for rt in self.instances.values():
                 if rt.link.ifindex == ev.ifindex:
                     if ev.up == ("link down" not in rt.router.faults):
@@ -374,6 +666,9 @@ class Daemon:
                     rt.actions.put_nowait(e)
                 case StateChanged(old=old, new=new, reason=reason, priority=prio):
                     log.info("(%s) %s -> %s: %s [priority %d]", rt.name, old, new, reason, prio)
+                    if self._notifier is not None:
+                        self._notifier.changed("INSTANCE", rt.name, rt.cfg.notify, new, prio)
+                    self._sync_group(rt, old, new)
                 case PriorityChanged(old=old, new=new):
                     log.info("(%s) effective priority %d -> %d", rt.name, old, new)
                 case AdvertDropped(reason=reason, src=src, detail=detail):
@@ -411,6 +706,8 @@ class Daemon:
                         await self._del_vips(rt)
                     case SendGratuitous(count=count, interval_us=interval_us):
                         await self._send_gratuitous(rt, count, interval_us)
+                    case _VipDiff(removed=gone, added=new):
+                        await self._apply_vip_diff(rt, gone, new)
             except OSError as exc:
                 log.error("(%s) %s failed: %s", rt.name, type(action).__name__, exc)
             finally:
@@ -437,6 +734,19 @@ class Daemon:
         if not quiet:
             log.info("(%s) VIPs removed: %s", rt.name, ", ".join(removed) or "(none present)")
         return removed
+
+    async def _apply_vip_diff(self, rt: InstanceRuntime, gone: tuple[VirtualAddress, ...],
+                              new: tuple[VirtualAddress, ...]) -> None:
+        assert self._nl is not None
+        for v in gone:
+            await self._nl.del_address(await self._vip_ifindex(rt, v), v.address)
+        for v in new:
+            await self._nl.add_address(await self._vip_ifindex(rt, v), v.address, brd=v.brd, scope=v.scope,
+                                       label=v.label)
+        log.info("(%s) reload: VIPs removed %s, added %s", rt.name, [str(v.address.ip) for v in gone],
+                 [str(v.address.ip) for v in new])
+        if new and rt.router.state is State.MASTER:
+            await self._send_gratuitous(rt, rt.cfg.garp_master_repeat, rt.cfg.garp_interval_us)
 
     async def _vip_ifindex(self, rt: InstanceRuntime, v: VirtualAddress) -> int:
         if v.dev is None or v.dev == rt.link.ifname:
@@ -465,6 +775,36 @@ class Daemon:
                 if rt.l2.send(f):
                     rt.garps_sent += 1
 
+    def _sync_group(self, rt: InstanceRuntime, old: State, new: State) -> None:
+        """Carry one member's change to the rest of its ``vrrp_sync_group``."""
+        group = self._group_of.get(rt.name)
+        if group is None:
+            return
+        members = [self.instances[m] for m in group.members if m in self.instances]
+        in_fault = {m.name for m in members if m.router.own_faults}
+        want = None
+        if new is State.MASTER:
+            want = State.MASTER
+        elif new is State.BACKUP and old is State.MASTER:
+            want = State.BACKUP
+        now = _now_us()
+        for other in members:
+            if other is rt:
+                continue
+            ev = SyncGroupChanged(faults=frozenset(in_fault - {other.name}), want=want, group=group.name)
+            effects = other.router.handle(ev, now)
+            if effects:
+                self._apply(other, effects)
+                self._schedule(other)
+        states = {m.router.state for m in members}
+        if len(states) == 1:
+            (state,) = states
+            if self._group_state.get(group.name) is not state:
+                self._group_state[group.name] = state
+                log.info("sync group %s is %s", group.name, state)
+                if self._notifier is not None:
+                    self._notifier.changed("GROUP", group.name, group.notify, state, 0)
+
     async def _shutdown(self) -> None:
         now = _now_us()
         for rt in self.instances.values():
@@ -474,6 +814,12 @@ class Daemon:
                 await asyncio.wait_for(rt.actions.join(), 5.0)
             except asyncio.TimeoutError:
                 log.error("(%s) timed out releasing VIPs", rt.name)
+        if self._notifier is not None:
+            await self._notifier.drain(5.0)
+
+
+def _has_notify(n) -> bool:
+    return any((n.master, n.backup, n.fault, n.stop, n.any))
 
 
 def _alive(pid: int) -> bool:
@@ -486,8 +832,34 @@ def _alive(pid: int) -> bool:
     return True
 
 
-async def run_daemon(config: Config, state_dir: Path) -> int:
-    d = Daemon(config, state_dir=state_dir)
+@dataclass(frozen=True, slots=True)
+class _VipDiff:
+    """A reload changed the VIPs of an instance that holds them."""
+
+    removed: tuple[VirtualAddress, ...]
+    added: tuple[VirtualAddress, ...]
+
+
+def _sd_notify(message: str) -> None:
+    """sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET."""
+    path = os.environ.get("NOTIFY_SOCKET")
+    if not path:
+        return
+    import socket
+
+    if path.startswith("@"):
+        path = "\0" + path[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
+            s.connect(path)
+            s.sendall(message.encode())
+    except OSError as exc:
+        log.debug("sd_notify: %s", exc)
+
+
+async def run_daemon(config: Config, state_dir: Path, config_id: str | None = None,
+                     metrics_listen: str | None = None) -> int:
+    d = Daemon(config, state_dir=state_dir, config_id=config_id, metrics_listen=metrics_listen)
     try:
         return await d.run()
     except StartupError as exc:

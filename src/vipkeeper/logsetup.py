@@ -21,7 +21,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, separators=(",", ":"))
 
 
-def setup_logging(level: str = "info", fmt: str = "text") -> None:
+def setup_logging(level: str = "info", fmt: str = "text", syslog: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
@@ -30,6 +30,14 @@ def setup_logging(level: str = "info", fmt: str = "text") -> None:
                                                "%Y-%m-%d %H:%M:%S"))
     # pyroute2 logs every netlink message at DEBUG: keep only its warnings.
     handler.addFilter(lambda r: r.levelno >= logging.WARNING or not r.name.startswith("pyroute2"))
+    handlers: list[logging.Handler] = [handler]
+    if syslog:
+        from logging.handlers import SysLogHandler
+
+        sh = SysLogHandler(address="/dev/log", facility=SysLogHandler.LOG_DAEMON)
+        sh.setFormatter(logging.Formatter("vipkeeper[%(process)d]: %(levelname)s %(name)s: %(message)s"))
+        sh.addFilter(handler.filters[0])
+        handlers.append(sh)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = handlers
     root.setLevel(getattr(logging, level.upper(), logging.INFO))

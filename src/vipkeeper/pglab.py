@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .lab import Lab, LabError
+from .labnodes import mirror_of_seed, seed_dir  # noqa: F401  (re-exported for the bench)
 
 PG_BIN = Path(os.environ.get("VIPKEEPER_PG_BIN", "/usr/lib/postgresql/15/bin"))
 PORT = 5432
@@ -562,12 +563,7 @@ def install_seed_check(pgsql_dir: Path, node: PgNode, seed_dir: Path) -> None:
 
 
 def find_seed_dir() -> Path:
-    here = Path(__file__).resolve()
-    for cand in (here.parents[3] / "shared" / "seed", here.parents[2] / ".." / "shared" / "seed",
-                 Path("/work/shared/seed")):
-        if (cand / "keepalived_pgsql_chk.sh").exists():
-            return cand.resolve()
-    raise FileNotFoundError("the seed files (../shared/seed) are missing")
+    return seed_dir()
 
 
 PG_PRIORITY = {"A": 250, "B": 240}
@@ -592,22 +588,3 @@ def vipkeeper_conf(cluster: PgCluster, host: str, *, with_seed: bool = False, pg
                               track="chk_haproxy", state=state, fast_preempt=False)
     return text
 
-
-def keepalived_seed_conf(cluster: PgCluster, host: str) -> str:
-    """The seed keepalived.conf for ``host`` (A as written, B its mirror)."""
-    node = cluster[host]
-    peer = next(n for h, n in cluster.nodes.items() if h != host).addr
-    state, prio = SEED_PRIORITY.get(host, ("BACKUP", 98))
-    return seed_script_conf() + instance_conf("VI_1", vrid=51, priority=prio, src=node.addr, peer=peer, vip=VIP,
-                                              track="chk_haproxy", state=state, fast_preempt=False)
-
-
-def mirror_of_seed(text: str) -> str:
-    """The seed keepalived.conf as host B runs it: BACKUP, priority 99, addresses swapped."""
-    return (
-        text.replace("state MASTER", "state BACKUP")
-        .replace("priority 100", "priority 99")
-        .replace("unicast_src_ip 172.20.0.112", "unicast_src_ip 172.20.0.TMP")
-        .replace("        172.20.0.113", "        172.20.0.112")
-        .replace("172.20.0.TMP", "172.20.0.113")
-    )

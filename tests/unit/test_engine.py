@@ -434,3 +434,14 @@ def test_ipv6_v3_election():
     net.kill("A")
     net.run_for(US)
     assert net.holders() == ["B"]
+
+
+def test_two_address_owners_resolve_to_one_master():
+    """keepalived: an owner hearing another owner lowers itself to 254 and yields."""
+    net = LinkedRouters()
+    net.add("A", "172.20.0.112", params(base_priority=255, want_master=True))
+    net.add("B", "172.20.0.113", params(base_priority=255, want_master=True))
+    net.start()
+    net.run_for(5 * US)
+    assert len(net.masters()) == 1
+    assert len(net.holders()) == 1

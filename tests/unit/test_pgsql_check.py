@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import builtins
 import logging
-import os
 import time
 
 import pytest
@@ -15,7 +14,6 @@ from vipkeeper.checks import pgsql
 from vipkeeper.checks.pgsql import PeerView, PgFacts, PgsqlCheck, ProbeError, decide
 from vipkeeper.config.model import VrrpPgsql
 from vipkeeper.core.tracking import Status
-from vipkeeper.io import inotify
 
 SYSID = 7300000000000000001
 PRIMARY1 = PgFacts(in_recovery=False, read_only=False, timeline=1, system_identifier=SYSID)
@@ -293,19 +291,6 @@ def test_missing_data_directory_only_warns(tmp_path, caplog) -> None:
 
 
 # ---------------------------------------------------------------- inotify, psycopg
-
-
-def test_inotify_reports_create_and_delete(tmp_path) -> None:
-    with inotify.Inotify() as ino:
-        wd = ino.add_watch(str(tmp_path), inotify.IN_CREATE | inotify.IN_DELETE)
-        assert ino.read_events() == []
-        (tmp_path / "standby.signal").touch()
-        os.unlink(tmp_path / "standby.signal")
-        evs = ino.read_events()
-        assert [(e.wd, e.name) for e in evs] == [(wd, "standby.signal")] * 2
-        assert evs[0].mask & inotify.IN_CREATE and evs[1].mask & inotify.IN_DELETE
-        with pytest.raises(OSError):
-            ino.add_watch(str(tmp_path / "missing"), inotify.IN_CREATE)
 
 
 def test_missing_psycopg_is_a_clear_error(monkeypatch) -> None:

@@ -572,13 +572,12 @@ class PgsqlCheck:
 
         try:
             if self._ino is None:
-                self._ino = ino.Inotify()
-                asyncio.get_running_loop().add_reader(self._ino.fd, self._on_inotify)
-            self._wd = self._ino.add_watch(
-                ddir,
-                ino.IN_CREATE | ino.IN_DELETE | ino.IN_MOVED_FROM | ino.IN_MOVED_TO | ino.IN_MODIFY
-                | ino.IN_DELETE_SELF | ino.IN_MOVE_SELF | ino.IN_ONLYDIR,
-            )
+                watcher = ino.Inotify(self._on_inotify)
+                watcher.open()
+                self._ino = watcher
+            self._wd = self._ino.watch_dir(
+                ddir, ino.IN_CREATE | ino.IN_DELETE | ino.IN_MOVED_FROM | ino.IN_MOVED_TO | ino.IN_MODIFY
+                | ino.IN_DELETE_SELF | ino.IN_MOVE_SELF)
         except OSError as exc:
             if self._watch_error != str(exc):
                 log.warning("VRRP_Pgsql(%s) cannot watch data_directory %s (%s); probing every %gs only",
@@ -588,32 +587,23 @@ class PgsqlCheck:
         log.info("VRRP_Pgsql(%s) watching %s for promotion and restarts", self.name, ddir)
         self._watch_error = None
 
-    def _on_inotify(self) -> None:
+    def _on_inotify(self, _dir: str, name: str, mask: int) -> None:
         from ..io import inotify as ino  # noqa: PLC0415
 
-        try:
-            events = self._ino.read_events()
-        except OSError as exc:
-            log.warning("VRRP_Pgsql(%s) inotify read failed: %s", self.name, exc)
-            return
-        why = None
-        for ev in events:
-            if ev.mask & (ino.IN_IGNORED | ino.IN_DELETE_SELF | ino.IN_MOVE_SELF):
-                if ev.wd == self._wd:
-                    self._wd = None  # re-added at the next round, if the directory is back
-                    why = why or "data directory removed or moved"
-            elif ev.mask & ino.IN_Q_OVERFLOW or ev.name in WATCHED_NAMES:
-                if ev.name == "postmaster.pid" and ev.mask & ino.IN_MODIFY and why:
-                    continue
-                why = why or f"{ev.name or 'inotify queue overflow'} {_mask_word(ev.mask)}"
-        if why:
-            self.trigger(why)
+        if not name and mask & (ino.IN_IGNORED | ino.IN_DELETE_SELF | ino.IN_MOVE_SELF):
+            self._wd = None  # set again at the next round, if the directory is back
+            self.trigger("data directory removed or moved")
+        elif mask & ino.IN_Q_OVERFLOW:
+            self.trigger("inotify queue overflow")
+        elif name in WATCHED_NAMES:
+            if name == "postmaster.pid" and mask & ino.IN_MODIFY and time.monotonic() < self._burst_until:
+                return  # already probing often
+            self.trigger(f"{name} {_mask_word(mask)}")
 
     def _close_watch(self) -> None:
         if self._ino is not None:
             with contextlib.suppress(Exception):
-                asyncio.get_running_loop().remove_reader(self._ino.fd)
-            self._ino.close()
+                self._ino.close()
             self._ino = None
             self._wd = None
 

@@ -37,6 +37,7 @@ class ScriptCheck:
         run_as: RunAs | None,
         env: dict[str, str],
         on_change: Callable[[str, Status], None],
+        refused: str | None = None,
     ) -> None:
         self.cfg = cfg
         self.name = cfg.name
@@ -45,8 +46,11 @@ class ScriptCheck:
         self.env = env
         self.on_change = on_change
         self.rf = RiseFall(cfg.rise, cfg.fall, cfg.init_fail)
-        self.state = CheckState(status=self.rf.status)
-        self.refused: str | None = None  # set when script security refuses it
+        self.refused = refused  # why script security refuses to run it
+        if refused:
+            # A check that may not run is a failed check: never fail open.
+            self.rf.feed(False)
+        self.state = CheckState(status=self.rf.status, reason=f"refused: {refused}" if refused else "not run yet")
 
     @property
     def status(self) -> Status:

@@ -66,11 +66,25 @@ class TrackingChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class SyncGroupChanged:
+    """keepalived ``vrrp_sync_group``: the members move together.
+
+    ``faults`` names the members (other than this one) in FAULT: while any is,
+    this member is held in FAULT too.  ``want`` is MASTER when another member
+    became MASTER, BACKUP when another left MASTER for BACKUP, else None.
+    """
+
+    faults: frozenset[str] = frozenset()
+    want: State | None = None
+    group: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Shutdown:
     """Stop: a MASTER resigns with a priority-0 advert and releases its VIPs."""
 
 
-Event = Start | AdvertReceived | LinkChanged | TrackingChanged | Shutdown
+Event = Start | AdvertReceived | LinkChanged | TrackingChanged | SyncGroupChanged | Shutdown
 
 
 # ---------------------------------------------------------------- effects

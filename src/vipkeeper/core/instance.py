@@ -16,7 +16,6 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from . import timers
-from .codec import Advertisement
 from .constants import PRIORITY_OWNER as PRIO_OWNER, PRIORITY_STOP as PRIO_STOP, VRRP_TTL
 from .params import AUTH_PASS, RouterParams
 from .tracking import clamp_priority
@@ -36,6 +35,7 @@ from .events import (
     Start,
     State,
     StateChanged,
+    SyncGroupChanged,
     TrackingChanged,
 )
 
@@ -84,6 +84,7 @@ class VrrpRouter:
         self._started = False
         self._link_up = True
         self._tracking = TrackingChanged(offset=0)
+        self._group_faults: frozenset[str] = frozenset()
         self._ever_left_init = False
         # Deadlines (None: not armed).  ``_sands_us`` is keepalived's per-state
         # deadline: the advert timer in MASTER, the master-down timer in BACKUP.
@@ -105,11 +106,16 @@ class VrrpRouter:
         return best
 
     @property
-    def faults(self) -> frozenset[str]:
+    def own_faults(self) -> frozenset[str]:
+        """Why this instance is in FAULT by itself (trackers, link)."""
         reasons = set(self._tracking.faults)
         if not self._link_up:
             reasons.add("link down")
         return frozenset(reasons)
+
+    @property
+    def faults(self) -> frozenset[str]:
+        return self.own_faults | self._group_faults
 
     def skew_us(self) -> int:
         return timers.skew_us(self.p.version, self.effective_priority, self.master_adver_int_cs)
@@ -135,6 +141,8 @@ class VrrpRouter:
                     self._reevaluate(now_us, out, "link up" if up else "link down")
             case TrackingChanged():
                 self._on_tracking(event, now_us, out)
+            case SyncGroupChanged():
+                self._on_sync_group(event, now_us, out)
             case Shutdown():
                 self._shutdown(now_us, out)
         return out
@@ -160,6 +168,21 @@ class VrrpRouter:
                 self._sands_us = now_us + timers.cs_to_us(self.p.advert_int_cs)
             else:
                 self._sands_us = None
+        return out
+
+    def reconfigure(self, params: RouterParams, now_us: int) -> list[Effect]:
+        """A reload changed this instance's parameters: keep the state (a
+        MASTER stays MASTER, its VIPs stay), adopt the new settings."""
+        out: list[Effect] = []
+        old = self.p
+        self.p = params
+        self.base_priority = params.base_priority
+        self._set_effective_priority(now_us, out)
+        if self.state is State.MASTER and params.advert_int_cs != old.advert_int_cs:
+            self.master_adver_int_cs = params.advert_int_cs
+            self._sands_us = now_us + timers.cs_to_us(params.advert_int_cs)
+        elif self.state is State.BACKUP and params.version == 2:
+            self.master_adver_int_cs = params.advert_int_cs
         return out
 
     # ------------------------------------------------------------- transitions
@@ -287,6 +310,21 @@ class VrrpRouter:
             return
         if self.state in (State.FAULT, State.INIT):
             self._try_leave_init(now_us, out, reason)
+
+    # ------------------------------------------------------------- sync groups
+
+    def _on_sync_group(self, ev: SyncGroupChanged, now_us: int, out: list[Effect]) -> None:
+        """keepalived vrrp_sync.c: a FAULT in one member holds all in FAULT; a
+        member becoming MASTER takes the others to MASTER, one falling back to
+        BACKUP takes the others to BACKUP."""
+        group_faults = frozenset(f"sync group {ev.group}: {m} in FAULT" for m in ev.faults)
+        if group_faults != self._group_faults:
+            self._group_faults = group_faults
+            self._reevaluate(now_us, out, f"sync group {ev.group} ok")
+        if ev.want is State.MASTER and self.state is State.BACKUP:
+            self._become_master(now_us, out, f"sync group {ev.group}: another member became MASTER")
+        elif ev.want is State.BACKUP and self.state is State.MASTER:
+            self._leave_master_to_backup(now_us, out, f"sync group {ev.group}: another member left MASTER")
 
     # ------------------------------------------------------------- tracking
 
@@ -439,7 +477,7 @@ class VrrpRouter:
                 )
             )
             self.base_priority = self.effective_priority = mine = PRIO_OWNER - 1
-            higher = cmp > 0
+            higher = True  # their 255 now beats our 254
         if prio < mine or (prio == mine and cmp < 0):
             # A lower-priority router thinks it is master: assert ourselves.
             if not self.p.lower_prio_no_advert:

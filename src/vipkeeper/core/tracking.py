@@ -94,11 +94,37 @@ def is_fault(weight: int, reverse: bool, status: Status) -> bool:
     return (status is Status.FAIL) != reverse
 
 
-def evaluate(items: Iterable[tuple[Tracked, Status]], extra_offset: int = 0) -> TrackingChanged:
+FILE_FAULT = -254
+
+
+def file_effect(value: int, weight: int, reverse: bool) -> tuple[int, bool]:
+    """A tracked file's (priority offset, fault) for the integer it contains.
+
+    keepalived ``track_file.c``: with weight 0 a non-zero value means FAULT
+    (with ``reverse``: zero means FAULT); otherwise ``value * weight`` (negated
+    with ``reverse``) clamped to -254..253, where -254 means FAULT.
+    """
+    if weight == 0:
+        return 0, (value != 0) != reverse
+    effect = max(FILE_FAULT, min(253, value * weight * (-1 if reverse else 1)))
+    if effect == FILE_FAULT:
+        return 0, True
+    return effect, False
+
+
+def evaluate(
+    items: Iterable[tuple[Tracked, Status]],
+    file_items: Iterable[tuple[Tracked, int]] = (),
+) -> TrackingChanged:
     """Combine every tracker of an instance into the engine's input."""
-    offset = extra_offset
+    offset = 0
     faults: set[str] = set()
     pending: set[str] = set()
+    for t, value in file_items:
+        effect, fault = file_effect(value, t.weight, t.reverse)
+        offset += effect
+        if fault:
+            faults.add(t.name)
     for t, status in items:
         if t.weight == 0:
             if status is Status.INIT:
