@@ -23,8 +23,9 @@ PostgreSQL VIP must never be on two hosts at once.
 
 from __future__ import annotations
 
-import os
-import signal
+import json
+import subprocess
+import sys
 import threading
 import time
 
@@ -144,6 +145,14 @@ def test_1_healthy_vip_on_the_primary(w):
     assert "VRRP_Pgsql(chk_pg) failed (standby" in w.nodes["B"].log()
     assert "watching" in w.nodes["A"].log()
     assert w.wait_holder(["A"], SEED_SETTLE_S, SEED_VIP), w.logs()
+    # the check's state reaches `vipkeeper status`
+    for host, role in (("A", "primary"), ("B", "standby")):
+        out = subprocess.run([sys.executable, "-m", "vipkeeper", "status", "--state-dir",
+                              str(w.nodes[host].state_dir), "--json"], capture_output=True, text=True, timeout=20)
+        assert out.returncode == 0, out.stderr
+        inst = next(i for i in json.loads(out.stdout)["instances"] if i["name"] == "VI_PG")
+        tr = next(t for t in inst["trackers"] if t["name"] == "chk_pg")
+        assert tr["kind"] == "pgsql" and tr["role"] == role and tr["timeline"] == 1, tr
     w.record("1 healthy (A primary, B standby)")
     w.no_double_pg_vip()
 
