@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import require_binary, require_netns, unavailable
+from tests.conftest import require_netns, unavailable
 
 
 @pytest.fixture(scope="module")
 def pg_env() -> None:
     require_netns()
-    require_binary("tcpdump")
     from vipkeeper import lab as lablib
     from vipkeeper.pglab import pg_unavailable_reason
 
