@@ -113,8 +113,10 @@ def main() -> int:
             return 130
         finally:
             tl.stop()
-            tl.say("tearing down: stopping PostgreSQL and vipkeeper, removing the namespaces")
-            pg.close()
+            try:
+                tl.say("tearing down: stopping PostgreSQL and vipkeeper, removing the namespaces")
+            finally:  # also when stdout is gone (demo | head)
+                pg.close()
 
 
 def _walk(lab: Lab, pg: PgCluster, tl: Timeline, work: Path, seed: Path) -> int:
