@@ -24,6 +24,7 @@ from .checks import Tracker
 from .checks.script import ScriptCheck
 from .config.model import Config, VirtualAddress, VrrpInstance
 from .core import codec, frames
+from .core.checksum_compat import UnicastChecksum
 from .core.events import (
     AddVips,
     AdvertDropped,
@@ -95,6 +96,7 @@ class InstanceRuntime:
     worker: asyncio.Task | None = None
     vips_held: bool = False
     garps_sent: int = 0
+    csum: UnicastChecksum | None = None  # VRRPv3 IPv4 unicast checksum dialect (old_unicast_checksum)
 
     @property
     def name(self) -> str:
@@ -217,6 +219,9 @@ class Daemon:
                 (gd.vrrp_mcast_group4 if inst.family == 4 else gd.vrrp_mcast_group6),
             )
             rt = InstanceRuntime(inst, router, link, sock, l2, src, dsts)
+            rt.csum = UnicastChecksum.for_instance(
+                mode=inst.old_unicast_checksum, version=inst.version, family=inst.family, unicast=inst.unicast,
+                v3_checksum_as_v2=inst.v3_checksum_as_v2, group=gd.vrrp_mcast_group4)
             for ref in inst.track_scripts + inst.track_files:
                 tracker = self._trackers.get(ref.name)
                 if tracker is None:
@@ -320,12 +325,18 @@ class Daemon:
             return
         if pkt.src == rt.src:
             return  # our own advert looped back
+        assert rt.csum is not None
         try:
-            adv = codec.decode(payload, family=pkt.family, src=pkt.src, dst=pkt.dst,
-                               v3_checksum_pseudo=not rt.cfg.v3_checksum_as_v2)
+            adv, switched = rt.csum.decode(payload, family=pkt.family, src=pkt.src, dst=pkt.dst,
+                                           v3_checksum_pseudo=not rt.cfg.v3_checksum_as_v2)
         except DecodeError as exc:
             self._count_decode(exc.reason, pkt, rt, str(exc))
             return
+        if switched:  # keepalived: "Setting unicast VRRPv3 checksum to old version"
+            rt.advert_cache.clear()
+            log.warning("(%s) %s uses the old VRRPv3 unicast checksum (pseudo-header destination %s); "
+                        "using it from now on, as keepalived does (old_unicast_checksum)",
+                        rt.name, pkt.src, rt.csum.group)
         multicast = pkt.dst.is_multicast
         self._feed(rt, AdvertReceived(adv, pkt.src, pkt.ttl, multicast))
 
@@ -386,7 +397,8 @@ class Daemon:
                     addresses=rt.router.p.vips, advert_int_cs=cfg.advert_int_cs,
                     auth_type=rt.router.p.auth_type, auth_data=rt.router.p.auth_data,
                 )
-                wire = codec.encode(adv, family=cfg.family, src=rt.src, dst=dst,
+                pseudo_dst = rt.csum.pseudo_dst(dst) if rt.csum is not None else dst
+                wire = codec.encode(adv, family=cfg.family, src=rt.src, dst=pseudo_dst,
                                     v3_checksum_pseudo=not cfg.v3_checksum_as_v2)
                 if len(rt.advert_cache) > 64:
                     rt.advert_cache.clear()
