@@ -1313,7 +1313,7 @@ class _InstanceCompletion:
         return state, priority
 
     def authentication(self, family: int, version: int, state: str, priority: int) -> tuple[Authentication | None, str]:
-        """The authentication to use, and the initial state (AH can force BACKUP)."""
+        """The authentication to use, and the initial state."""
         if not self.v.get("authentication"):
             return None, state
         auth_type: str | None = self.v.get("auth_type")
@@ -1330,10 +1330,16 @@ class _InstanceCompletion:
                 self.error("authentication", "authentication given but no 'auth_pass'")
         elif family == 6 and auth_type == "AH":
             self.warning("authentication", "AH authentication cannot be used with IPv6, ignored")
+        elif auth_type == "AH":
+            # keepalived's IPsec-AH (IP protocol 51, HMAC-MD5-96, SPI = source address,
+            # sequence numbers) is not implemented: running without it would never
+            # interoperate with the keepalived peers, so refuse instead.
+            self.error(
+                "auth_type",
+                "auth_type AH (IPsec Authentication Header) is not supported by vipkeeper; "
+                "use auth_type PASS on every router of this VRID, or VRRPv3 (no authentication)",
+            )
         else:
-            if auth_type == "AH" and state == "MASTER" and priority != VRRP_PRIO_OWNER:
-                self.warning("authentication", "initial state MASTER is incompatible with AH authentication; using BACKUP")
-                state = "BACKUP"
             return Authentication(auth_type, auth_pass, loc=self.at("authentication").loc), state  # type: ignore[arg-type]
         return None, state
 
