@@ -419,6 +419,7 @@ def test_misconfigured_third_host_is_refused_and_logged_once(make_lab, tmp_path:
     lab = make_lab(hosts=("A", "B", "C"))
     c = Combo(2, "1", auth_pass="1111")
     c_kind, overrides, vk_text, ka_text = MISCONFIG[what]
+    cap = lab.capture("observer", BPF)
     a = start(lab, tmp_path, "A", "vipkeeper", instance_conf(c, me="", peer="", priority=150, state="MASTER"), 150)
     assert lab.wait_for(lambda: only(lab, VIP4, ("A", "B")) == ["A"], 15), a.node.log()
     b = start(lab, tmp_path, "B", "keepalived", instance_conf(c, me="", peer="", priority=100, state="BACKUP"), 100)
@@ -445,6 +446,23 @@ def test_misconfigured_third_host_is_refused_and_logged_once(make_lab, tmp_path:
     # and A's and B's adverts pass each other's checks: nothing else was dropped
     assert [ln for ln in a.node.log().splitlines() if "dropped" in ln and c_ip not in ln] == []
     assert keepalived_complaints(b, tmp_path, allowed=(ka_text,)) == [], b.node.log()
+
+    # every packet on the wire, C's included, decodes (what is wrong is for the instance
+    # to judge, not the codec)
+    for side in (bad, b, a):
+        side.terminate()
+        assert side.wait_exit() == 0, side.node.log()
+    time.sleep(0.2)
+    seen: dict[str, set[tuple[int, int, bytes]]] = {}
+    macs = {lab.mac(h): h for h in ("A", "B", "C")}
+    for p in vrrp_packets(cap.stop()):
+        adv = decode_packet(p, old_checksum=False)
+        seen.setdefault(macs[p.mac], set()).add((adv.version, adv.advert_int_cs, adv.auth_data))
+    assert seen["A"] == {(2, 100, b"1111".ljust(8, b"\0"))}, seen
+    assert "B" not in seen, "B stayed backup: it never advertised"
+    want_c = {"password": (2, 100, b"2222".ljust(8, b"\0")), "interval": (2, 200, b"1111".ljust(8, b"\0")),
+              "version": (3, 100, b"")}[what]
+    assert seen["C"] == {want_c}, seen
 
 
 # ------------------------------------------------------------------ v3_checksum_as_v2
