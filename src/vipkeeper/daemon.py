@@ -26,6 +26,7 @@ from .checks.script import ScriptCheck
 from .checks.trackers import FileTracker, InterfaceTracker
 from .config.model import Config, VirtualAddress, VrrpInstance, VrrpSyncGroup
 from .core import codec, frames
+from .core.checksum_compat import UnicastChecksum
 from .core.events import (
     AddVips,
     AdvertDropped,
@@ -105,6 +106,7 @@ class InstanceRuntime:
     worker: asyncio.Task | None = None
     vips_held: bool = False
     garps_sent: int = 0
+    csum: UnicastChecksum | None = None  # VRRPv3 IPv4 unicast checksum dialect (old_unicast_checksum)
 
     @property
     def name(self) -> str:
@@ -310,6 +312,7 @@ class Daemon:
         router = VrrpRouter(from_config(inst))
         router.src_addr = src
         rt = InstanceRuntime(inst, router, link, sock, l2, src, self._destinations(inst))
+        rt.csum = self._checksum_mode(inst)
         rt.tracked = await self._tracked_for(nl, inst)
         self.instances[inst.name] = rt
         self._by_key[(link.ifindex, inst.family, inst.vrid)] = rt
@@ -330,6 +333,11 @@ class Daemon:
             self._feed(rt, self._tracking_of(rt), now)
             self._feed(rt, Start(), now)
         return rt
+
+    def _checksum_mode(self, inst: VrrpInstance) -> UnicastChecksum:
+        return UnicastChecksum.for_instance(
+            mode=inst.old_unicast_checksum, version=inst.version, family=inst.family, unicast=inst.unicast,
+            v3_checksum_as_v2=inst.v3_checksum_as_v2, group=self.config.global_defs.vrrp_mcast_group4)
 
     def _socket_for(self, link: LinkInfo, inst: VrrpInstance) -> VrrpSocket:
         gd = self.config.global_defs
@@ -455,6 +463,9 @@ class Daemon:
         rt.src = await self._source_address(self._nl, inst, rt.link)
         rt.router.src_addr = rt.src
         rt.advert_cache.clear()
+        if (old_cfg.old_unicast_checksum, old_cfg.v3_checksum_as_v2) != (inst.old_unicast_checksum,
+                                                                          inst.v3_checksum_as_v2):
+            rt.csum = self._checksum_mode(inst)
         self._socket_for(rt.link, inst)
         rt.tracked = await self._tracked_for(self._nl, inst)
         self._apply(rt, rt.router.reconfigure(from_config(inst), now))
@@ -608,12 +619,18 @@ class Daemon:
             return
         if pkt.src == rt.src:
             return  # our own advert looped back
+        assert rt.csum is not None
         try:
-            adv = codec.decode(payload, family=pkt.family, src=pkt.src, dst=pkt.dst,
-                               v3_checksum_pseudo=not rt.cfg.v3_checksum_as_v2)
+            adv, switched = rt.csum.decode(payload, family=pkt.family, src=pkt.src, dst=pkt.dst,
+                                           v3_checksum_pseudo=not rt.cfg.v3_checksum_as_v2)
         except DecodeError as exc:
             self._count_decode(exc.reason, pkt, rt, str(exc))
             return
+        if switched:  # keepalived: "Setting unicast VRRPv3 checksum to old version"
+            rt.advert_cache.clear()
+            log.warning("(%s) %s uses the old VRRPv3 unicast checksum (pseudo-header destination %s); "
+                        "using it from now on, as keepalived does (old_unicast_checksum)",
+                        rt.name, pkt.src, rt.csum.group)
         multicast = pkt.dst.is_multicast
         self._feed(rt, AdvertReceived(adv, pkt.src, pkt.ttl, multicast))
 
@@ -688,7 +705,8 @@ class Daemon:
                     addresses=rt.router.p.vips, advert_int_cs=cfg.advert_int_cs,
                     auth_type=rt.router.p.auth_type, auth_data=rt.router.p.auth_data,
                 )
-                wire = codec.encode(adv, family=cfg.family, src=rt.src, dst=dst,
+                pseudo_dst = rt.csum.pseudo_dst(dst) if rt.csum is not None else dst
+                wire = codec.encode(adv, family=cfg.family, src=rt.src, dst=pseudo_dst,
                                     v3_checksum_pseudo=not cfg.v3_checksum_as_v2)
                 if len(rt.advert_cache) > 64:
                     rt.advert_cache.clear()

@@ -53,7 +53,8 @@ class Node:
             argv = [sys.executable, "-m", "vipkeeper", "run", "-f", str(self.conf),
                     "--state-dir", str(self.state_dir), "--log-level", log_level]
         else:
-            argv = ["keepalived", "-P", "-n", "-l", "-D", "-f", str(self.conf),
+            # -l: log to stdout (our log file); -G: not to the host's syslog as well
+            argv = ["keepalived", "-P", "-n", "-l", "-D", "-G", "-f", str(self.conf),
                     "-p", str(self.state_dir / "keepalived.pid"),
                     "-r", str(self.state_dir / "vrrp.pid")]
         if private_var_lib:

@@ -93,3 +93,15 @@ def test_subcommands_can_be_registered(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_python_dash_m(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "vipkeeper", "check", "-f", str(SEED)], capture_output=True, text=True)
     assert (r.returncode, r.stdout, r.stderr) == (0, f"{SEED}: OK (1 instance, 1 script)\n", "")
+
+
+def test_check_refuses_auth_type_ah(capsys: pytest.CaptureFixture[str]) -> None:
+    """keepalived's IPsec-AH is not implemented: 'vipkeeper check' says so and fails."""
+    path = CONFIGS / "broken" / "auth_ah.conf"
+    assert cli.main(["check", "-f", str(path)]) == 1
+    out, err = capsys.readouterr()
+    assert err.splitlines() == [
+        f"{path}:9: error: vrrp_instance VI_1: auth_type AH (IPsec Authentication Header) is not supported "
+        "by vipkeeper; use auth_type PASS on every router of this VRID, or VRRPv3 (no authentication)"
+    ]
+    assert out == f"{path}: FAILED (1 error)\n"

@@ -465,3 +465,19 @@ def test_diagnostics_are_sorted_by_file_then_line(tmp_path: Path) -> None:
     assert [(Path(d.file).name, d.line) for d in diagnostics] == [
         ("main.conf", 1), ("main.conf", 3), ("main.conf", 4), ("inc.conf", 1),
     ]
+
+
+@pytest.mark.parametrize(
+    "extra, severity, text",
+    [
+        ("", "error", "auth_type AH (IPsec Authentication Header) is not supported by vipkeeper"),
+        # where keepalived itself ignores the authentication block, so does vipkeeper
+        ("version 3\n", "warning", "VRRP version 3 does not support authentication, ignored"),
+        ("strict_mode\n", "warning", "strict mode does not support authentication, ignored"),
+    ],
+)
+def test_auth_type_ah_is_refused_where_it_would_be_used(extra: str, severity: str, text: str) -> None:
+    auth = "authentication {\nauth_type AH\nauth_pass x\n}\n"
+    config, diagnostics = parse_string(f"vrrp_instance V {{\n{BASE}{extra}{auth}}}\n")
+    assert [(d.severity, text in d.message) for d in diagnostics] == [(severity, True)], [str(d) for d in diagnostics]
+    assert (config.instances == ()) == (severity == "error")

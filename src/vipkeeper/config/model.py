@@ -201,6 +201,11 @@ class VrrpInstance:
     lower_prio_no_advert: bool = False
     higher_prio_send_advert: bool = False
     v3_checksum_as_v2: bool = False
+    # VRRPv3 IPv4 unicast checksum pseudo-header destination (keepalived 2.2.7 unicast_chksum_compat):
+    # "auto": the peer's address, switching to 224.0.0.18 for good once a peer sends that
+    # (keepalived's default); "never": the peer's address only; "always": 224.0.0.18
+    # (``old_unicast_checksum``, keepalived <= 1.3.6).
+    old_unicast_checksum: Literal["auto", "never", "always"] = "auto"
     check_unicast_src: bool = False
     strict: bool = False
     fast_preempt: bool = False  # vipkeeper extension

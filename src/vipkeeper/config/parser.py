@@ -918,6 +918,23 @@ def _check_unicast_src(draft: _Draft, node: Node, ctx: _Ctx) -> None:
     draft.set("check_unicast_src", True, node)
 
 
+def _old_unicast_checksum(draft: _Draft, node: Node, ctx: _Ctx) -> None:
+    """``old_unicast_checksum [never]`` (keepalived vrrp_unicast_chksum_handler): the VRRPv3
+    IPv4 unicast checksum with 224.0.0.18 in the pseudo-header, as keepalived <= 1.3.6 sent it.
+
+    Bare: always use it.  ``never``: never switch to it (keepalived, and vipkeeper, otherwise
+    switch when a unicast peer sends it).
+    """
+    draft.set("unicast_configured", True, node)
+    if not node.args:
+        draft.set("old_unicast_checksum", "always", node)
+    elif node.args[0].value == "never":
+        draft.set("old_unicast_checksum", "never", node)
+    else:
+        # keepalived: "Unknown old_unicast_chksum mode %s - ignoring"
+        ctx.warning(node.args[0], f"unknown old_unicast_checksum mode '{node.args[0].value}' (expected 'never'), ignored")
+
+
 VRRP_INSTANCE_KEYWORDS: dict[str, Kw] = {
     "state": Kw(_state, 1, 1),
     "interface": value("interface"),
@@ -957,6 +974,7 @@ VRRP_INSTANCE_KEYWORDS: dict[str, Kw] = {
     "higher_prio_send_advert": switch("higher_prio_send_advert"),
     "v3_checksum_as_v2": switch("v3_checksum_as_v2"),  # vipkeeper extension
     "check_unicast_src": Kw(_check_unicast_src, 0, 0),
+    "old_unicast_checksum": Kw(_old_unicast_checksum, 0, 1),
     "strict_mode": switch("strict"),
     "fast_preempt": switch("fast_preempt"),  # vipkeeper extension
     "use_vmac": Kw(_use_vmac),
@@ -964,8 +982,8 @@ VRRP_INSTANCE_KEYWORDS: dict[str, Kw] = {
 
 #: keepalived 2.2.7 vrrp_instance keywords (vrrp/vrrp_parser.c) that vipkeeper ignores.
 VRRP_INSTANCE_IGNORED = frozenset(
-    """use_vmac_addr vmac_xmit_base use_ipvlan unicast_fault_no_peer old_unicast_checksum
-    native_ipv6 vrf dont_track_primary track_process track_bfd mcast_dst_ip track_src_ip
+    """use_vmac_addr vmac_xmit_base use_ipvlan unicast_fault_no_peer native_ipv6
+    vrf dont_track_primary track_process track_bfd mcast_dst_ip track_src_ip
     unicast_ttl promote_secondaries linkbeat_use_polling virtual_routes virtual_rules accept
     no_accept skip_check_adv_addr debug notify_deleted notify_master_rx_lower_pri smtp_alert
     notify_priority_changes lvs_sync_daemon_interface garp_extra_if vmac_garp_intvl
@@ -1295,7 +1313,7 @@ class _InstanceCompletion:
         return state, priority
 
     def authentication(self, family: int, version: int, state: str, priority: int) -> tuple[Authentication | None, str]:
-        """The authentication to use, and the initial state (AH can force BACKUP)."""
+        """The authentication to use, and the initial state."""
         if not self.v.get("authentication"):
             return None, state
         auth_type: str | None = self.v.get("auth_type")
@@ -1312,10 +1330,16 @@ class _InstanceCompletion:
                 self.error("authentication", "authentication given but no 'auth_pass'")
         elif family == 6 and auth_type == "AH":
             self.warning("authentication", "AH authentication cannot be used with IPv6, ignored")
+        elif auth_type == "AH":
+            # keepalived's IPsec-AH (IP protocol 51, HMAC-MD5-96, SPI = source address,
+            # sequence numbers) is not implemented: running without it would never
+            # interoperate with the keepalived peers, so refuse instead.
+            self.error(
+                "auth_type",
+                "auth_type AH (IPsec Authentication Header) is not supported by vipkeeper; "
+                "use auth_type PASS on every router of this VRID, or VRRPv3 (no authentication)",
+            )
         else:
-            if auth_type == "AH" and state == "MASTER" and priority != VRRP_PRIO_OWNER:
-                self.warning("authentication", "initial state MASTER is incompatible with AH authentication; using BACKUP")
-                state = "BACKUP"
             return Authentication(auth_type, auth_pass, loc=self.at("authentication").loc), state  # type: ignore[arg-type]
         return None, state
 
@@ -1473,6 +1497,7 @@ class _InstanceCompletion:
             lower_prio_no_advert=lower_prio_no_advert,
             higher_prio_send_advert=higher_prio_send_advert,
             v3_checksum_as_v2=v.get("v3_checksum_as_v2", False),
+            old_unicast_checksum=v.get("old_unicast_checksum", "auto"),
             check_unicast_src=v.get("check_unicast_src", g.vrrp_check_unicast_src),
             strict=self.strict,
             fast_preempt=v.get("fast_preempt", False),

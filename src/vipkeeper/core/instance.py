@@ -217,19 +217,16 @@ class VrrpRouter:
 
         - the address owner with ``state MASTER`` takes over at once (keepalived
           arms a 1 µs down timer);
-        - another ``state MASTER`` waits one advert interval plus the minimal
-          skew, "to ensure there is no other master";
-        - everyone else waits Master_Down_Interval (RFC 5798 §6.4.1).
+        - everyone else, ``state MASTER`` included, waits Master_Down_Interval
+          (RFC 5798 §6.4.1).  keepalived 2.2.7's shorter wait, one advert
+          interval plus the minimal skew, only applies to a member of a sync
+          group that is in BACKUP; measured against keepalived 2.2.7, a lone
+          ``state MASTER`` instance waits the full interval.
         """
         self.master_adver_int_cs = self.p.advert_int_cs
         if self.p.want_master and self.p.owner:
             down_us = 1
             self._down_reason = "address owner at start"
-        elif self.p.want_master:
-            down_us = timers.cs_to_us(self.master_adver_int_cs) + timers.skew_min_us(
-                self.p.version, self.master_adver_int_cs
-            )
-            self._down_reason = "no master heard within one advert interval (state MASTER)"
         else:
             down_us = self.master_down_us()
             self._down_reason = "no master heard within Master_Down_Interval"

@@ -27,8 +27,8 @@ def skew_us(version: int, priority: int, master_adver_int_cs: int) -> int:
 
 
 def skew_min_us(version: int, master_adver_int_cs: int) -> int:
-    """The smallest skew (as for priority 255): used by keepalived at start-up for
-    ``state MASTER`` instances, which wait one advert interval plus this."""
+    """The smallest skew (as for priority 255): keepalived's start-up wait for a
+    ``state MASTER`` member of a sync group in BACKUP is one advert interval plus this."""
     return _skew_calc_us(version, 1, master_adver_int_cs)
 
 
