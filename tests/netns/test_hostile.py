@@ -70,9 +70,13 @@ def transitions_in_log(node: Node) -> list[str]:
 
 
 class HolderSampler:
-    """Samples, in a thread, which of ``hosts`` hold each VIP: [(monotonic, {vip: [hosts]})]."""
+    """Samples, in a thread, which of ``hosts`` hold each VIP: [(monotonic, {vip: [hosts]})].
 
-    def __init__(self, lab: Lab, hosts: Iterable[str], vips: Iterable[str], interval_s: float = 0.02,
+    It asks each host's kernel directly (an rtnetlink socket opened in its namespace, ~0.2 ms a
+    query), not through ``ip`` processes: samples are a few ms apart and cost little CPU, so the
+    sampler neither misses short episodes nor slows the daemons it watches."""
+
+    def __init__(self, lab: Lab, hosts: Iterable[str], vips: Iterable[str], interval_s: float = 0.005,
                  max_s: float = 300) -> None:
         self.lab, self.hosts, self.vips = lab, list(hosts), list(vips)
         self.interval_s, self.max_s = interval_s, max_s
@@ -82,20 +86,27 @@ class HolderSampler:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        t_end = time.monotonic() + self.max_s
-        while not self._stop.is_set() and time.monotonic() < t_end:
-            held: dict[str, list[str]] = {v: [] for v in self.vips}
-            try:
-                for h in self.hosts:
-                    addrs = self.lab.addresses(h)
+        from pyroute2 import IPRoute
+
+        sockets = {}
+        try:
+            for h in self.hosts:
+                sockets[h] = IPRoute(netns=self.lab.ns(h))
+            t_end = time.monotonic() + self.max_s
+            while not self._stop.is_set() and time.monotonic() < t_end:
+                held: dict[str, list[str]] = {v: [] for v in self.vips}
+                for h, ipr in sockets.items():
+                    addrs = {a.get("IFA_ADDRESS") for a in ipr.get_addr()}
                     for v in self.vips:
                         if v in addrs:
                             held[v].append(h)
-            except Exception as exc:  # lab closing under us: stop sampling
-                self.errors.append(repr(exc))
-                return
-            self.samples.append((time.monotonic(), held))
-            self._stop.wait(self.interval_s)
+                self.samples.append((time.monotonic(), held))
+                self._stop.wait(self.interval_s)
+        except Exception as exc:  # lab closing under us: stop sampling
+            self.errors.append(repr(exc))
+        finally:
+            for ipr in sockets.values():
+                ipr.close()
 
     def __enter__(self) -> "HolderSampler":
         self._thread.start()
@@ -111,19 +122,20 @@ class HolderSampler:
     def between(self, t0: float, t1: float) -> list[tuple[float, dict[str, list[str]]]]:
         return [(t, h) for t, h in self.samples if t0 <= t <= t1]
 
-    def episodes(self, vip: str, bad) -> list[float]:
-        """Lengths (s) of the runs of consecutive samples where ``bad(holders)``; a run lasts
-        from its first bad sample to the first good one after it (an upper bound)."""
+    def episodes(self, vip: str, bad) -> list[tuple[float, float]]:
+        """(start, length in s) of the runs of consecutive samples where ``bad(holders)``; a
+        run lasts from its first bad sample to the first good one after it (so a run seen in
+        one sample lasts one sampling interval)."""
         out, start = [], None
         for t, held in self.samples:
             if bad(held[vip]):
                 if start is None:
                     start = t
             elif start is not None:
-                out.append(t - start)
+                out.append((start, t - start))
                 start = None
         if start is not None:
-            out.append(self.samples[-1][0] - start)
+            out.append((start, self.samples[-1][0] - start))
         return out
 
 
@@ -289,7 +301,7 @@ def test_flood_of_hostile_adverts_changes_nothing_and_is_counted(make_lab, tmp_p
     kdrops_before = {h: raw_socket_drops(lab, h) for h in nodes}
     logs_before = {h: len(transitions_in_log(n)) for h, n in nodes.items()}
     t_start = time.monotonic()
-    with HolderSampler(lab, ("A", "B"), VIPS.values(), interval_s=0.05, max_s=60) as sampler:
+    with HolderSampler(lab, ("A", "B"), VIPS.values(), interval_s=0.02, max_s=60) as sampler:
         proc = lab.popen("C", [sys.executable, str(HELPERS / "flood.py"), "--plan", str(plan_path),
                                "--rate", str(FLOOD_RATE), "--seconds", str(FLOOD_S),
                                "--max-packets", str(int(FLOOD_RATE * FLOOD_S))],
@@ -404,7 +416,7 @@ def test_partition_both_master_then_heal_to_one(make_lab, tmp_path):
     assert lab.wait_for(lambda: lab.holders(vip) == ["A"], 10)
     mdi_s = master_down_us(3, 100, int(advert_s * 100)) / 1e6
     heal_times = []
-    with HolderSampler(lab, ("A", "B"), [vip], interval_s=0.02, max_s=120) as sampler:
+    with HolderSampler(lab, ("A", "B"), [vip], max_s=120) as sampler:
         for _cycle in range(3):
             lab.detach("A")
             # B hears nothing: MASTER after its Master_Down_Interval; A stays MASTER
@@ -466,12 +478,14 @@ def test_crash_loop_sigkill_master_fifty_times(make_lab, tmp_path):
     assert lab.wait_for(lambda: lab.holders(vip) == ["A"], 10)
     mdi_s = master_down_us(3, 100, int(advert_s * 100)) / 1e6  # B's: 0.1805 s
     restart_s: list[float] = []
+    kills: list[float] = []
     t_loop = time.monotonic()
-    with HolderSampler(lab, ("A", "B"), [vip], interval_s=0.01, max_s=300) as sampler:
+    with HolderSampler(lab, ("A", "B"), [vip], max_s=300) as sampler:
         for i in range(runs):
             assert time.monotonic() - t_loop < 240, f"crash loop too slow: {i} runs"
             masters_before = a.log().count("-> MASTER")
             t0 = time.monotonic()
+            kills.append(t0)
             a.kill()
             a.start(log_level="info")
             ok = lab.wait_for(lambda: a.log().count("-> MASTER") > masters_before and lab.holders(vip) == ["A"],
@@ -479,14 +493,17 @@ def test_crash_loop_sigkill_master_fifty_times(make_lab, tmp_path):
             assert ok, (i, lab.holders(vip), a.log()[-2000:], b.log()[-2000:])
             restart_s.append(time.monotonic() - t0)
             time.sleep(0.1)  # two adverts from the new A before the next crash
-    doubles = sampler.episodes(vip, lambda h: len(h) > 1)
-    nobody = sampler.episodes(vip, lambda h: not h)
-    report = {"runs": runs, "samples": len(sampler.samples), "double_episodes": len(doubles),
-              "max_double_s": round(max(doubles, default=0.0), 3), "mdi_s": mdi_s,
-              "max_no_holder_s": round(max(nobody, default=0.0), 3),
+    doubles = [d for _, d in sampler.episodes(vip, lambda h: len(h) > 1)]
+    nobody = [d for _, d in sampler.episodes(vip, lambda h: not h)]
+    gaps = [t2 - t1 for (t1, _), (t2, _) in zip(sampler.samples, sampler.samples[1:])]
+    report = {"runs": runs, "samples": len(sampler.samples), "max_sample_gap_s": round(max(gaps), 3),
+              "double_episodes": len(doubles), "max_double_s": round(max(doubles, default=0.0), 3),
+              "double_starts_after_kill_s": [round(t - max(k for k in kills if k <= t), 3)
+                                             for t, d in sampler.episodes(vip, lambda h: len(h) > 1)],
+              "mdi_s": mdi_s, "max_no_holder_s": round(max(nobody, default=0.0), 3),
               "restart_to_master_s": (round(min(restart_s), 3), round(max(restart_s), 3))}
     print(f"crash loop: {json.dumps(report)}")
-    assert len(sampler.samples) > runs * 10, report
+    assert len(sampler.samples) > runs * 50 and not sampler.errors, (report, sampler.errors)
     assert max(doubles, default=0.0) < mdi_s, report
 
     # the end: one holder; a clean stop leaves none; no daemon or zombie left behind
