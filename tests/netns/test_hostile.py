@@ -1,7 +1,8 @@
 """Reliability under hostile conditions: a packet flood, a partition, a crash loop.
 
 Each test runs a vipkeeper MASTER/BACKUP pair (A, B) in a namespace lab and samples, in a
-thread, which hosts hold the VIPs (``ip addr``), because that is what clients see.  Every
+thread, which hosts hold the VIPs (their kernels' address lists), because that is what
+clients see.  Every
 loop here is bounded in count and time; every process is reaped (Node.stop / Lab.close).
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -469,7 +469,9 @@ def test_crash_loop_sigkill_master_fifty_times(make_lab, tmp_path):
     After a SIGKILL the VIP stays on A until A's next start removes it (nothing else can);
     B takes over after its Master_Down_Interval.  So two hosts hold the VIP from B's takeover
     until A's restart clears the stale address, then A preempts and B lets go.  Each such
-    double-holder episode must be shorter than one Master_Down_Interval."""
+    double-holder episode must be shorter than one Master_Down_Interval.  (Before ``vipkeeper
+    run`` removed stale VIPs ahead of its slow imports, all 50 restarts left two holders, for
+    up to 0.27 s; see test_stale_vips_go_before_the_daemon_imports.)"""
     advert_s = 0.05
     vip = "172.20.0.115"
     runs = 50
