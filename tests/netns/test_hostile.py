@@ -471,7 +471,7 @@ def test_crash_loop_sigkill_master_fifty_times(make_lab, tmp_path):
     until A's restart clears the stale address, then A preempts and B lets go.  Each such
     double-holder episode must be shorter than one Master_Down_Interval.  (Before ``vipkeeper
     run`` removed stale VIPs ahead of its slow imports, all 50 restarts left two holders, for
-    up to 0.27 s; see test_stale_vips_go_before_the_daemon_imports.)"""
+    up to 0.21 s; see test_stale_vips_go_before_the_daemon_imports.)"""
     advert_s = 0.05
     vip = "172.20.0.115"
     runs = 50
@@ -559,7 +559,7 @@ def test_stale_vips_go_before_the_daemon_imports(lab, tmp_path):
     """``vipkeeper run`` removes a crashed run's VIPs right after parsing the configuration
     (io/stale_vips.py), ~0.15 s after exec instead of ~0.3 s: in the crash loop above that is
     before the peer's takeover at advert_int 0.05, where before it left two VIP holders for up
-    to 0.27 s (50 of 50 restarts)."""
+    to 0.21 s (50 of 50 restarts)."""
     for addr in ("172.20.0.115/32", "172.20.0.117/24", "172.20.0.118/24"):
         lab.run("A", "ip", "addr", "add", addr, "dev", "eth0")
     lab.run("A", "ip", "-6", "addr", "add", "fd00:20::115/128", "dev", "eth0", "nodad")
