@@ -41,6 +41,9 @@ def run_run(args: argparse.Namespace) -> int:
     if not config.instances:
         log.error("%s: no vrrp_instance; nothing to do", path)
         return 1
+    from .io.stale_vips import remove_stale_vips
+
+    remove_stale_vips(config, Path(args.state_dir))  # before the slow imports: a crash's VIPs go now
     from .daemon import run_daemon  # the asyncio shell, Linux only
 
     try:

@@ -146,6 +146,7 @@ class Daemon:
         self.metrics_listen = metrics_listen or config.global_defs.metrics_listen
         self.started_monotonic = time.monotonic()
         self._heap: list[tuple[int, int, str]] = []
+        self._queued: dict[str, int] = {}  # name -> a deadline that has an entry in _heap
         self._seq = 0
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
@@ -575,7 +576,10 @@ class Daemon:
 
     def _schedule(self, rt: InstanceRuntime) -> None:
         d = rt.router.next_deadline()
-        if d is not None:
+        # Queue a deadline once: most packets (every dropped one) leave it where it was, and
+        # pushing it again per packet made the heap grow with packet rate x timer horizon.
+        if d is not None and self._queued.get(rt.name) != d:
+            self._queued[rt.name] = d
             self._seq += 1
             heapq.heappush(self._heap, (d, self._seq, rt.name))
             if self._heap[0][1] == self._seq:
@@ -586,6 +590,8 @@ class Daemon:
             now = _now_us()
             while self._heap and self._heap[0][0] <= now:
                 d, _, name = heapq.heappop(self._heap)
+                if self._queued.get(name) == d:
+                    del self._queued[name]
                 rt = self.instances.get(name)
                 if rt is None or rt.router.next_deadline() != d:
                     continue  # stale entry: the deadline moved
@@ -617,8 +623,10 @@ class Daemon:
             self.unknown_vrid += 1
             log.debug("packet for unknown VRID %d from %s on ifindex %d", payload[1], pkt.src, pkt.ifindex)
             return
-        if pkt.src == rt.src:
-            return  # our own advert looped back
+        if pkt.src == rt.src:  # our own advert looped back, or someone using our address
+            drops = rt.router.counters.drops
+            drops["own_address"] = drops.get("own_address", 0) + 1
+            return
         assert rt.csum is not None
         try:
             adv, switched = rt.csum.decode(payload, family=pkt.family, src=pkt.src, dst=pkt.dst,

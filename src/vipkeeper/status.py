@@ -92,7 +92,24 @@ def daemon_status(d: "Daemon") -> dict[str, Any]:
         "uptime_s": round(now_mono - d.started_monotonic, 3),
         "summary": d.summary(),
         "instances": [instance_status(rt, now_us, now_mono) for rt in d.instances.values()],
-        "packets": {"unknown_vrid": d.unknown_vrid, "decode_errors": dict(sorted(d.decode_errors.items()))},
+        "packets": _packets(d),
+    }
+
+
+def _packets(d: "Daemon") -> dict[str, Any]:
+    """What the VRRP sockets got (``received``: handed to the daemon, each then counted once
+    as an advert received, a drop, a decode error or an unknown VRID) and what they refused."""
+    socks = list(d._sockets.values())
+    ip_errors: dict[str, int] = {}
+    for s in socks:
+        for reason, n in s.ip_errors.items():
+            ip_errors[reason] = ip_errors.get(reason, 0) + n
+    return {
+        "unknown_vrid": d.unknown_vrid,
+        "decode_errors": dict(sorted(d.decode_errors.items())),
+        "received": sum(s.received for s in socks),
+        "recv_errors": sum(s.recv_errors for s in socks),
+        "ip_errors": dict(sorted(ip_errors.items())),
     }
 
 

@@ -64,6 +64,9 @@ def test_ten_thousand_runs_leave_no_zombies_and_no_fds(tmp_path):
     async def main():
         sem = asyncio.Semaphore(64)
         counts = {"ok": 0, "fail": 0, "timeout": 0}
+        # the daemon runs scripts in one long-lived loop: check inside it too, not only after
+        # asyncio.run() has closed the loop (and with it whatever the loop still held)
+        fds_in_loop = len(os.listdir("/proc/self/fd"))
 
         async def one(i):
             async with sem:
@@ -73,6 +76,9 @@ def test_ten_thousand_runs_leave_no_zombies_and_no_fds(tmp_path):
                 counts["timeout" if r.timed_out else "ok" if r.ok else "fail"] += 1
 
         await asyncio.gather(*(one(i) for i in range(10_000)))
+        await asyncio.sleep(0.2)
+        assert [c for c in _children_of_self() if c[1] == "Z"] == []
+        assert len(os.listdir("/proc/self/fd")) <= fds_in_loop + 2
         return counts
 
     counts = asyncio.run(main())

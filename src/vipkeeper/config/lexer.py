@@ -426,6 +426,9 @@ class Lexer:
         if len(self._open_files) >= _MAX_INCLUDE_DEPTH:
             self._error(path, lineno, f"includes nested more than {_MAX_INCLUDE_DEPTH} deep at '{pattern}'")
             return
+        if "\0" in pattern:  # glob and open raise ValueError on it
+            self._error(path, lineno, f"include {pattern!r}: a file name cannot contain a NUL byte")
+            return
         if glob.has_magic(pattern):
             matches = sorted(glob.glob(full))
             if not matches:

@@ -1,0 +1,110 @@
+"""Remove the VIPs a killed vipkeeper left behind, first thing at start.
+
+After a SIGKILL the dead daemon's VIPs stay on the interface, and the peer adds them too after
+its Master_Down_Interval: two hosts hold the VIP until this host's next start removes its copy.
+The daemon does that in ``Daemon._add_instance``, but only after importing asyncio and pyroute2
+and opening its sockets, ~0.2 s of a Python start.  ``vipkeeper run`` calls
+:func:`remove_stale_vips` right after parsing the configuration instead: one RTM_DELADDR per VIP
+over a plain rtnetlink socket (rtnetlink(7)), no pyroute2.  The daemon's own removal still runs
+afterwards and finds nothing left.
+
+Never raises: whatever fails here is left to the daemon's own removal.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+import struct
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vipkeeper.config.model import Config
+
+log = logging.getLogger("vipkeeper")
+
+_NLMSGHDR = struct.Struct("=IHHII")   # struct nlmsghdr   <linux/netlink.h>
+_IFADDRMSG = struct.Struct("=BBBBi")  # struct ifaddrmsg  <linux/if_addr.h>
+_RTATTR = struct.Struct("=HH")        # struct rtattr     <linux/rtnetlink.h>
+_NLMSG_ERROR = 2
+_RTM_DELADDR = 21
+_NLM_F_REQUEST, _NLM_F_ACK = 0x1, 0x4
+_IFA_ADDRESS, _IFA_LOCAL = 1, 2
+
+
+def _rta(kind: int, data: bytes) -> bytes:
+    n = _RTATTR.size + len(data)
+    return _RTATTR.pack(n, kind) + data + b"\0" * (-n % 4)
+
+
+def _other_daemon_running(state_dir: Path) -> bool:
+    """The pid file names another live process: that daemon owns these VIPs (and this one
+    will refuse to start)."""
+    try:
+        pid = int((state_dir / "vipkeeper.pid").read_text().strip())
+    except (OSError, ValueError):
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _delete(sock: socket.socket, seq: int, ifindex: int, ip: bytes, prefixlen: int, family: int) -> int:
+    """One RTM_DELADDR; returns the kernel's errno (0: deleted)."""
+    body = _IFADDRMSG.pack(family, prefixlen, 0, 0, ifindex) + _rta(_IFA_LOCAL, ip) + _rta(_IFA_ADDRESS, ip)
+    sock.send(_NLMSGHDR.pack(_NLMSGHDR.size + len(body), _RTM_DELADDR, _NLM_F_REQUEST | _NLM_F_ACK, seq, 0) + body)
+    while True:
+        data = sock.recv(65536)
+        off = 0
+        while off + _NLMSGHDR.size <= len(data):
+            length, kind, _flags, rseq, _pid = _NLMSGHDR.unpack_from(data, off)
+            if kind == _NLMSG_ERROR and rseq == seq:
+                return -struct.unpack_from("=i", data, off + _NLMSGHDR.size)[0]
+            if length < _NLMSGHDR.size:
+                return errno.EPROTO
+            off += (length + 3) & ~3
+
+
+def remove_stale_vips(config: "Config", state_dir: Path) -> int:
+    """Delete every configured VIP (and excluded VIP) from its interface; returns how many
+    were there.  Logs what it removed, like the daemon's own start-up removal."""
+    if _other_daemon_running(state_dir):
+        return 0
+    total = 0
+    try:
+        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE)
+    except OSError as exc:
+        log.debug("early stale VIP removal: %s", exc)
+        return 0
+    with sock:
+        sock.settimeout(1.0)
+        seq = 0
+        for inst in config.instances:
+            removed = []
+            for v in inst.vips + inst.vips_excluded:
+                try:
+                    ifindex = socket.if_nametoindex(v.dev or inst.interface)
+                    seq += 1
+                    family = socket.AF_INET if v.address.version == 4 else socket.AF_INET6
+                    err = _delete(sock, seq, ifindex, v.address.ip.packed, v.address.network.prefixlen, family)
+                except OSError as exc:
+                    log.debug("(%s) early stale VIP removal of %s: %s", inst.name, v.address, exc)
+                    continue
+                if err == 0:
+                    removed.append(str(v.address.ip))
+                elif err not in (errno.EADDRNOTAVAIL, errno.ENODEV):
+                    log.debug("(%s) early stale VIP removal of %s: %s", inst.name, v.address, os.strerror(err))
+            if removed:
+                log.warning("(%s) removed %d stale VIP(s) left from a previous run: %s", inst.name,
+                            len(removed), ", ".join(removed))
+                total += len(removed)
+    return total
