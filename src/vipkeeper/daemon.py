@@ -57,6 +57,7 @@ from .io.netlink import LinkInfo, Netlink
 from .io.vrrp_socket import ReceivedPacket, VrrpSocket
 from .control import ControlServer, write_status_file
 from .notify import Notifier
+from .pidfile import PID_FILE, other_daemon
 
 if TYPE_CHECKING:
     from .metrics import MetricsServer
@@ -126,7 +127,7 @@ class Daemon:
                  metrics_listen: str | None = None) -> None:
         self.config = config
         self.state_dir = state_dir
-        self.pid_file = state_dir / "vipkeeper.pid"
+        self.pid_file = state_dir / PID_FILE
         self.instances: dict[str, InstanceRuntime] = {}
         self._by_key: dict[tuple[int, int, int], InstanceRuntime] = {}  # (ifindex, family, vrid)
         self._sockets: dict[tuple[int, int], VrrpSocket] = {}
@@ -237,12 +238,9 @@ class Daemon:
 
     def _write_pid(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            old = int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
-            old = None
-        if old and old != os.getpid() and _alive(old):
-            raise StartupError(f"{self.pid_file}: another vipkeeper is running (pid {old})")
+        other = other_daemon(self.state_dir)
+        if other is not None:
+            raise StartupError(f"{self.pid_file}: another vipkeeper is running (pid {other})")
         tmp = self.pid_file.with_suffix(".tmp")
         tmp.write_text(f"{os.getpid()}\n")
         tmp.replace(self.pid_file)
@@ -846,16 +844,6 @@ class Daemon:
 
 def _has_notify(n) -> bool:
     return any((n.master, n.backup, n.fault, n.stop, n.any))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass(frozen=True, slots=True)

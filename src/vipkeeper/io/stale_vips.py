@@ -21,6 +21,8 @@ import struct
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..pidfile import other_daemon
+
 if TYPE_CHECKING:
     from vipkeeper.config.model import Config
 
@@ -38,24 +40,6 @@ _IFA_ADDRESS, _IFA_LOCAL = 1, 2
 def _rta(kind: int, data: bytes) -> bytes:
     n = _RTATTR.size + len(data)
     return _RTATTR.pack(n, kind) + data + b"\0" * (-n % 4)
-
-
-def _other_daemon_running(state_dir: Path) -> bool:
-    """The pid file names another live process: that daemon owns these VIPs (and this one
-    will refuse to start)."""
-    try:
-        pid = int((state_dir / "vipkeeper.pid").read_text().strip())
-    except (OSError, ValueError):
-        return False
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _delete(sock: socket.socket, seq: int, ifindex: int, ip: bytes, prefixlen: int, family: int) -> int:
@@ -77,7 +61,7 @@ def _delete(sock: socket.socket, seq: int, ifindex: int, ip: bytes, prefixlen: i
 def remove_stale_vips(config: "Config", state_dir: Path) -> int:
     """Delete every configured VIP (and excluded VIP) from its interface; returns how many
     were there.  Logs what it removed, like the daemon's own start-up removal."""
-    if _other_daemon_running(state_dir):
+    if other_daemon(state_dir) is not None:  # that daemon owns these VIPs (this one will not start)
         return 0
     total = 0
     try:
