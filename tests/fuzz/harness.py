@@ -136,6 +136,7 @@ def build_daemon(masters: frozenset[str] = frozenset({"V2", "VU"})) -> Daemon:
         router = VrrpRouter(from_config(inst))
         router.src_addr = src
         rt = InstanceRuntime(inst, router, link, sock, FakeL2(), src, d._destinations(inst))  # type: ignore[arg-type]
+        rt.csum = d._checksum_mode(inst)
         d.instances[inst.name] = rt
         d._by_key[(IFINDEX, inst.family, inst.vrid)] = rt
         d._feed(rt, LinkChanged(up=True), now)
