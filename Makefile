@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
+BENCH_ARGS ?=
 APT_PKGS := iproute2 keepalived tcpdump tshark postgresql-15 postgresql-15-repmgr procps
 
 .PHONY: demo test unit bench bench-pg deps sysdeps clean
@@ -22,6 +24,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install -q -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
 deps: sysdeps $(STAMP)
 
 test: deps
@@ -33,8 +39,9 @@ unit: $(STAMP)
 demo: deps
 	$(PY) -m vipkeeper.demo
 
-bench: deps
-	$(PY) -m bench.run
+# make bench BENCH_ARGS="--quick" (or --trials N, --only NAME, --jitter-seconds S; see bench/run.py)
+bench: sysdeps $(BENCH_STAMP)
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 bench-pg: deps
 	$(PY) -m bench.pg_promote
