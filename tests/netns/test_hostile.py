@@ -470,7 +470,7 @@ def _children_zombies() -> list[int]:
 
 
 def test_crash_loop_sigkill_master_fifty_times(make_lab, tmp_path):
-    """SIGKILL A (the master) and start it again, 50 times, at advert_int 0.05 (v3).
+    """SIGKILL A (the master) and start it again, 50 times, at advert_int 0.1 (v3).
 
     After a SIGKILL the VIP stays on A until A's next start removes it (nothing else can);
     B takes over after its Master_Down_Interval.  So two hosts hold the VIP from B's takeover
@@ -478,13 +478,15 @@ def test_crash_loop_sigkill_master_fifty_times(make_lab, tmp_path):
     double-holder episode must be shorter than one Master_Down_Interval.  (Before ``vipkeeper
     run`` removed stale VIPs ahead of its slow imports, all 50 restarts left two holders, for
     up to 0.21 s; see test_stale_vips_go_before_the_daemon_imports.)"""
-    advert_s = 0.05
+    # advert_int 0.1: Master_Down_Interval 0.36 s.  At 0.05 (MDI 0.18 s) the bound is about
+    # one Python start-up, and a loaded machine (two cores, a CPU hog) overran it once by 10 ms.
+    advert_s = 0.1
     vip = "172.20.0.115"
     runs = 50
     lab = make_lab(hosts=("A", "B"), observer=False, ipv6=False)
     a, b = start_pair(lab, tmp_path, conf=single_conf(advert_int=str(advert_s), vip=vip))
     assert lab.wait_for(lambda: lab.holders(vip) == ["A"], 10)
-    mdi_s = master_down_us(3, 100, int(advert_s * 100)) / 1e6  # B's: 0.1805 s
+    mdi_s = master_down_us(3, 100, int(advert_s * 100)) / 1e6  # B's: 0.361 s
     restart_s: list[float] = []
     kills: list[float] = []
     t_loop = time.monotonic()
@@ -501,7 +503,7 @@ def test_crash_loop_sigkill_master_fifty_times(make_lab, tmp_path):
                               and sampler.latest(vip, time.monotonic() - 0.005) == ["A"], 10, 0.01)
             assert ok, (i, lab.holders(vip), a.log()[-2000:], b.log()[-2000:])
             restart_s.append(time.monotonic() - t0)
-            time.sleep(0.1)  # two adverts from the new A before the next crash
+            time.sleep(2 * advert_s)  # two adverts from the new A before the next crash
     doubles = [d for _, d in sampler.episodes(vip, lambda h: len(h) > 1)]
     nobody = [d for _, d in sampler.episodes(vip, lambda h: not h)]
     gaps = [t2 - t1 for (t1, _), (t2, _) in zip(sampler.samples, sampler.samples[1:])]
