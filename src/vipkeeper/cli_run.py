@@ -44,7 +44,7 @@ def run_run(args: argparse.Namespace) -> int:
     from .io.stale_vips import remove_stale_vips
 
     remove_stale_vips(config, Path(args.state_dir))  # before the slow imports: a crash's VIPs go now
-    from .daemon import run_daemon  # the asyncio shell, Linux only
+    from .daemon.app import run_daemon  # the asyncio shell, Linux only
 
     try:
         return asyncio.run(run_daemon(config, Path(args.state_dir), args.config_id, args.metrics_listen))
@@ -68,8 +68,8 @@ def configure_status(parser: argparse.ArgumentParser) -> None:
 def run_status(args: argparse.Namespace) -> int:
     import json
 
-    from .control import request
-    from .status import render_table
+    from .daemon.control import request
+    from .daemon.status import render_table
 
     try:
         reply = request(Path(args.state_dir), "status")
@@ -86,7 +86,7 @@ def configure_reload(parser: argparse.ArgumentParser) -> None:
 
 
 def run_reload(args: argparse.Namespace) -> int:
-    from .control import request
+    from .daemon.control import request
 
     try:
         reply = request(Path(args.state_dir), "reload", timeout_s=60)

@@ -7,7 +7,7 @@
 Without a corpus directory a temporary one is seeded with valid adverts for every instance of
 ``tests/fuzz/harness.py``.  Each input is (a) decoded with ``codec.decode`` and
 ``codec.decode_ipv4_packet``, which may raise only DecodeError, and (b) fed as one received
-packet to a real ``Daemon._on_packet`` (see ``harness.packet_from_bytes``): nothing may raise,
+packet to a real ``VrrpNode.receive`` (see ``harness.packet_from_bytes``): nothing may raise,
 the packet must be counted exactly once, and a dropped packet must change nothing.  A failed
 check raises, and libFuzzer saves the input as ``crash-*``.
 
@@ -40,9 +40,9 @@ with atheris.instrument_imports() if atheris else contextlib.nullcontext():
 
 _SRC4, _DST4 = IPv4Address("10.0.0.2"), IPv4Address("224.0.0.18")
 _SRC6, _DST6 = IPv6Address("fe80::2"), IPv6Address("ff02::12")
-_daemon = None
+_node = None
 _inputs = 0
-REBUILD_EVERY = 500  # a fresh daemon now and then: state (MASTER/BACKUP) varies, memory stays bounded
+REBUILD_EVERY = 500  # a fresh node now and then: state (MASTER/BACKUP) varies, memory stays bounded
 
 
 def check_decode(data: bytes) -> None:
@@ -68,21 +68,22 @@ def check_decode(data: bytes) -> None:
 
 
 def check_receive_path(data: bytes) -> None:
-    global _daemon, _inputs
+    global _node, _inputs
     _inputs += 1
-    if _daemon is None or _inputs % REBUILD_EVERY == 0:
+    if _node is None or _inputs % REBUILD_EVERY == 0:
         names = sorted(i.name for i in harness.config().instances)
         masters = frozenset(n for i, n in enumerate(names) if (_inputs // REBUILD_EVERY) >> i & 1)
-        _daemon = harness.build_daemon(masters)
-    d = _daemon
+        _node = harness.build(masters)
+    h = _node
     pkt = harness.packet_from_bytes(data)
-    before, rx, heap = harness.accounted(d), harness.received(d), len(d._heap)
-    snap = harness.snapshot(d)
-    d._on_packet(pkt)
-    assert harness.accounted(d) == before + 1, f"packet not counted exactly once: {pkt}"
-    if harness.received(d) == rx:
-        assert harness.snapshot(d) == snap, f"a dropped packet changed an instance: {pkt}"
-        assert len(d._heap) == heap, f"a dropped packet grew the timer heap: {pkt}"
+    before, rx, heap = h.node.accounted(), harness.received(h), h.node.timer_queue_len
+    snap = harness.snapshot(h)
+    effects = h.receive(pkt)
+    assert h.node.accounted() == before + 1, f"packet not counted exactly once: {pkt}"
+    if harness.received(h) == rx:
+        assert harness.snapshot(h) == snap, f"a dropped packet changed an instance: {pkt}"
+        assert harness.only_drops(effects), f"a dropped packet had effects: {pkt} {effects}"
+        assert h.node.timer_queue_len == heap, f"a dropped packet grew the timer heap: {pkt}"
 
 
 def TestOneInput(data: bytes) -> None:
@@ -92,13 +93,13 @@ def TestOneInput(data: bytes) -> None:
 
 def seed_inputs() -> list[bytes]:
     """Valid adverts for every harness instance, in the input format of packet_from_bytes."""
-    d = harness.build_daemon(frozenset())
+    h = harness.build(frozenset())
     out = []
-    for name, rt in sorted(d.instances.items()):
+    for name, cfg in sorted(h.cfgs.items()):
         for prio in (0, 1, 100, 200, 255):
-            pkt = harness.valid_advert(d, name, priority=prio)
+            pkt = harness.valid_advert(h, name, priority=prio)
             fam_bit = 1 if pkt.family == 6 else 0
-            addr_sel = 1 << 2 if rt.cfg.unicast else 0  # src: the peer; dst: the group, or us if unicast
+            addr_sel = 1 << 2 if cfg.unicast else 0  # src: the peer; dst: the group, or us if unicast
             out.append(bytes([fam_bit, 0, addr_sel, 0]) + pkt.payload)
     out.append(b"")
     out.append(b"\x00\x00\x00\x00\x21")
@@ -116,7 +117,7 @@ def main(argv: list[str]) -> None:
         print(f"corpus: {corpus}", file=sys.stderr)
     import logging
 
-    logging.disable(logging.CRITICAL)  # the daemon logs dropped packets; not useful here
+    logging.disable(logging.CRITICAL)
     atheris.Setup(argv, TestOneInput)
     atheris.Fuzz()
 

@@ -1,31 +1,29 @@
-"""A real :class:`vipkeeper.daemon.Daemon` with fake sockets, to drive its receive path.
+"""A real :class:`vipkeeper.core.node.VrrpNode`, built from a config, to drive its receive path.
 
-``Daemon._on_packet`` is what a ``VrrpSocket`` calls for every packet it got.  Here the
-daemon is built as ``Daemon._add_instance`` builds it, minus netlink and sockets: sends are
-recorded, VIP actions stay queued.  Used by the hypothesis tests (tests/unit) and the
-atheris targets (tests/fuzz), so both fuzz the same thing.
+``VrrpNode.receive`` is what the daemon calls for every packet a raw VRRP socket got; the
+node is built as the daemon builds it (``config.to_params``), without root, sockets or
+netlink.  Used by the hypothesis tests (tests/unit) and the atheris targets (tests/fuzz), so
+both fuzz the same thing.
 
-Every packet must end up in exactly one counter (:func:`accounted`): the daemon's
-``unknown_vrid``, its rt-less ``decode_errors["too_short"]``, or one instance's
+Every packet must end up in exactly one counter (``VrrpNode.accounted``): the node's
+``unknown_vrid``, its instance-less ``decode_errors["too_short"]``, or one router's
 ``counters.drops[reason]`` / ``counters.adverts_received``.
 """
 
 from __future__ import annotations
 
 import random
-import tempfile
 from ipaddress import IPv4Address, IPv6Address, ip_address
-from pathlib import Path
 
+from vipkeeper.config.model import VrrpInstance
 from vipkeeper.config.parser import parse_string
+from vipkeeper.config.to_params import router_params, sync_groups
 from vipkeeper.core import codec
 from vipkeeper.core.checksum import internet_checksum, pseudo_header_v4, pseudo_header_v6
-from vipkeeper.core.events import LinkChanged, Start, TrackingChanged
-from vipkeeper.core.instance import VrrpRouter
-from vipkeeper.core.params import from_config
-from vipkeeper.daemon import Daemon, InstanceRuntime, _now_us
-from vipkeeper.io.netlink import LinkInfo
-from vipkeeper.io.vrrp_socket import ReceivedPacket
+from vipkeeper.core.events import AdvertDropped, Effect, Received, TrackingChanged
+from vipkeeper.core.node import VrrpNode
+from vipkeeper.core.params import RouterLink
+from vipkeeper.core.router import VrrpRouter
 
 IFINDEX = 2
 SRC4 = IPv4Address("10.0.0.1")      # ours
@@ -105,97 +103,86 @@ def config():
     return _CONFIG
 
 
-class FakeSock:
-    def __init__(self) -> None:
-        self.sent: list[tuple[bytes, object, object]] = []
-
-    def send(self, payload: bytes, dst: object, src: object = None) -> bool:
-        if len(self.sent) < 1000:
-            self.sent.append((payload, dst, src))
-        return True
+MAC = b"\x02\x00\x00\x00\x00\x01"
+T0_US = 1_000_000_000  # the fake clock's start
 
 
-class FakeL2:
-    def send(self, frame: bytes) -> bool:
-        return True
+class Harness:
+    """One host's node with the harness config's instances, on a fake clock."""
 
-
-_STATE_DIR = Path(tempfile.gettempdir()) / "vipkeeper-fuzz-harness"
-
-
-def build_daemon(masters: frozenset[str] = frozenset({"V2", "VU"})) -> Daemon:
-    """A daemon with instances V2 (v2 PASS multicast), V3 (v3 multicast), VU (v3 unicast,
-    check_unicast_src), V6 (v3 IPv6); those in ``masters`` are made MASTER."""
-    cfg = config()
-    d = Daemon(cfg, state_dir=_STATE_DIR)
-    link = LinkInfo(ifindex=IFINDEX, ifname="eth0", mac=b"\x02\x00\x00\x00\x00\x01", up=True, mtu=1500)
-    sock = FakeSock()
-    now = _now_us()
-    for inst in cfg.instances:
-        src = SRC4 if inst.family == 4 else SRC6
-        router = VrrpRouter(from_config(inst))
-        router.src_addr = src
-        rt = InstanceRuntime(inst, router, link, sock, FakeL2(), src, d._destinations(inst))  # type: ignore[arg-type]
-        rt.csum = d._checksum_mode(inst)
-        d.instances[inst.name] = rt
-        d._by_key[(IFINDEX, inst.family, inst.vrid)] = rt
-        d._feed(rt, LinkChanged(up=True), now)
-        d._feed(rt, TrackingChanged(offset=0), now)
-        d._feed(rt, Start(), now)
-        if inst.name in masters:
-            deadline = rt.router.next_deadline()
+    def __init__(self, masters: frozenset[str]) -> None:
+        cfg = config()
+        self.cfgs: dict[str, VrrpInstance] = {i.name: i for i in cfg.instances}
+        self.node = VrrpNode()
+        self.node.set_sync_groups(sync_groups(cfg))
+        self.now_us = T0_US
+        for inst in cfg.instances:
+            src = SRC4 if inst.family == 4 else SRC6
+            self.node.add_router(router_params(inst, cfg.global_defs), RouterLink(IFINDEX, src, MAC))
+            self.node.set_tracking(inst.name, TrackingChanged(offset=0), self.now_us)
+        self.node.start(self.now_us)
+        for name in sorted(masters):  # let their down timers run out, one by one
+            deadline = self.router(name).next_deadline()
             assert deadline is not None
-            d._apply(rt, rt.router.on_timer(deadline))
-            d._schedule(rt)
-    return d
+            self.now_us = max(self.now_us, deadline)
+            self.node.on_timer(self.now_us)
+            assert self.router(name).state.value == "MASTER", name
+
+    def router(self, name: str) -> VrrpRouter:
+        return self.node.router(name)
+
+    def receive(self, pkt: Received) -> list[Effect]:
+        return self.node.receive(pkt, self.now_us)
 
 
-def accounted(d: Daemon) -> int:
-    """Every packet handed to ``_on_packet`` so far, by the counters that counted it."""
-    total = d.unknown_vrid + d.decode_errors.get("too_short", 0)
-    for rt in d.instances.values():
-        c = rt.router.counters
-        total += sum(c.drops.values()) + c.adverts_received
-    return total
+def build(masters: frozenset[str] = frozenset({"V2", "VU"})) -> Harness:
+    """A node with instances V2 (v2 PASS multicast), V3 (v3 multicast), VU (v3 unicast,
+    check_unicast_src), V6 (v3 IPv6); those in ``masters`` are made MASTER."""
+    return Harness(masters)
 
 
-def snapshot(d: Daemon) -> dict[str, tuple]:
+def snapshot(h: Harness) -> dict[str, tuple]:
     """What a dropped packet must not change."""
     return {
-        name: (rt.router.state, rt.router.next_deadline(), rt.router.master_addr, rt.router.master_priority,
-               rt.router.effective_priority, rt.router.master_adver_int_cs, rt.actions.qsize())
-        for name, rt in d.instances.items()
+        name: (r.state, r.next_deadline(), r.master_addr, r.master_priority, r.effective_priority,
+               r.master_adver_int_cs)
+        for name, r in ((n, h.router(n)) for n in h.cfgs)
     }
 
 
-def received(d: Daemon) -> int:
-    return sum(rt.router.counters.adverts_received for rt in d.instances.values())
+def received(h: Harness) -> int:
+    return sum(h.router(n).counters.adverts_received for n in h.cfgs)
+
+
+def only_drops(effects: list[Effect]) -> bool:
+    """A dropped packet's only effect is the drop itself (a log line): nothing sent, no VIP moved."""
+    return all(isinstance(e, AdvertDropped) for e in effects)
 
 
 # ---------------------------------------------------------------- packets
 
 
-def valid_advert(d: Daemon, name: str, *, priority: int = 200, password: bytes | None = None,
-                 src: object = None, dst: object = None) -> ReceivedPacket:
+def valid_advert(h: Harness, name: str, *, priority: int = 200, password: bytes | None = None,
+                 src: object = None, dst: object = None) -> Received:
     """A packet instance ``name`` accepts (unless a keyword says otherwise), TTL 255."""
-    rt = d.instances[name]
-    cfg = rt.cfg
+    cfg = h.cfgs[name]
+    p = h.router(name).params
     fam = cfg.family
     if src is None:
         src = PEER4 if fam == 4 else IPv6Address("fe80::2")
     if dst is None:
-        dst = rt.dsts[0] if not cfg.unicast else SRC4
+        dst = p.destinations[0] if not cfg.unicast else SRC4
     src, dst = ip_address(src), ip_address(dst)
-    auth_type, auth_data = rt.router.p.auth_type, rt.router.p.auth_data
+    auth_type, auth_data = p.auth_type, p.auth_data
     if password is not None:
         auth_data = codec.pass_auth_data(password)
-    adv = codec.Advertisement(cfg.version, cfg.vrid, priority, rt.router.p.vips, cfg.advert_int_cs,
+    adv = codec.Advertisement(cfg.version, cfg.vrid, priority, p.vips, cfg.advert_int_cs,
                               auth_type, auth_data)
     wire = codec.encode(adv, family=fam, src=src, dst=dst)
-    return ReceivedPacket(fam, src, dst, 255, IFINDEX, wire)
+    return Received(fam, src, dst, 255, IFINDEX, wire)
 
 
-def packet_from_bytes(data: bytes) -> ReceivedPacket:
+def packet_from_bytes(data: bytes) -> Received:
     """Map arbitrary bytes onto a received packet: the first bytes choose the IP facts (so the
     fuzzer can reach instances, peers, groups and TTLs), the rest is the VRRP payload; when the
     payload looks like an advert, its checksum is made right half of the time, so the fuzzer
@@ -223,19 +210,19 @@ def packet_from_bytes(data: bytes) -> ReceivedPacket:
                 prefix = pseudo_header_v4(src, dst, 112, len(payload))
         csum = internet_checksum(prefix + bytes(payload))
         payload[6:8] = csum.to_bytes(2, "big")
-    return ReceivedPacket(family, src, dst, ttl, IFINDEX, bytes(payload))
+    return Received(family, src, dst, ttl, IFINDEX, bytes(payload))
 
 
-def random_packet(rng: random.Random, d: Daemon) -> ReceivedPacket:
+def random_packet(rng: random.Random, h: Harness) -> Received:
     """For smoke runs without a fuzzer: valid adverts, mutated adverts, junk."""
     kind = rng.randrange(3)
     if kind == 0:
         return packet_from_bytes(rng.randbytes(rng.randrange(0, 60)))
-    name = rng.choice(sorted(d.instances))
-    pkt = valid_advert(d, name, priority=rng.randrange(256))
+    name = rng.choice(sorted(h.cfgs))
+    pkt = valid_advert(h, name, priority=rng.randrange(256))
     if kind == 1:
         return pkt
     payload = bytearray(pkt.payload)
     i = rng.randrange(len(payload))
     payload[i] ^= rng.randrange(1, 256)
-    return ReceivedPacket(pkt.family, pkt.src, pkt.dst, rng.choice((255, 254, 64, 1)), pkt.ifindex, bytes(payload))
+    return Received(pkt.family, pkt.src, pkt.dst, rng.choice((255, 254, 64, 1)), pkt.ifindex, bytes(payload))

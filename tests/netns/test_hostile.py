@@ -23,7 +23,7 @@ import pytest
 
 from vipkeeper.core import codec
 from vipkeeper.core.timers import master_down_us
-from vipkeeper.control import request
+from vipkeeper.daemon.control import request
 from vipkeeper.lab import Lab
 from vipkeeper.labnodes import Node
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from vipkeeper.config.model import Notify
 from vipkeeper.core.events import State
 from vipkeeper.io.scripts import insecure_reason, run_script, script_path_env
-from vipkeeper.notify import Notifier
+from vipkeeper.daemon.notify import Notifier
 
 
 def _children_of_self() -> list[tuple[int, str]]:

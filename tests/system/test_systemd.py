@@ -6,7 +6,7 @@ import configparser
 import socket
 from pathlib import Path
 
-from vipkeeper.daemon import _sd_notify
+from vipkeeper.daemon.systemd import sd_notify as _sd_notify
 
 UNIT = Path(__file__).resolve().parents[2] / "packaging" / "systemd" / "vipkeeper.service"
 

@@ -15,8 +15,6 @@ from vipkeeper.core.codec import (
     AdvertEncoder,
     Advertisement,
     build_ipv4_header,
-    check_auth,
-    check_ttl,
     decode,
     decode_ipv4_packet,
     encode,
@@ -363,32 +361,6 @@ def test_pass_auth_data() -> None:
     assert pass_auth_data(b"12345678") == b"12345678"
     assert pass_auth_data("123456789") == b"12345678"  # keepalived truncates to 8
     assert pass_auth_data("") == bytes(8)
-
-
-def test_check_auth() -> None:
-    check_auth(SEED, C.AUTH_PASS, "1111")
-    check_auth(SEED, C.AUTH_PASS, b"1111\0\0\0\0")
-    with pytest.raises(DecodeError) as ei:
-        check_auth(SEED, C.AUTH_PASS, "1112")
-    assert reason(ei) == "auth_mismatch"
-    with pytest.raises(DecodeError) as ei:
-        check_auth(SEED, C.AUTH_NONE)
-    assert reason(ei) == "bad_auth_type"
-    none = Advertisement(2, 1, 100, (), 100, 0, bytes(8))
-    check_auth(none, C.AUTH_NONE)
-    with pytest.raises(DecodeError) as ei:
-        check_auth(none, C.AUTH_PASS, "1111")
-    assert reason(ei) == "bad_auth_type"
-    check_auth(V3_4, C.AUTH_NONE)  # v3: nothing to check
-
-
-def test_check_ttl() -> None:
-    check_ttl(255)
-    for ttl in (0, 1, 64, 254):
-        with pytest.raises(DecodeError) as ei:
-            check_ttl(ttl)
-        assert reason(ei) == "bad_ttl"
-    check_ttl(64, expected=64)
 
 
 # --------------------------------------------------------------------------- AdvertEncoder

@@ -19,13 +19,15 @@ from vipkeeper.core.codec import (
     AdvertEncoder,
     Advertisement,
     build_ipv4_header,
-    check_auth,
-    check_ttl,
     decode,
     decode_ipv4_packet,
     encode,
     parse_ipv4_header,
 )
+from vipkeeper.core.codec import pass_auth_data
+from vipkeeper.core.events import AdvertDropped, Received, TrackingChanged
+from vipkeeper.core.node import VrrpNode
+from vipkeeper.core.params import RouterLink, RouterParams
 from vipkeeper.errors import DecodeError
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -119,7 +121,7 @@ def test_ipv4_header_matches_keepalived(name: str) -> None:
         hdr = parse_ipv4_header(raw)
         assert (str(hdr.src), str(hdr.dst), hdr.ttl, hdr.proto) == (pkt["src"], pkt["dst"], 255, 112)
         assert hdr.payload.hex() == pkt["payload_hex"]
-        check_ttl(hdr.ttl)
+        assert hdr.ttl == C.VRRP_TTL
         ver_ihl, tos, _tot, ident, frag = struct.unpack_from("!BBHHH", raw)
         assert (ver_ihl, tos, frag) == (0x45, 0xC0, 0)  # no options, TOS 0xC0, no DF
         idents.append(ident)
@@ -153,17 +155,32 @@ def test_ipv6_header_facts(name: str) -> None:
 
 
 def test_v2_pass_seed_authentication() -> None:
+    """keepalived's own PASS advert through a VrrpNode: accepted with the seed's password,
+    dropped as auth_failure with another, as auth_type_mismatch without authentication."""
     case = CASES["v2_pass_unicast"]
     pkt = case["packets"][0]
-    adv = decode(bytes.fromhex(pkt["payload_hex"]), family=4)
+    payload = bytes.fromhex(pkt["payload_hex"])
+    adv = decode(payload, family=4)
     assert adv.auth_data == b"1111\0\0\0\0"
-    check_auth(adv, C.AUTH_PASS, "1111")
-    with pytest.raises(DecodeError) as ei:
-        check_auth(adv, C.AUTH_PASS, "2222")
-    assert ei.value.reason == "auth_mismatch"
-    with pytest.raises(DecodeError) as ei:
-        check_auth(adv, C.AUTH_NONE)
-    assert ei.value.reason == "bad_auth_type"
+    src, dst = IPv4Address(pkt["src"]), IPv4Address(pkt["dst"])
+    for auth, expect in (((C.AUTH_PASS, pass_auth_data("1111")), None),
+                         ((C.AUTH_PASS, pass_auth_data("2222")), "auth_failure"),
+                         ((C.AUTH_NONE, b""), "auth_type_mismatch")):
+        node = VrrpNode()
+        params = RouterParams(name="VI_1", vrid=adv.vrid, version=2, family=4, base_priority=99,
+                              advert_int_cs=adv.advert_int_cs, vips=adv.addresses, unicast_peers=(src,),
+                              auth_type=auth[0], auth_data=auth[1])
+        node.add_router(params, RouterLink(2, dst, bytes(6)))
+        node.set_tracking("VI_1", TrackingChanged(offset=0), 0)
+        node.start(0)
+        effects = node.receive(Received(4, src, dst, 255, 2, payload), 10)
+        counters = node.router("VI_1").counters
+        if expect is None:
+            assert counters.adverts_received == 1 and not counters.drops
+            assert node.router("VI_1").master_addr == src
+        else:
+            assert counters.drops == {expect: 1}
+            assert [e.reason for e in effects if isinstance(e, AdvertDropped)] == [expect]
 
 
 def test_old_unicast_checksum_uses_the_group_address() -> None:

@@ -213,7 +213,7 @@ def test_peers_fence_and_the_alarm_is_logged_once(caplog) -> None:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 
-    with caplog.at_level(logging.INFO, logger="vipkeeper.check"):
+    with caplog.at_level(logging.INFO, logger="vipkeeper.checks.pgsql"):
         run(main())
     alarms = [r for r in caplog.records if "SPLIT BRAIN" in r.getMessage()]
     assert len(alarms) == 1 and alarms[0].levelno == logging.ERROR
@@ -285,7 +285,7 @@ def test_missing_data_directory_only_warns(tmp_path, caplog) -> None:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 
-    with caplog.at_level(logging.WARNING, logger="vipkeeper.check"):
+    with caplog.at_level(logging.WARNING, logger="vipkeeper.checks.pgsql"):
         run(main())
     assert sum("cannot watch data_directory" in r.getMessage() for r in caplog.records) == 1
 

@@ -7,7 +7,7 @@ import ipaddress
 import pytest
 
 from vipkeeper.core.events import Start, State, SyncGroupChanged, TrackingChanged
-from vipkeeper.core.instance import VrrpRouter
+from vipkeeper.core.router import VrrpRouter
 from vipkeeper.core.tracking import (
     RiseFall,
     Status,

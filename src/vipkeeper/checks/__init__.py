@@ -3,14 +3,15 @@
 Every tracker the daemon runs satisfies :class:`Tracker`: it has a name, a
 current :class:`~vipkeeper.core.tracking.Status`, the weight an instance uses
 when its ``track_*`` entry gives none, and a coroutine that runs it (calling
-the ``on_change(name, status)`` callback it was built with on every change).
+the ``on_change(name, status)`` callback it was built with on every change),
+and a :meth:`~Tracker.describe` of itself for the status output.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
-from ..core.tracking import Status
+from vipkeeper.core.tracking import Status
 
 
 class Tracker(Protocol):
@@ -26,3 +27,22 @@ class Tracker(Protocol):
     def default_reverse(self) -> bool: ...
 
     async def run_forever(self) -> None: ...
+
+    def describe(self, now_mono: float) -> dict[str, Any]:
+        """``kind``, ``status``, ``reason`` and whatever else this kind reports
+        (``now_mono``: ``time.monotonic()``, for ages)."""
+        ...
+
+
+def describe_runs(kind: str, status: Status, state: Any, now_mono: float) -> dict[str, Any]:
+    """What a tracker that runs something (a script, a probe) reports of its last run."""
+    last = state.last_run_monotonic
+    return {
+        "kind": kind,
+        "status": str(status),
+        "reason": state.reason,
+        "latency_s": round(state.latency_s, 6),
+        "last_run_age_s": None if last is None else round(now_mono - last, 3),
+        "runs": state.runs,
+        "failures": state.failures,
+    }

@@ -66,11 +66,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..config.model import VrrpPgsql
-from ..core.tracking import RiseFall, Status
-from ..errors import VipkeeperError
+from vipkeeper.checks import describe_runs
+from vipkeeper.config.model import VrrpPgsql
+from vipkeeper.core.tracking import RiseFall, Status
+from vipkeeper.errors import VipkeeperError
 
-log = logging.getLogger("vipkeeper.check")
+log = logging.getLogger(__name__)
 
 BURST_INTERVAL_S = 0.02
 BURST_DURATION_S = 1.0
@@ -479,6 +480,10 @@ class PgsqlCheck:
     @property
     def default_reverse(self) -> bool:
         return self.cfg.weight_reverse
+
+    def describe(self, now_mono: float) -> dict[str, Any]:
+        st = self.state
+        return {**describe_runs("pgsql", self.status, st, now_mono), "role": st.role, "timeline": st.timeline}
 
     @property
     def peer_max_age_s(self) -> float:

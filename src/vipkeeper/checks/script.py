@@ -8,11 +8,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..config.model import VrrpScript
-from ..core.tracking import RiseFall, Status
-from ..io.scripts import RunAs, ScriptResult, run_script, split_command
+from typing import Any
 
-log = logging.getLogger("vipkeeper.check")
+from vipkeeper.checks import describe_runs
+from vipkeeper.config.model import VrrpScript
+from vipkeeper.core.tracking import RiseFall, Status
+from vipkeeper.io.scripts import RunAs, ScriptResult, run_script, split_command
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -63,6 +66,9 @@ class ScriptCheck:
     @property
     def default_reverse(self) -> bool:
         return self.cfg.weight_reverse
+
+    def describe(self, now_mono: float) -> dict[str, Any]:
+        return describe_runs("script", self.status, self.state, now_mono)
 
     async def run_forever(self) -> None:
         if self.refused:

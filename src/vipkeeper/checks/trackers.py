@@ -7,10 +7,12 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from ..config.model import VrrpTrackFile
-from ..core.tracking import Status
+from typing import Any
 
-log = logging.getLogger("vipkeeper.track")
+from vipkeeper.config.model import VrrpTrackFile
+from vipkeeper.core.tracking import Status
+
+log = logging.getLogger(__name__)
 
 
 class InterfaceTracker:
@@ -42,6 +44,9 @@ class InterfaceTracker:
     async def run_forever(self) -> None:
         """Fed by the daemon's link watch; nothing to run."""
         await asyncio.Event().wait()
+
+    def describe(self, now_mono: float) -> dict[str, Any]:
+        return {"kind": "interface", "status": str(self._status), "reason": self.reason}
 
 
 class FileTracker:
@@ -105,3 +110,6 @@ class FileTracker:
     async def run_forever(self) -> None:
         """Fed by the daemon's inotify watch; nothing to run."""
         await asyncio.Event().wait()
+
+    def describe(self, now_mono: float) -> dict[str, Any]:
+        return {"kind": "file", "status": str(self.status), "reason": self.reason, "value": self.value}

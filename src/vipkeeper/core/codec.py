@@ -61,13 +61,13 @@ Receive validation (:func:`decode`) follows RFC 3768 §7.1 / RFC 5798 §7.1, one
     ``bad_auth_type`` v2 auth type unknown, or AH when the caller does not handle AH
     ``bad_advert_int`` advertisement interval 0
 
-The checks that need local configuration (TTL 255 — see :func:`check_ttl`; VRID configured;
-authentication — see :func:`check_auth`; addresses and interval match) belong to the caller.
+The checks that need local configuration (VRID configured, TTL 255, authentication, addresses
+and interval match) belong to the caller: ``core.node`` (VRID) and ``core.router``
+(``VrrpRouter._check_advert``, the rest).
 """
 
 from __future__ import annotations
 
-import hmac
 import struct
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv6Address, ip_address
@@ -105,8 +105,6 @@ __all__ = [
     "AdvertEncoder",
     "IPv4Header",
     "build_ipv4_header",
-    "check_auth",
-    "check_ttl",
     "decode",
     "decode_ipv4_packet",
     "encode",
@@ -388,35 +386,6 @@ def decode(
     raw = bytes(payload[VRRP_HEADER_LEN : VRRP_HEADER_LEN + count * alen])
     addresses = tuple(mk(raw[i : i + alen]) for i in range(0, count * alen, alen))
     return Advertisement(version, vrid, priority, addresses, advert_int_cs, auth_type, auth_data)
-
-
-def check_auth(adv: Advertisement, expected_type: int, expected_data: bytes | str = b"") -> None:
-    """VRRPv2 authentication check, RFC 2338 §7.1 / RFC 3768 §7.1 ("MUST verify that the Auth
-    Type matches the locally configured authentication method").
-
-    Raises DecodeError("bad_auth_type") when the type differs from ``expected_type`` and
-    DecodeError("auth_mismatch") when a PASS password differs (compared in constant time,
-    both NUL padded to 8 bytes like keepalived).  AH is verified on the AH header by the caller,
-    not here.  VRRPv3 carries no authentication (RFC 5798 §9): nothing to check.
-    """
-    if adv.version != VRRP_VERSION_2:
-        return
-    if adv.auth_type != expected_type:
-        raise DecodeError("bad_auth_type", f"received auth type {adv.auth_type}, configured {expected_type}")
-    if expected_type == AUTH_PASS:
-        want = pass_auth_data(expected_data)
-        if not hmac.compare_digest(adv.auth_data.ljust(AUTH_DATA_LEN, b"\x00"), want):
-            raise DecodeError("auth_mismatch", "simple text password does not match")
-
-
-def check_ttl(ttl: int, expected: int = VRRP_TTL) -> None:
-    """RFC 3768 §7.1 / RFC 5798 §7.1: "MUST verify that the IPv4 TTL/IPv6 HL is 255".
-
-    keepalived skips this check for unicast peers (and its own IPv6 unicast adverts leave the
-    kernel's default hop limit, 64, unless ``unicast_ttl`` is set).
-    """
-    if ttl != expected:
-        raise DecodeError("bad_ttl", f"TTL/hop limit {ttl}, expected {expected}")
 
 
 # --------------------------------------------------------------------------- IPv4 header

@@ -43,6 +43,7 @@ PRIORITY_BACKUP_MAX: Final = 254  # RFC 3768 §5.3.4, RFC 5798 §5.2.4: backups 
 MAX_ADDRESSES: Final = 255  # RFC 3768 §5.3.5, RFC 5798 §5.2.5: "Count IPvX Addrs" is 8 bits
 
 VRRP_HEADER_LEN: Final = 8  # RFC 3768 §5.1, RFC 5798 §5.1: the fixed part before the addresses
+VRRP_CHECKSUM_OFFSET: Final = 6  # RFC 3768 §5.1, RFC 5798 §5.1: the checksum field (IPV6_CHECKSUM)
 IPV4_ADDR_LEN: Final = 4
 IPV6_ADDR_LEN: Final = 16
 

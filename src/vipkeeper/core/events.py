@@ -1,7 +1,19 @@
-"""Inputs to and effects from the VRRP engine (``core.instance``).
+"""Inputs to and effects from the VRRP core (``core.router``, ``core.node``).
 
-The engine never performs I/O: the daemon feeds it these inputs with the
+The core never performs I/O: the daemon feeds it these inputs with the
 current time and carries out the effects it returns, in order.
+
+Two layers of effects:
+
+* a :class:`~vipkeeper.core.router.VrrpRouter` asks for an advert
+  (:class:`SendAdvert`) or a gratuitous burst (:class:`SendGratuitous`) by
+  priority and count only;
+* :class:`~vipkeeper.core.node.VrrpNode` turns those into wire-ready
+  :class:`Transmit` and :class:`Gratuitous` effects (bytes, interface,
+  addresses) and passes every other effect through.  The daemon only ever sees
+  the node's effects.
+
+Every effect that concerns one instance names it (``instance``).
 """
 
 from __future__ import annotations
@@ -10,7 +22,7 @@ import enum
 import ipaddress
 from dataclasses import dataclass
 
-from .codec import Advertisement
+from vipkeeper.core.codec import Advertisement
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -84,25 +96,29 @@ class Shutdown:
     """Stop: a MASTER resigns with a priority-0 advert and releases its VIPs."""
 
 
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One packet as a raw VRRP socket delivered it: the VRRP message (IP header
+    stripped) and the IP-level facts validation needs."""
+
+    family: int  # 4 or 6: the socket's family, never guessed from the bytes
+    src: IPAddress
+    dst: IPAddress
+    ttl: int  # IPv4 TTL / IPv6 hop limit
+    ifindex: int
+    payload: bytes
+
+
 Event = Start | AdvertReceived | LinkChanged | TrackingChanged | SyncGroupChanged | Shutdown
 
 
 # ---------------------------------------------------------------- effects
+# Router-level requests (the node turns them into Transmit / Gratuitous).
 
 
 @dataclass(frozen=True, slots=True)
 class SendAdvert:
     priority: int
-
-
-@dataclass(frozen=True, slots=True)
-class AddVips:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class DelVips:
-    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,27 +130,80 @@ class SendGratuitous:
     interval_us: int = 0
 
 
+# What the daemon carries out.
+
+
+@dataclass(frozen=True, slots=True)
+class Transmit:
+    """Send ``payload`` (a VRRP message, checksum included) from ``src`` to ``dst``
+    on the raw VRRP socket of (``ifindex``, ``family``)."""
+
+    ifindex: int
+    family: int
+    src: IPAddress
+    dst: IPAddress
+    payload: bytes
+    instance: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Gratuitous:
+    """Send each of ``frames`` (whole Ethernet frames) ``count`` times on
+    ``ifindex``, ``interval_us`` apart, while the instance stays MASTER, after
+    its VIPs are added (the daemon keeps that order per instance)."""
+
+    instance: str
+    ifindex: int
+    frames: tuple[bytes, ...]
+    count: int
+    interval_us: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AddVips:
+    instance: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DelVips:
+    instance: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class StateChanged:
     old: State
     new: State
     reason: str
     priority: int
+    instance: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class GroupStateChanged:
+    """Every member of ``vrrp_sync_group`` ``group`` is now in ``state``."""
+
+    group: str
+    state: State
 
 
 @dataclass(frozen=True, slots=True)
 class PriorityChanged:
     old: int
     new: int
+    instance: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class AdvertDropped:
-    """A received advert failed this instance's checks (RFC 5798 §7.1)."""
+    """A received packet was not taken: it did not decode (RFC 5798 §7.1 checks
+    that need no configuration), names no VRID we run, or failed this
+    instance's checks.  ``reason`` is one name from one set (README "Drop
+    reasons"); ``instance`` is "" when no instance could be named."""
 
     reason: str
     src: IPAddress
     detail: str = ""
+    instance: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,15 +211,44 @@ class PeerConflict:
     """Something an operator must fix (e.g. two address owners)."""
 
     message: str
+    instance: str = ""
 
+
+@dataclass(frozen=True, slots=True)
+class ChecksumSwitched:
+    """keepalived's "Setting unicast VRRPv3 checksum to old version": a unicast
+    peer (``src``) uses the multicast group (``pseudo_dst``) in its VRRPv3 IPv4
+    checksum, and from now on so do we (``old_unicast_checksum`` auto)."""
+
+    instance: str
+    src: IPAddress
+    pseudo_dst: IPAddress
+
+
+@dataclass(frozen=True, slots=True)
+class LinkStateChanged:
+    """The instance's interface went up or down (it enters or leaves FAULT)."""
+
+    instance: str
+    up: bool
+
+
+RouterEffect = (
+    SendAdvert | SendGratuitous | AddVips | DelVips | StateChanged | PriorityChanged | AdvertDropped | PeerConflict
+)
+"""What :class:`~vipkeeper.core.router.VrrpRouter` returns."""
 
 Effect = (
-    SendAdvert
+    Transmit
+    | Gratuitous
     | AddVips
     | DelVips
-    | SendGratuitous
     | StateChanged
+    | GroupStateChanged
     | PriorityChanged
     | AdvertDropped
     | PeerConflict
+    | ChecksumSwitched
+    | LinkStateChanged
 )
+"""What :class:`~vipkeeper.core.node.VrrpNode` returns to the daemon."""

@@ -1,6 +1,8 @@
-"""RouterParams: what the VRRP engine needs of one ``vrrp_instance``.
+"""What the core needs of one ``vrrp_instance`` (:class:`RouterParams`) and of
+the host it runs on (:class:`RouterLink`): pure data.
 
-Built from the configuration model by :func:`from_config`; pure data.
+``vipkeeper.config.to_params`` builds them from the configuration model; the
+core never imports the configuration.
 """
 
 from __future__ import annotations
@@ -8,13 +10,14 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from ..config.model import VrrpInstance
-from . import timers
-from .constants import AUTH_NONE, AUTH_PASS, PRIORITY_OWNER as PRIO_OWNER
+from vipkeeper.core import timers
+from vipkeeper.core.constants import AUTH_NONE, PRIORITY_OWNER, VRRP_GROUP_V4, VRRP_GROUP_V6
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-__all__ = ["AUTH_NONE", "AUTH_PASS", "RouterParams", "from_config"]
+__all__ = ["CHECKSUM_MODES", "RouterLink", "RouterParams"]
+
+CHECKSUM_MODES = ("auto", "never", "always")  # ``old_unicast_checksum``: see core.checksum_dialect
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,11 @@ class RouterParams:
     garp_lower_prio_delay_us: int = 0
     garp_lower_prio_repeat: int = 0
     fast_preempt: bool = False
+    # On the wire (the node encodes and decodes with these).
+    mcast_group: IPAddress | None = None  # None: 224.0.0.18 / ff02::12 (``vrrp_mcast_group4/6``)
+    v3_checksum_pseudo: bool = True  # False: ``v3_checksum_as_v2`` (VRRPv3 IPv4 checksum as v2)
+    checksum_mode: str = "auto"  # ``old_unicast_checksum``: "auto", "never" or "always"
+    excluded_vips: tuple[IPAddress, ...] = ()  # ``virtual_ipaddress_excluded``: announced, not advertised
 
     @property
     def unicast(self) -> bool:
@@ -53,40 +61,25 @@ class RouterParams:
 
     @property
     def owner(self) -> bool:
-        return self.base_priority == PRIO_OWNER
+        return self.base_priority == PRIORITY_OWNER
+
+    @property
+    def group(self) -> IPAddress:
+        """The multicast destination (RFC 3768 §5.2.2, RFC 5798 §5.1.1.2 / §5.1.2.2)."""
+        if self.mcast_group is not None:
+            return self.mcast_group
+        return VRRP_GROUP_V4 if self.family == 4 else VRRP_GROUP_V6
+
+    @property
+    def destinations(self) -> tuple[IPAddress, ...]:
+        """Where adverts go: every unicast peer, else the group."""
+        return self.unicast_peers or (self.group,)
 
 
+@dataclass(frozen=True, slots=True)
+class RouterLink:
+    """Where one router lives on this host: facts the daemon reads from the kernel."""
 
-def from_config(inst: VrrpInstance) -> RouterParams:
-    """Translate a parsed ``vrrp_instance`` into engine parameters."""
-    auth_type, auth_data = AUTH_NONE, b""
-    if inst.version == 2 and inst.auth is not None and inst.auth.auth_type == "PASS":
-        auth_type, auth_data = AUTH_PASS, inst.auth.auth_pass[:8].ljust(8, b"\0")
-    us = timers.US_PER_S
-    return RouterParams(
-        name=inst.name,
-        vrid=inst.vrid,
-        version=inst.version,
-        family=inst.family,
-        base_priority=inst.priority,
-        advert_int_cs=inst.advert_int_cs,
-        want_master=inst.initial_state == "MASTER",
-        vips=tuple(v.address.ip for v in inst.vips),
-        unicast_peers=tuple(inst.unicast_peers),
-        auth_type=auth_type,
-        auth_data=auth_data,
-        nopreempt=inst.nopreempt,
-        preempt_delay_us=int(inst.preempt_delay_s * us),
-        down_timer_adverts=inst.down_timer_adverts,
-        lower_prio_no_advert=inst.lower_prio_no_advert,
-        higher_prio_send_advert=inst.higher_prio_send_advert,
-        check_unicast_src=inst.check_unicast_src,
-        garp_master_delay_us=inst.garp_master_delay_s * us,
-        garp_master_repeat=inst.garp_master_repeat,
-        garp_master_refresh_us=inst.garp_master_refresh_s * us,
-        garp_master_refresh_repeat=inst.garp_master_refresh_repeat,
-        garp_interval_us=inst.garp_interval_us,
-        garp_lower_prio_delay_us=(inst.garp_lower_prio_delay_s or 0) * us,
-        garp_lower_prio_repeat=inst.garp_lower_prio_repeat or 0,
-        fast_preempt=inst.fast_preempt,
-    )
+    ifindex: int
+    src: IPAddress  # the adverts' source (``unicast_src_ip``, ``mcast_src_ip`` or the primary address)
+    mac: bytes  # the interface's MAC: gratuitous ARP / NA sender

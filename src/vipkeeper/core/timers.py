@@ -26,12 +26,6 @@ def skew_us(version: int, priority: int, master_adver_int_cs: int) -> int:
     return _skew_calc_us(version, 256 - priority, master_adver_int_cs)
 
 
-def skew_min_us(version: int, master_adver_int_cs: int) -> int:
-    """The smallest skew (as for priority 255): keepalived's start-up wait for a
-    ``state MASTER`` member of a sync group in BACKUP is one advert interval plus this."""
-    return _skew_calc_us(version, 1, master_adver_int_cs)
-
-
 def _skew_calc_us(version: int, prio_val: int, master_adver_int_cs: int) -> int:
     if version == 3:
         return prio_val * master_adver_int_cs * US_PER_CS // 256

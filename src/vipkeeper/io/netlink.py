@@ -197,17 +197,6 @@ class Netlink:
             return _link_info(msg)
         return None
 
-    async def link_by_index(self, ifindex: int) -> LinkInfo | None:
-        try:
-            msgs = await self.ipr.link("get", index=ifindex)
-        except NetlinkError as exc:
-            if exc.code in (errno.ENODEV, errno.EINVAL):
-                return None
-            raise OSError(exc.code, f"link get #{ifindex}: {exc}") from exc
-        for msg in msgs:
-            return _link_info(msg)
-        return None
-
     async def links(self) -> list[LinkInfo]:
         out = []
         async for msg in await self.ipr.link("dump"):

@@ -21,20 +21,17 @@ import struct
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..pidfile import other_daemon
+from vipkeeper.io import linuxconst as lc
+from vipkeeper.pidfile import other_daemon
 
 if TYPE_CHECKING:
     from vipkeeper.config.model import Config
 
-log = logging.getLogger("vipkeeper")
+log = logging.getLogger(__name__)
 
 _NLMSGHDR = struct.Struct("=IHHII")   # struct nlmsghdr   <linux/netlink.h>
 _IFADDRMSG = struct.Struct("=BBBBi")  # struct ifaddrmsg  <linux/if_addr.h>
 _RTATTR = struct.Struct("=HH")        # struct rtattr     <linux/rtnetlink.h>
-_NLMSG_ERROR = 2
-_RTM_DELADDR = 21
-_NLM_F_REQUEST, _NLM_F_ACK = 0x1, 0x4
-_IFA_ADDRESS, _IFA_LOCAL = 1, 2
 
 
 def _rta(kind: int, data: bytes) -> bytes:
@@ -44,14 +41,14 @@ def _rta(kind: int, data: bytes) -> bytes:
 
 def _delete(sock: socket.socket, seq: int, ifindex: int, ip: bytes, prefixlen: int, family: int) -> int:
     """One RTM_DELADDR; returns the kernel's errno (0: deleted)."""
-    body = _IFADDRMSG.pack(family, prefixlen, 0, 0, ifindex) + _rta(_IFA_LOCAL, ip) + _rta(_IFA_ADDRESS, ip)
-    sock.send(_NLMSGHDR.pack(_NLMSGHDR.size + len(body), _RTM_DELADDR, _NLM_F_REQUEST | _NLM_F_ACK, seq, 0) + body)
+    body = _IFADDRMSG.pack(family, prefixlen, 0, 0, ifindex) + _rta(lc.IFA_LOCAL, ip) + _rta(lc.IFA_ADDRESS, ip)
+    sock.send(_NLMSGHDR.pack(_NLMSGHDR.size + len(body), lc.RTM_DELADDR, lc.NLM_F_REQUEST | lc.NLM_F_ACK, seq, 0) + body)
     while True:
         data = sock.recv(65536)
         off = 0
         while off + _NLMSGHDR.size <= len(data):
             length, kind, _flags, rseq, _pid = _NLMSGHDR.unpack_from(data, off)
-            if kind == _NLMSG_ERROR and rseq == seq:
+            if kind == lc.NLMSG_ERROR and rseq == seq:
                 return -struct.unpack_from("=i", data, off + _NLMSGHDR.size)[0]
             if length < _NLMSGHDR.size:
                 return errno.EPROTO

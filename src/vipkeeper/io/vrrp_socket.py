@@ -39,23 +39,21 @@ import logging
 import socket
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
 from vipkeeper.core.codec import parse_ipv4_header
+from vipkeeper.core.constants import IPPROTO_VRRP, VRRP_CHECKSUM_OFFSET, VRRP_TOS, VRRP_TTL
+from vipkeeper.core.events import Received
 from vipkeeper.errors import DecodeError
 from vipkeeper.io import linuxconst as lc
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ReceivedPacket", "VrrpSocket"]
+__all__ = ["VrrpSocket"]
 
 _RECV_BUF_BYTES = 65536          # larger than any MTU: MSG_TRUNC never happens
 _SO_RCVBUF_BYTES = 1 << 20       # 200 instances x 10 adverts/s with bursts
 _MAX_BATCH = 64                  # packets drained per readiness callback
-_TOS_VRRP = 0xC0                 # DSCP CS6 (network control), like keepalived
-_TTL_VRRP = 255                  # RFC 5798 §5.1.1.3 / §5.1.2.5
-_IPV6_CHECKSUM_OFFSET = 6        # RFC 5798 §5.2.8: checksum field offset
 _CACHE_MAX = 1024                # bound on the address caches
 
 _IN_PKTINFO = struct.Struct("=i4s4s")   # struct in_pktinfo   <linux/in.h>
@@ -68,18 +66,6 @@ _ANC_V6 = socket.CMSG_SPACE(_IN6_PKTINFO.size) + socket.CMSG_SPACE(_NATIVE_INT.s
 IPAddress = IPv4Address | IPv6Address
 
 
-@dataclass(frozen=True, slots=True)
-class ReceivedPacket:
-    """One received VRRP message with the IP-level facts validation needs."""
-
-    family: int            # 4 or 6
-    src: IPAddress
-    dst: IPAddress
-    ttl: int               # IPv4 TTL from the header / IPv6 hop limit from IPV6_HOPLIMIT
-    ifindex: int
-    payload: bytes         # the VRRP message, IP header stripped
-
-
 class VrrpSocket:
     """One raw protocol-112 socket per (interface, family), shared by all instances on it."""
 
@@ -89,7 +75,7 @@ class VrrpSocket:
         family: int,
         ifname: str,
         ifindex: int,
-        on_packet: Callable[[ReceivedPacket], None],
+        on_packet: Callable[[Received], None],
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         if family in (4, socket.AF_INET):
@@ -129,7 +115,7 @@ class VrrpSocket:
         if self._sock is not None:
             return
         af = socket.AF_INET if self.family == 4 else socket.AF_INET6
-        sock = socket.socket(af, socket.SOCK_RAW, lc.IPPROTO_VRRP)
+        sock = socket.socket(af, socket.SOCK_RAW, IPPROTO_VRRP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, self.ifname.encode())
             try:  # root may exceed net.core.rmem_max
@@ -152,27 +138,27 @@ class VrrpSocket:
 
     def _setup_v4(self, sock: socket.socket) -> None:
         ip = socket.IPPROTO_IP
-        sock.setsockopt(ip, socket.IP_TTL, _TTL_VRRP)
-        sock.setsockopt(ip, socket.IP_MULTICAST_TTL, _TTL_VRRP)
+        sock.setsockopt(ip, socket.IP_TTL, VRRP_TTL)
+        sock.setsockopt(ip, socket.IP_MULTICAST_TTL, VRRP_TTL)
         sock.setsockopt(ip, socket.IP_MULTICAST_LOOP, 0)
         sock.setsockopt(ip, lc.IP_MULTICAST_ALL, 0)
-        sock.setsockopt(ip, socket.IP_TOS, _TOS_VRRP)
+        sock.setsockopt(ip, socket.IP_TOS, VRRP_TOS)
         sock.setsockopt(ip, socket.IP_MULTICAST_IF, _IP_MREQN.pack(b"\0" * 4, b"\0" * 4, self.ifindex))
 
     def _setup_v6(self, sock: socket.socket) -> None:
         ip6 = socket.IPPROTO_IPV6
-        sock.setsockopt(ip6, socket.IPV6_UNICAST_HOPS, _TTL_VRRP)
-        sock.setsockopt(ip6, socket.IPV6_MULTICAST_HOPS, _TTL_VRRP)
+        sock.setsockopt(ip6, socket.IPV6_UNICAST_HOPS, VRRP_TTL)
+        sock.setsockopt(ip6, socket.IPV6_MULTICAST_HOPS, VRRP_TTL)
         sock.setsockopt(ip6, socket.IPV6_MULTICAST_LOOP, 0)
         try:
             sock.setsockopt(ip6, lc.IPV6_MULTICAST_ALL, 0)
         except OSError:  # kernels before 4.20: raw IPv6 already filters on membership
             pass
-        sock.setsockopt(ip6, lc.IPV6_TCLASS, _TOS_VRRP)
+        sock.setsockopt(ip6, lc.IPV6_TCLASS, VRRP_TOS)
         sock.setsockopt(ip6, socket.IPV6_MULTICAST_IF, self.ifindex)
         sock.setsockopt(ip6, lc.IPV6_RECVHOPLIMIT, 1)
         sock.setsockopt(ip6, lc.IPV6_RECVPKTINFO, 1)
-        sock.setsockopt(ip6, lc.IPV6_CHECKSUM, _IPV6_CHECKSUM_OFFSET)
+        sock.setsockopt(ip6, lc.IPV6_CHECKSUM, VRRP_CHECKSUM_OFFSET)
 
     def close(self) -> None:
         sock, self._sock = self._sock, None
@@ -221,20 +207,6 @@ class VrrpSocket:
                 log.warning("join %s on %s failed: %s", group, self.ifname, exc)
                 return False
         self._groups.add(group)
-        return True
-
-    def leave(self, group: IPAddress | str) -> bool:
-        group = ip_address(group)
-        if self._sock is None or group not in self._groups:
-            return False
-        self._groups.discard(group)
-        level, mreq = self._mreq(group)
-        opt = socket.IP_DROP_MEMBERSHIP if self.family == 4 else socket.IPV6_LEAVE_GROUP
-        try:
-            self._sock.setsockopt(level, opt, mreq)
-        except OSError as exc:
-            log.debug("leave %s on %s: %s", group, self.ifname, exc)
-            return False
         return True
 
     # -- send ----------------------------------------------------------------
@@ -329,18 +301,18 @@ class VrrpSocket:
                 self.callback_errors += 1
                 log.exception("on_packet callback failed on %s", self.ifname)
 
-    def _decode_v4(self, n: int, anc: list, addr: object) -> ReceivedPacket | None:
+    def _decode_v4(self, n: int, anc: list, addr: object) -> Received | None:
         try:
             hdr = parse_ipv4_header(self._view[:n])
         except DecodeError as exc:
             self.ip_errors[exc.reason] = self.ip_errors.get(exc.reason, 0) + 1
             log.debug("bad IPv4 header on %s: %s", self.ifname, exc)
             return None
-        if hdr.proto != lc.IPPROTO_VRRP:
+        if hdr.proto != IPPROTO_VRRP:
             return None
-        return ReceivedPacket(4, hdr.src, hdr.dst, hdr.ttl, self.ifindex, hdr.payload)
+        return Received(4, hdr.src, hdr.dst, hdr.ttl, self.ifindex, hdr.payload)
 
-    def _decode_v6(self, n: int, anc: list, addr: tuple) -> ReceivedPacket | None:
+    def _decode_v6(self, n: int, anc: list, addr: tuple) -> Received | None:
         ttl = -1
         dst = None
         ifindex = self.ifindex
@@ -366,4 +338,4 @@ class VrrpSocket:
             if len(cache) >= _CACHE_MAX:
                 cache.clear()
             src = cache[host] = IPv6Address(host.partition("%")[0])
-        return ReceivedPacket(6, src, dst, ttl, ifindex, bytes(self._view[:n]))
+        return Received(6, src, dst, ttl, ifindex, bytes(self._view[:n]))

@@ -15,8 +15,9 @@ import json
 import socket
 import sys
 
-from vipkeeper.io import linuxconst as lc
-from vipkeeper.io.vrrp_socket import ReceivedPacket, VrrpSocket
+from vipkeeper.core.constants import IPPROTO_VRRP
+from vipkeeper.core.events import Received
+from vipkeeper.io.vrrp_socket import VrrpSocket
 
 
 def out(obj: object) -> None:
@@ -63,7 +64,7 @@ async def send(args: argparse.Namespace) -> None:
     results = []
     if args.no_kernel_checksum:  # a plain raw socket: the payload goes out as given
         af = socket.AF_INET if args.family == 4 else socket.AF_INET6
-        raw = socket.socket(af, socket.SOCK_RAW, lc.IPPROTO_VRRP)
+        raw = socket.socket(af, socket.SOCK_RAW, IPPROTO_VRRP)
         raw.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, args.ifname.encode())
         if args.family == 6:
             raw.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)

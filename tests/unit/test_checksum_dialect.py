@@ -10,7 +10,7 @@ import pytest
 
 from vipkeeper.config.parser import parse_string
 from vipkeeper.core import codec
-from vipkeeper.core.checksum_compat import UnicastChecksum
+from vipkeeper.core.checksum_dialect import UnicastChecksum
 from vipkeeper.core.constants import VRRP_GROUP_V4
 from vipkeeper.errors import DecodeError
 

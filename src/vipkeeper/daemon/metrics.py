@@ -11,26 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from typing import Any
 
-from .status import daemon_status
-
-if TYPE_CHECKING:
-    from .daemon import Daemon
-
-log = logging.getLogger("vipkeeper.metrics")
+log = logging.getLogger(__name__)
 
 STATES = ("INIT", "BACKUP", "MASTER", "FAULT", "STOP")
 
 
 class DaemonCollector:
-    def __init__(self, daemon: "Daemon") -> None:
-        self.daemon = daemon
+    def __init__(self, status: Callable[[], dict[str, Any]]) -> None:
+        self._status = status
 
-    def collect(self):
+    def collect(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-        st = daemon_status(self.daemon)
+        st = self._status()
         state = GaugeMetricFamily("vipkeeper_instance_state", "1 for the instance's current VRRP state",
                                   labels=["instance", "state"])
         prio = GaugeMetricFamily("vipkeeper_instance_effective_priority", "Effective VRRP priority",
@@ -101,12 +97,12 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 
 class MetricsServer:
-    def __init__(self, daemon: "Daemon", listen: str) -> None:
+    def __init__(self, status: Callable[[], dict[str, Any]], listen: str) -> None:
         from prometheus_client import CollectorRegistry
 
         self.host, self.port = parse_listen(listen)
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(DaemonCollector(daemon))
+        self.registry.register(DaemonCollector(status))
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:

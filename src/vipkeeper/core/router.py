@@ -12,19 +12,20 @@ engine next needs :meth:`on_timer`.
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 from dataclasses import dataclass, field
 
-from . import timers
-from .constants import PRIORITY_OWNER as PRIO_OWNER, PRIORITY_STOP as PRIO_STOP, VRRP_TTL
-from .params import AUTH_PASS, RouterParams
-from .tracking import clamp_priority
-from .events import (
+from vipkeeper.core import timers
+from vipkeeper.core.constants import AUTH_PASS, PRIORITY_OWNER, PRIORITY_STOP, VRRP_TTL
+from vipkeeper.core.params import RouterParams
+from vipkeeper.core.tracking import clamp_priority
+from vipkeeper.core.events import (
     AddVips,
     AdvertDropped,
     AdvertReceived,
     DelVips,
-    Effect,
+    RouterEffect,
     Event,
     LinkChanged,
     PeerConflict,
@@ -66,7 +67,7 @@ class VrrpRouter:
     """One virtual router: INIT, BACKUP, MASTER, FAULT (and STOP after shutdown)."""
 
     def __init__(self, params: RouterParams) -> None:
-        self.p = params
+        self.params = params
         self.state = State.INIT
         self.counters = Counters()
         self.base_priority = params.base_priority
@@ -106,6 +107,10 @@ class VrrpRouter:
         return best
 
     @property
+    def link_up(self) -> bool:
+        return self._link_up
+
+    @property
     def own_faults(self) -> frozenset[str]:
         """Why this instance is in FAULT by itself (trackers, link)."""
         reasons = set(self._tracking.faults)
@@ -118,17 +123,17 @@ class VrrpRouter:
         return self.own_faults | self._group_faults
 
     def skew_us(self) -> int:
-        return timers.skew_us(self.p.version, self.effective_priority, self.master_adver_int_cs)
+        return timers.skew_us(self.params.version, self.effective_priority, self.master_adver_int_cs)
 
     def master_down_us(self) -> int:
         return timers.master_down_us(
-            self.p.version, self.effective_priority, self.master_adver_int_cs, self.p.down_timer_adverts
+            self.params.version, self.effective_priority, self.master_adver_int_cs, self.params.down_timer_adverts
         )
 
     # ------------------------------------------------------------- inputs
 
-    def handle(self, event: Event, now_us: int) -> list[Effect]:
-        out: list[Effect] = []
+    def handle(self, event: Event, now_us: int) -> list[RouterEffect]:
+        out: list[RouterEffect] = []
         match event:
             case AdvertReceived():
                 self._on_advert(event, now_us, out)
@@ -147,17 +152,17 @@ class VrrpRouter:
                 self._shutdown(now_us, out)
         return out
 
-    def on_timer(self, now_us: int) -> list[Effect]:
+    def on_timer(self, now_us: int) -> list[RouterEffect]:
         """Run whatever is due at ``now_us``."""
-        out: list[Effect] = []
+        out: list[RouterEffect] = []
         if self._garp_delayed_us is not None and now_us >= self._garp_delayed_us:
             self._garp_delayed_us = None
             if self.state is State.MASTER:
-                self._garp(self.p.garp_master_repeat, out)
+                self._garp(self.params.garp_master_repeat, out)
         if self._garp_lower_delayed_us is not None and now_us >= self._garp_lower_delayed_us:
             self._garp_lower_delayed_us = None
             if self.state is State.MASTER:
-                self._garp(self.p.garp_lower_prio_repeat, out)
+                self._garp(self.params.garp_lower_prio_repeat, out)
         if self._sands_us is not None and now_us >= self._sands_us:
             if self.state is State.BACKUP:
                 # RFC 5798 §6.4.2: Master_Down_Timer fired.
@@ -165,17 +170,17 @@ class VrrpRouter:
             elif self.state is State.MASTER:
                 # RFC 5798 §6.4.3: Adver_Timer fired.
                 self._master_tx(now_us, out)
-                self._sands_us = now_us + timers.cs_to_us(self.p.advert_int_cs)
+                self._sands_us = now_us + timers.cs_to_us(self.params.advert_int_cs)
             else:
                 self._sands_us = None
         return out
 
-    def reconfigure(self, params: RouterParams, now_us: int) -> list[Effect]:
+    def reconfigure(self, params: RouterParams, now_us: int) -> list[RouterEffect]:
         """A reload changed this instance's parameters: keep the state (a
         MASTER stays MASTER, its VIPs stay), adopt the new settings."""
-        out: list[Effect] = []
-        old = self.p
-        self.p = params
+        out: list[RouterEffect] = []
+        old = self.params
+        self.params = params
         self.base_priority = params.base_priority
         self._set_effective_priority(now_us, out)
         if self.state is State.MASTER and params.advert_int_cs != old.advert_int_cs:
@@ -187,7 +192,7 @@ class VrrpRouter:
 
     # ------------------------------------------------------------- transitions
 
-    def _transition(self, new: State, reason: str, out: list[Effect]) -> None:
+    def _transition(self, new: State, reason: str, out: list[RouterEffect]) -> None:
         """The one place that changes ``state``; every change emits StateChanged."""
         old = self.state
         if old is new:
@@ -195,9 +200,9 @@ class VrrpRouter:
         self.state = new
         self.reason = reason
         self.counters.transitions += 1
-        out.append(StateChanged(old, new, reason, self.effective_priority))
+        out.append(StateChanged(old, new, reason, self.effective_priority, self.params.name))
 
-    def _try_leave_init(self, now_us: int, out: list[Effect], reason: str) -> None:
+    def _try_leave_init(self, now_us: int, out: list[RouterEffect], reason: str) -> None:
         if not self._started:
             return
         if self._tracking.pending:
@@ -212,7 +217,7 @@ class VrrpRouter:
         else:
             self._leave_fault(now_us, out, reason)
 
-    def _start_backup(self, now_us: int, out: list[Effect], reason: str) -> None:
+    def _start_backup(self, now_us: int, out: list[RouterEffect], reason: str) -> None:
         """keepalived's vrrp_init_state(): every instance starts in BACKUP.
 
         - the address owner with ``state MASTER`` takes over at once (keepalived
@@ -223,8 +228,8 @@ class VrrpRouter:
           group that is in BACKUP; measured against keepalived 2.2.7, a lone
           ``state MASTER`` instance waits the full interval.
         """
-        self.master_adver_int_cs = self.p.advert_int_cs
-        if self.p.want_master and self.p.owner:
+        self.master_adver_int_cs = self.params.advert_int_cs
+        if self.params.want_master and self.params.owner:
             down_us = 1
             self._down_reason = "address owner at start"
         else:
@@ -232,16 +237,16 @@ class VrrpRouter:
             self._down_reason = "no master heard within Master_Down_Interval"
         self._enter_backup(now_us, out, reason, down_us)
 
-    def _leave_fault(self, now_us: int, out: list[Effect], reason: str) -> None:
+    def _leave_fault(self, now_us: int, out: list[RouterEffect], reason: str) -> None:
         """keepalived's try_up_instance(): the owner goes straight to MASTER,
         everyone else to BACKUP with a full down timer."""
-        self.master_adver_int_cs = self.p.advert_int_cs
-        if self.p.want_master and self.p.owner:
+        self.master_adver_int_cs = self.params.advert_int_cs
+        if self.params.want_master and self.params.owner:
             self._become_master(now_us, out, reason)
             return
         down_us = self.master_down_us()
         self._down_reason = "no master heard within Master_Down_Interval"
-        if self.p.fast_preempt and self.last_heard_resign:
+        if self.params.fast_preempt and self.last_heard_resign:
             # vipkeeper extension: the last thing heard was the master resigning
             # (priority 0) and nothing since; wait only skew time, as a BACKUP
             # does on receiving priority 0 (RFC 5798 §6.4.2).
@@ -249,55 +254,55 @@ class VrrpRouter:
             self._down_reason = "master had resigned (priority 0)"
         self._enter_backup(now_us, out, reason, down_us)
 
-    def _enter_backup(self, now_us: int, out: list[Effect], reason: str, down_us: int) -> None:
+    def _enter_backup(self, now_us: int, out: list[RouterEffect], reason: str, down_us: int) -> None:
         self._preempt_time_us = None
         self._sands_us = now_us + down_us
         self._transition(State.BACKUP, reason, out)
 
-    def _become_master(self, now_us: int, out: list[Effect], reason: str) -> None:
+    def _become_master(self, now_us: int, out: list[RouterEffect], reason: str) -> None:
         """RFC 5798 §6.4.2 (Master_Down_Timer fires) / keepalived vrrp_state_goto_master()."""
-        self.master_adver_int_cs = self.p.advert_int_cs
+        self.master_adver_int_cs = self.params.advert_int_cs
         self._transition(State.MASTER, reason, out)
         # keepalived sends the advert first, so the old master (if any)
         # releases the VIPs before our gratuitous ARPs go out.
         self._send_advert(self.effective_priority, out)
-        out.append(AddVips())
+        out.append(AddVips(self.params.name))
         self._vips_set = True
         self.counters.became_master += 1
-        self._garp(self.p.garp_master_repeat, out)
-        self._garp_delayed_us = now_us + self.p.garp_master_delay_us if self.p.garp_master_delay_us else None
+        self._garp(self.params.garp_master_repeat, out)
+        self._garp_delayed_us = now_us + self.params.garp_master_delay_us if self.params.garp_master_delay_us else None
         self._garp_refresh_us = (
-            now_us + self.p.garp_master_refresh_us if self.p.garp_master_refresh_us else None
+            now_us + self.params.garp_master_refresh_us if self.params.garp_master_refresh_us else None
         )
         self.master_addr = self.src_addr
         self.master_priority = self.effective_priority
-        self._sands_us = now_us + timers.cs_to_us(self.p.advert_int_cs)
+        self._sands_us = now_us + timers.cs_to_us(self.params.advert_int_cs)
 
-    def _release(self, out: list[Effect]) -> None:
+    def _release(self, out: list[RouterEffect]) -> None:
         if self._vips_set:
-            out.append(DelVips())
+            out.append(DelVips(self.params.name))
             self._vips_set = False
             self.counters.released_master += 1
         self._garp_delayed_us = None
         self._garp_lower_delayed_us = None
         self._garp_refresh_us = None
 
-    def _leave_master_to_backup(self, now_us: int, out: list[Effect], reason: str) -> None:
+    def _leave_master_to_backup(self, now_us: int, out: list[RouterEffect], reason: str) -> None:
         """keepalived vrrp_state_leave_master(wantstate=BACKUP): no priority-0 advert."""
         self._release(out)
         self._down_reason = "no master heard within Master_Down_Interval"
         self._enter_backup(now_us, out, reason, self.master_down_us())
 
-    def _enter_fault(self, now_us: int, out: list[Effect], reason: str) -> None:
+    def _enter_fault(self, now_us: int, out: list[RouterEffect], reason: str) -> None:
         if self.state is State.MASTER:
             # keepalived: a MASTER going to FAULT resigns with priority 0.
-            self._send_advert(PRIO_STOP, out)
+            self._send_advert(PRIORITY_STOP, out)
             self._release(out)
         self._sands_us = None
         self._ever_left_init = True
         self._transition(State.FAULT, reason, out)
 
-    def _reevaluate(self, now_us: int, out: list[Effect], reason: str) -> None:
+    def _reevaluate(self, now_us: int, out: list[RouterEffect], reason: str) -> None:
         """Conditions outside the protocol changed: go to or leave FAULT/INIT."""
         if self.state is State.STOP:
             return
@@ -310,7 +315,7 @@ class VrrpRouter:
 
     # ------------------------------------------------------------- sync groups
 
-    def _on_sync_group(self, ev: SyncGroupChanged, now_us: int, out: list[Effect]) -> None:
+    def _on_sync_group(self, ev: SyncGroupChanged, now_us: int, out: list[RouterEffect]) -> None:
         """keepalived vrrp_sync.c: a FAULT in one member holds all in FAULT; a
         member becoming MASTER takes the others to MASTER, one falling back to
         BACKUP takes the others to BACKUP."""
@@ -325,14 +330,14 @@ class VrrpRouter:
 
     # ------------------------------------------------------------- tracking
 
-    def _on_tracking(self, t: TrackingChanged, now_us: int, out: list[Effect]) -> None:
+    def _on_tracking(self, t: TrackingChanged, now_us: int, out: list[RouterEffect]) -> None:
         self._tracking = t
         self._set_effective_priority(now_us, out)
         self._reevaluate(now_us, out, "trackers ok")
-        if self.state is State.BACKUP and self.p.fast_preempt:
+        if self.state is State.BACKUP and self.params.fast_preempt:
             self._maybe_fast_preempt(now_us, out)
 
-    def _set_effective_priority(self, now_us: int, out: list[Effect]) -> None:
+    def _set_effective_priority(self, now_us: int, out: list[RouterEffect]) -> None:
         """keepalived vrrp_set_effective_priority(): clamp to 1..254; the
         address owner's 255 never changes."""
         new = clamp_priority(self.base_priority, self._tracking.offset)
@@ -341,26 +346,26 @@ class VrrpRouter:
         old = self.effective_priority
         old_down = self.master_down_us()
         self.effective_priority = new
-        out.append(PriorityChanged(old, new))
+        out.append(PriorityChanged(old, new, self.params.name))
         if self.state is State.BACKUP and self._sands_us is not None:
             # Keep the same start point: move the deadline by the skew change.
             self._sands_us += self.master_down_us() - old_down
 
     def _preempt_allowed(self, now_us: int) -> bool:
-        if self.p.nopreempt:
+        if self.params.nopreempt:
             return False
-        if self.p.preempt_delay_us:
+        if self.params.preempt_delay_us:
             return self._preempt_time_us is not None and now_us >= self._preempt_time_us
         return True
 
-    def _maybe_fast_preempt(self, now_us: int, out: list[Effect]) -> None:
+    def _maybe_fast_preempt(self, now_us: int, out: list[RouterEffect]) -> None:
         """vipkeeper ``fast_preempt``: a BACKUP that now outranks the master it
         last heard takes over at once instead of waiting for the down timer;
         the old master yields on our advert (RFC 5798 §6.4.3)."""
         if self.master_priority <= 0 or self.effective_priority <= self.master_priority:
             return
-        if self.p.preempt_delay_us and self._preempt_time_us is None:
-            self._preempt_time_us = now_us + self.p.preempt_delay_us
+        if self.params.preempt_delay_us and self._preempt_time_us is None:
+            self._preempt_time_us = now_us + self.params.preempt_delay_us
         if self._preempt_allowed(now_us):
             self._become_master(
                 now_us,
@@ -373,7 +378,7 @@ class VrrpRouter:
     def _check_advert(self, ev: AdvertReceived) -> tuple[str, str] | None:
         """Per-instance validation, in keepalived's vrrp_check_packet() order
         (RFC 3768 §7.1, RFC 5798 §7.1).  Returns (reason, detail) or None."""
-        adv, p = ev.advert, self.p
+        adv, p = ev.advert, self.params
         # RFC 5798 §7.1: MUST verify TTL/hop limit 255 (keepalived: not for unicast).
         if not p.unicast and ev.ttl != VRRP_TTL:
             return "bad_ttl", f"TTL {ev.ttl}, expected {VRRP_TTL}"
@@ -382,7 +387,10 @@ class VrrpRouter:
         if p.version == 2:
             if adv.auth_type != p.auth_type:
                 return "auth_type_mismatch", f"auth type {adv.auth_type}, expected {p.auth_type}"
-            if p.auth_type == AUTH_PASS and adv.auth_data[:8].ljust(8, b"\0") != p.auth_data.ljust(8, b"\0"):
+            # RFC 2338 §7.1: compare the NUL-padded 8-byte password, in constant time.
+            if p.auth_type == AUTH_PASS and not hmac.compare_digest(
+                adv.auth_data[:8].ljust(8, b"\0"), p.auth_data.ljust(8, b"\0")
+            ):
                 return "auth_failure", "wrong password"
             # RFC 3768 §7.1: MUST verify the Adver Interval matches.
             if adv.advert_int_cs != p.advert_int_cs:
@@ -402,47 +410,47 @@ class VrrpRouter:
             return "not_a_peer", f"{ev.src} is not a unicast peer"
         return None
 
-    def _on_advert(self, ev: AdvertReceived, now_us: int, out: list[Effect]) -> None:
+    def _on_advert(self, ev: AdvertReceived, now_us: int, out: list[RouterEffect]) -> None:
         bad = self._check_advert(ev)
         if bad is not None:
             reason, detail = bad
             self.counters.drops[reason] = self.counters.drops.get(reason, 0) + 1
-            out.append(AdvertDropped(reason, ev.src, detail))
+            out.append(AdvertDropped(reason, ev.src, detail, self.params.name))
             return
         prio = ev.advert.priority
         self.counters.adverts_received += 1
-        if prio == PRIO_STOP:
+        if prio == PRIORITY_STOP:
             self.counters.priority_zero_received += 1
         self.last_advert_us = now_us
-        self.last_heard_resign = prio == PRIO_STOP
+        self.last_heard_resign = prio == PRIORITY_STOP
         if self.state is State.BACKUP:
             self._backup_rx(ev, now_us, out)
         elif self.state is State.MASTER:
             self._master_rx(ev, now_us, out)
         # INIT / FAULT / STOP: keepalived ignores adverts (we keep last_heard_resign).
 
-    def _backup_rx(self, ev: AdvertReceived, now_us: int, out: list[Effect]) -> None:
+    def _backup_rx(self, ev: AdvertReceived, now_us: int, out: list[RouterEffect]) -> None:
         """RFC 5798 §6.4.2 / keepalived vrrp_state_backup()."""
         prio = ev.advert.priority
-        if prio == PRIO_STOP:
+        if prio == PRIORITY_STOP:
             # Set Master_Down_Timer to Skew_Time.
             self._sands_us = now_us + self.skew_us()
             self._down_reason = f"master {ev.src} resigned (priority 0)"
             return
-        delaying = bool(self.p.preempt_delay_us) and (
+        delaying = bool(self.params.preempt_delay_us) and (
             self._preempt_time_us is None or self._preempt_time_us > now_us
         )
-        if self.p.nopreempt or prio >= self.effective_priority or delaying:
-            if self.p.version == 3:
+        if self.params.nopreempt or prio >= self.effective_priority or delaying:
+            if self.params.version == 3:
                 # RFC 5798 §6.4.2: Master_Adver_Interval := the advert's interval.
                 self.master_adver_int_cs = ev.advert.advert_int_cs
             self.master_addr = ev.src
             self.master_priority = prio
-            if self.p.preempt_delay_us:
+            if self.params.preempt_delay_us:
                 if prio >= self.effective_priority:
                     self._preempt_time_us = None
                 elif self._preempt_time_us is None:
-                    self._preempt_time_us = now_us + self.p.preempt_delay_us
+                    self._preempt_time_us = now_us + self.params.preempt_delay_us
             self._sands_us = now_us + self.master_down_us()
             self._down_reason = f"master {ev.src} not heard within Master_Down_Interval"
             return
@@ -451,42 +459,43 @@ class VrrpRouter:
         self.master_addr = ev.src
         self.master_priority = prio
         self._down_reason = f"preempting lower-priority master {ev.src} ({prio} < {self.effective_priority})"
-        if self.p.fast_preempt:
+        if self.params.fast_preempt:
             self._become_master(now_us, out, "fast preempt: " + self._down_reason)
 
-    def _master_rx(self, ev: AdvertReceived, now_us: int, out: list[Effect]) -> None:
+    def _master_rx(self, ev: AdvertReceived, now_us: int, out: list[RouterEffect]) -> None:
         """RFC 5798 §6.4.3 / keepalived vrrp_state_master_rx()."""
         prio = ev.advert.priority
         mine = self.effective_priority
         cmp = _addr_cmp(ev.src, self.src_addr)
         higher = prio > mine or (prio == mine and cmp > 0)
-        if prio == PRIO_STOP or (self.p.higher_prio_send_advert and higher):
+        if prio == PRIORITY_STOP or (self.params.higher_prio_send_advert and higher):
             self._send_advert(mine, out)
-            self._sands_us = now_us + timers.cs_to_us(self.p.advert_int_cs)
-            if prio == PRIO_STOP:
+            self._sands_us = now_us + timers.cs_to_us(self.params.advert_int_cs)
+            if prio == PRIORITY_STOP:
                 return
         if prio == mine and cmp == 0:
-            out.append(PeerConflict(f"equal priority advert from {ev.src}, which has our own address"))
-        elif prio == mine == PRIO_OWNER:
+            out.append(PeerConflict(f"equal priority advert from {ev.src}, which has our own address", self.params.name))
+        elif prio == mine == PRIORITY_OWNER:
             out.append(
                 PeerConflict(
-                    f"{ev.src} is also configured as address owner (priority 255); lowering ours to 254"
+                    f"{ev.src} is also configured as address owner (priority 255); lowering ours to 254",
+                    self.params.name,
                 )
             )
-            self.base_priority = self.effective_priority = mine = PRIO_OWNER - 1
+            self.base_priority = self.effective_priority = mine = PRIORITY_OWNER - 1
             higher = True  # their 255 now beats our 254
         if prio < mine or (prio == mine and cmp < 0):
             # A lower-priority router thinks it is master: assert ourselves.
-            if not self.p.lower_prio_no_advert:
+            if not self.params.lower_prio_no_advert:
                 self._send_advert(mine, out)
-                self._sands_us = now_us + timers.cs_to_us(self.p.advert_int_cs)
-            if self.p.garp_lower_prio_repeat:
-                self._garp(self.p.garp_lower_prio_repeat, out)
-                if self.p.garp_lower_prio_delay_us:
-                    self._garp_lower_delayed_us = now_us + self.p.garp_lower_prio_delay_us
+                self._sands_us = now_us + timers.cs_to_us(self.params.advert_int_cs)
+            if self.params.garp_lower_prio_repeat:
+                self._garp(self.params.garp_lower_prio_repeat, out)
+                if self.params.garp_lower_prio_delay_us:
+                    self._garp_lower_delayed_us = now_us + self.params.garp_lower_prio_delay_us
             return
         if higher:
-            if self.p.version == 3:
+            if self.params.version == 3:
                 self.master_adver_int_cs = ev.advert.advert_int_cs
             self.master_addr = ev.src
             self.master_priority = prio
@@ -495,27 +504,27 @@ class VrrpRouter:
 
     # ------------------------------------------------------------- sending
 
-    def _send_advert(self, priority: int, out: list[Effect]) -> None:
+    def _send_advert(self, priority: int, out: list[RouterEffect]) -> None:
         self.counters.adverts_sent += 1
-        if priority == PRIO_STOP:
+        if priority == PRIORITY_STOP:
             self.counters.priority_zero_sent += 1
         out.append(SendAdvert(priority))
 
-    def _garp(self, count: int, out: list[Effect]) -> None:
-        if count > 0 and self.p.vips:
+    def _garp(self, count: int, out: list[RouterEffect]) -> None:
+        if count > 0 and self.params.vips:
             self.counters.garp_bursts += 1
-            out.append(SendGratuitous(count, self.p.garp_interval_us))
+            out.append(SendGratuitous(count, self.params.garp_interval_us))
 
-    def _master_tx(self, now_us: int, out: list[Effect]) -> None:
+    def _master_tx(self, now_us: int, out: list[RouterEffect]) -> None:
         """keepalived vrrp_state_master_tx(): advert, and the GARP refresh when due."""
         self._send_advert(self.effective_priority, out)
         if self._garp_refresh_us is not None and now_us > self._garp_refresh_us:
-            self._garp(self.p.garp_master_refresh_repeat, out)
-            self._garp_refresh_us = now_us + self.p.garp_master_refresh_us
+            self._garp(self.params.garp_master_refresh_repeat, out)
+            self._garp_refresh_us = now_us + self.params.garp_master_refresh_us
 
-    def _shutdown(self, now_us: int, out: list[Effect]) -> None:
+    def _shutdown(self, now_us: int, out: list[RouterEffect]) -> None:
         if self.state is State.MASTER:
-            self._send_advert(PRIO_STOP, out)
+            self._send_advert(PRIORITY_STOP, out)
             self._release(out)
         self._sands_us = None
         self._garp_delayed_us = self._garp_lower_delayed_us = None

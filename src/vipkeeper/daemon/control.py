@@ -12,15 +12,14 @@ import json
 import logging
 import os
 import socket
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .status import daemon_status
+log = logging.getLogger(__name__)
 
-if TYPE_CHECKING:
-    from .daemon import Daemon
-
-log = logging.getLogger("vipkeeper.control")
+StatusFn = Callable[[], dict[str, Any]]
+ReloadFn = Callable[[], Awaitable[tuple[bool, list[str]]]]
 
 SOCKET_NAME = "vipkeeper.sock"
 STATUS_FILE = "vipkeeper.json"
@@ -28,8 +27,12 @@ MAX_REQUEST_BYTES = 4096
 
 
 class ControlServer:
-    def __init__(self, daemon: "Daemon", state_dir: Path) -> None:
-        self.daemon = daemon
+    """Serves ``status`` (the status JSON) and ``reload`` (the daemon's single-flight
+    reload) to root on the unix socket."""
+
+    def __init__(self, state_dir: Path, *, status: StatusFn, reload: ReloadFn) -> None:
+        self._status = status
+        self._reload = reload
         self.path = state_dir / SOCKET_NAME
         self._server: asyncio.AbstractServer | None = None
 
@@ -72,19 +75,19 @@ class ControlServer:
         except (ValueError, UnicodeDecodeError):
             return {"ok": False, "error": "request is not JSON"}
         if cmd == "status":
-            return {"ok": True, "status": daemon_status(self.daemon)}
+            return {"ok": True, "status": self._status()}
         if cmd == "reload":
-            ok, errors = await self.daemon.reload()
+            ok, errors = await self._reload()
             return {"ok": ok, "errors": errors}
         return {"ok": False, "error": f"unknown command {cmd!r}"}
 
 
-def write_status_file(daemon: "Daemon", state_dir: Path) -> Path:
+def write_status_file(status: dict[str, Any], state_dir: Path) -> Path:
     """SIGUSR1: the status JSON, written atomically (keepalived users' habit)."""
     path = state_dir / STATUS_FILE
     tmp = path.with_suffix(".json.tmp")
     with open(tmp, "w") as f:
-        json.dump(daemon_status(daemon), f, indent=2)
+        json.dump(status, f, indent=2)
         f.write("\n")
     os.chmod(tmp, 0o600)
     tmp.replace(path)

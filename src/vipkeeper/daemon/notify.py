@@ -24,11 +24,11 @@ import os
 import stat
 from dataclasses import dataclass
 
-from .config.model import Notify
-from .core.events import State
-from .io.scripts import RunAs, run_script, split_command
+from vipkeeper.config.model import Notify
+from vipkeeper.core.events import State
+from vipkeeper.io.scripts import RunAs, run_script, split_command
 
-log = logging.getLogger("vipkeeper.notify")
+log = logging.getLogger(__name__)
 
 NOTIFY_TIMEOUT_S = 30.0
 _NOTIFIED = {State.MASTER, State.BACKUP, State.FAULT, State.STOP}

@@ -25,13 +25,13 @@ from ipaddress import IPv4Address, IPv6Address
 
 from vipkeeper.core import codec
 from vipkeeper.core.constants import VRRP_GROUP_V4
+from vipkeeper.core.params import CHECKSUM_MODES as MODES
+from vipkeeper.core.params import RouterParams
 from vipkeeper.errors import DecodeError
 
 Address = IPv4Address | IPv6Address
 
 __all__ = ["MODES", "UnicastChecksum"]
-
-MODES = ("auto", "never", "always")
 
 
 class UnicastChecksum:
@@ -52,6 +52,12 @@ class UnicastChecksum:
                      group: IPv4Address = VRRP_GROUP_V4) -> UnicastChecksum:
         applies = version == 3 and family == 4 and unicast and not v3_checksum_as_v2
         return cls(mode, applies=applies, group=group)
+
+    @classmethod
+    def for_params(cls, p: RouterParams) -> UnicastChecksum:
+        group = p.group if isinstance(p.group, IPv4Address) else VRRP_GROUP_V4
+        return cls.for_instance(mode=p.checksum_mode, version=p.version, family=p.family, unicast=p.unicast,
+                                v3_checksum_as_v2=not p.v3_checksum_pseudo, group=group)
 
     def pseudo_dst(self, dst: Address) -> Address:
         """The destination to put in the checksum's pseudo-header for a packet to ``dst``."""

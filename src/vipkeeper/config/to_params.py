@@ -1,0 +1,63 @@
+"""The adapter between the configuration model and the core: one ``vrrp_instance``
+(with ``global_defs``) -> :class:`~vipkeeper.core.params.RouterParams`.
+
+The core never imports ``vipkeeper.config``; everything it needs of a config
+passes through here.
+"""
+
+from __future__ import annotations
+
+from vipkeeper.config.model import Config, GlobalDefs, VrrpInstance
+from vipkeeper.core import timers
+from vipkeeper.core.codec import pass_auth_data
+from vipkeeper.core.constants import AUTH_NONE, AUTH_PASS
+from vipkeeper.core.params import RouterParams
+
+__all__ = ["router_params", "sync_groups"]
+
+
+def router_params(inst: VrrpInstance, gd: GlobalDefs | None = None) -> RouterParams:
+    """Translate a parsed ``vrrp_instance`` into engine parameters."""
+    auth_type, auth_data = AUTH_NONE, b""
+    if inst.version == 2 and inst.auth is not None and inst.auth.auth_type == "PASS":
+        auth_type, auth_data = AUTH_PASS, pass_auth_data(inst.auth.auth_pass)
+    us = timers.US_PER_S
+    group = None
+    if gd is not None:
+        group = gd.vrrp_mcast_group4 if inst.family == 4 else gd.vrrp_mcast_group6
+    return RouterParams(
+        name=inst.name,
+        vrid=inst.vrid,
+        version=inst.version,
+        family=inst.family,
+        base_priority=inst.priority,
+        advert_int_cs=inst.advert_int_cs,
+        want_master=inst.initial_state == "MASTER",
+        vips=tuple(v.address.ip for v in inst.vips),
+        unicast_peers=tuple(inst.unicast_peers),
+        auth_type=auth_type,
+        auth_data=auth_data,
+        nopreempt=inst.nopreempt,
+        preempt_delay_us=int(inst.preempt_delay_s * us),
+        down_timer_adverts=inst.down_timer_adverts,
+        lower_prio_no_advert=inst.lower_prio_no_advert,
+        higher_prio_send_advert=inst.higher_prio_send_advert,
+        check_unicast_src=inst.check_unicast_src,
+        garp_master_delay_us=inst.garp_master_delay_s * us,
+        garp_master_repeat=inst.garp_master_repeat,
+        garp_master_refresh_us=inst.garp_master_refresh_s * us,
+        garp_master_refresh_repeat=inst.garp_master_refresh_repeat,
+        garp_interval_us=inst.garp_interval_us,
+        garp_lower_prio_delay_us=(inst.garp_lower_prio_delay_s or 0) * us,
+        garp_lower_prio_repeat=inst.garp_lower_prio_repeat or 0,
+        fast_preempt=inst.fast_preempt,
+        mcast_group=group,
+        v3_checksum_pseudo=not inst.v3_checksum_as_v2,
+        checksum_mode=inst.old_unicast_checksum,
+        excluded_vips=tuple(v.address.ip for v in inst.vips_excluded),
+    )
+
+
+def sync_groups(config: Config) -> dict[str, tuple[str, ...]]:
+    """``vrrp_sync_group`` name -> member names, for ``VrrpNode.set_sync_groups``."""
+    return {g.name: tuple(g.members) for g in config.sync_groups}

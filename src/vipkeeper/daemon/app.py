@@ -1,0 +1,428 @@
+"""The daemon's lifecycle: an adapter between the host and :class:`VrrpNode`.
+
+It opens what the node needs (netlink, one raw VRRP socket per interface and
+family, one packet socket per interface), feeds the node packets, time, link
+events and tracker verdicts, re-arms the timer at the node's next deadline and
+hands every effect list to the :class:`EffectRunner`.  It makes no protocol
+decision.  One received advert crosses into the core once:
+``VrrpSocket._on_readable -> Daemon._on_packet -> VrrpNode.receive ->
+EffectRunner.run -> VrrpSocket.send``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from vipkeeper.config.model import Config, Notify, VirtualAddress, VrrpInstance, VrrpSyncGroup
+from vipkeeper.config.to_params import router_params, sync_groups
+from vipkeeper.core.events import Effect, Received, State, TrackingChanged
+from vipkeeper.core.node import VrrpNode
+from vipkeeper.core.params import IPAddress, RouterLink
+from vipkeeper.daemon import status as status_mod
+from vipkeeper.daemon.control import ControlServer, write_status_file
+from vipkeeper.daemon.effects import EffectRunner, VipActions, VipDiff
+from vipkeeper.daemon.notify import Notifier
+from vipkeeper.daemon.reload import ReloadPlan, SingleFlight, plan_reload
+from vipkeeper.daemon.scheduler import Scheduler, now_us
+from vipkeeper.daemon.supervisor import Supervisor
+from vipkeeper.daemon.systemd import sd_notify
+from vipkeeper.daemon.trackers import ScriptUsers, StartupError, TrackerSet
+from vipkeeper.io import scripts
+from vipkeeper.io.l2_socket import L2Sender
+from vipkeeper.io.netlink import LinkInfo, Netlink
+from vipkeeper.io.vrrp_socket import VrrpSocket
+from vipkeeper.pidfile import PID_FILE, other_daemon
+
+if TYPE_CHECKING:
+    from vipkeeper.daemon.metrics import MetricsServer
+
+log = logging.getLogger(__name__)
+
+RELEASE_TIMEOUT_S = 5.0
+
+__all__ = ["Daemon", "StartupError", "run_daemon"]
+
+
+class Daemon:
+    def __init__(self, config: Config, *, state_dir: Path, config_id: str | None = None,
+                 metrics_listen: str | None = None) -> None:
+        self.config = config
+        self.state_dir = state_dir
+        self.pid_file = state_dir / PID_FILE
+        self.config_id = config_id
+        self.metrics_listen = metrics_listen or config.global_defs.metrics_listen
+        self.started_monotonic = time.monotonic()
+        self.node = VrrpNode()
+        self.instances: dict[str, VrrpInstance] = {}  # running name -> its configuration
+        self.vips: dict[str, VipActions] = {}
+        self._links: dict[str, LinkInfo] = {}  # instance name -> its interface
+        self._sockets: dict[tuple[int, int], VrrpSocket] = {}  # (ifindex, family)
+        self._l2: dict[int, L2Sender] = {}
+        self._notifier: Notifier | None = None
+        self._users = ScriptUsers()
+        self._stop = asyncio.Event()
+        self._nl: Netlink | None = None
+        self.supervisor = Supervisor(on_fatal=self._stop.set)
+        self.trackers = TrackerSet(self.supervisor, self._on_verdict, self._users)
+        self.effects = EffectRunner(sockets=self._sockets, vips=self.vips, notifier=lambda: self._notifier,
+                                    notify_of=self._notify_block, ifname_of=lambda n: self._links[n].ifname)
+        self.reloads = SingleFlight(self._reload, self.supervisor.spawn)
+        self._scheduler: Scheduler | None = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def run(self) -> int:
+        """Run until SIGTERM/SIGINT (exit status 0) or a fatal failure (1)."""
+        self._write_pid()
+        loop = asyncio.get_running_loop()
+        self.supervisor.install(loop)
+        self._scheduler = Scheduler(loop, self._on_timer)
+        control: ControlServer | None = None
+        metrics: MetricsServer | None = None
+        try:
+            async with Netlink() as nl:
+                self._nl = nl
+                self.trackers.build(self.config)
+                self._setup_notifier(self.config)
+                self.node.set_sync_groups(sync_groups(self.config))
+                for inst in self.config.instances:
+                    await self._add_instance(nl, inst)
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.add_signal_handler(sig, self._stop.set)
+                loop.add_signal_handler(signal.SIGHUP, self.reloads.request)
+                loop.add_signal_handler(signal.SIGUSR1, self._dump_status)
+                control = ControlServer(self.state_dir, status=self.status, reload=self.reloads.run)
+                await control.start()
+                metrics = await self._start_metrics()
+                self.supervisor.spawn(self._link_watch(nl), "link-watch")
+                self.trackers.start()
+                if self._notifier is not None:
+                    self.supervisor.spawn(self._notifier.run_forever(), "notify")
+                now = now_us()
+                for name in self.instances:
+                    self._run(self.node.set_link(self._links[name].ifindex, self._links[name].up, now))
+                    self._run(self.node.set_tracking(name, self.trackers.verdict(name), now))
+                self._run(self.node.start(now))
+                log.info("vipkeeper started: %d instance(s)", len(self.instances))
+                sd_notify(f"READY=1\nMAINPID={os.getpid()}\nSTATUS=" + self.summary())
+                await self._stop.wait()
+                log.info("shutting down")
+                sd_notify("STOPPING=1")
+                await self._shutdown()
+        finally:
+            if control is not None:
+                await control.close()
+            if metrics is not None:
+                await metrics.close()
+            self._scheduler.close()
+            await self.supervisor.cancel_all()
+            for s in self._sockets.values():
+                s.close()
+            for l2 in self._l2.values():
+                l2.close()
+            self.trackers.close()
+            if self._notifier is not None:
+                self._notifier.close()
+            self._remove_pid()
+        return 1 if self.supervisor.failure is not None else 0
+
+    async def _shutdown(self) -> None:
+        """Every MASTER resigns (priority 0) and releases its VIPs; notify scripts finish."""
+        self._run(self.node.shutdown(now_us()))
+        for v in self.vips.values():
+            await v.join(RELEASE_TIMEOUT_S)
+        if self.supervisor.failure is not None:
+            # A failed VIP worker cannot release: do it here, whatever the queue holds.
+            for v in self.vips.values():
+                if v.held:
+                    try:
+                        await v.delete()
+                    except OSError as exc:
+                        log.error("(%s) cannot release VIPs: %s", v.name, exc)
+        if self._notifier is not None:
+            await self._notifier.drain(RELEASE_TIMEOUT_S)
+
+    def _write_pid(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        other = other_daemon(self.state_dir)
+        if other is not None:
+            raise StartupError(f"{self.pid_file}: another vipkeeper is running (pid {other})")
+        tmp = self.pid_file.with_suffix(".tmp")
+        tmp.write_text(f"{os.getpid()}\n")
+        tmp.replace(self.pid_file)
+
+    def _remove_pid(self) -> None:
+        try:
+            if int(self.pid_file.read_text().strip()) == os.getpid():
+                self.pid_file.unlink()
+        except (OSError, ValueError):
+            pass
+
+    async def _start_metrics(self) -> MetricsServer | None:
+        if not self.metrics_listen:
+            return None
+        try:
+            from vipkeeper.daemon.metrics import MetricsServer
+
+            server = MetricsServer(self.status, self.metrics_listen)
+            await server.start()
+            return server
+        except ImportError:
+            log.error("metrics_listen %s: prometheus-client is not installed (pip install 'vipkeeper[metrics]')",
+                      self.metrics_listen)
+        except (OSError, ValueError) as exc:
+            log.error("metrics_listen %s: %s", self.metrics_listen, exc)
+        return None
+
+    def _setup_notifier(self, config: Config) -> None:
+        gd = config.global_defs
+        fifos = [f for f in (gd.notify_fifo, gd.vrrp_notify_fifo) if f]
+        if self._notifier is not None and [f.path for f in self._notifier.fifos] == list(dict.fromkeys(fifos)):
+            return
+        wanted = fifos or any(_has_notify(i.notify) for i in config.instances) or any(
+            _has_notify(g.notify) for g in config.sync_groups
+        )
+        if self._notifier is not None:
+            self._notifier.close()
+            self._notifier = None
+        if wanted:
+            run_as, _ = self._users.resolve(None, None, "", gd)
+            self._notifier = Notifier(fifos=fifos, run_as=run_as, env=scripts.script_env())
+            self._notifier.open()
+
+    def _notify_block(self, kind: str, name: str) -> Notify:
+        if kind == "GROUP":
+            return next(g.notify for g in self.config.sync_groups if g.name == name)
+        return self.instances[name].notify
+
+    # ------------------------------------------------------------ instances
+
+    async def _add_instance(self, nl: Netlink, inst: VrrpInstance) -> None:
+        link = await nl.link_by_name(inst.interface)
+        if link is None:
+            raise StartupError(f"{inst.loc}: ({inst.name}) interface {inst.interface} does not exist")
+        src = await self._source_address(nl, inst, link)
+        params = router_params(inst, self.config.global_defs)
+        self._socket_for(link, inst.family, None if params.unicast else params.group)
+        l2 = self._l2.get(link.ifindex)
+        if l2 is None:
+            l2 = L2Sender(ifname=link.ifname, ifindex=link.ifindex)
+            l2.open()
+            self._l2[link.ifindex] = l2
+        self.node.add_router(params, RouterLink(link.ifindex, src, link.mac))
+        self.instances[inst.name] = inst
+        self._links[inst.name] = link
+        vips = VipActions(inst.name, inst.vips + inst.vips_excluded, link.ifindex, link.ifname, netlink=nl, l2=l2,
+                          is_master=self._is_master)
+        self.vips[inst.name] = vips
+        await self.trackers.wire(nl, inst, self._group_cfg(inst.name))
+        # At start, a crash may have left our VIPs behind: remove them before
+        # the first election so the cluster never sees two holders.
+        removed = await vips.delete(quiet=True)
+        if removed:
+            log.warning("(%s) removed %d stale VIP(s) left from a previous run: %s", inst.name,
+                        len(removed), ", ".join(removed))
+        vips.start(self.supervisor)
+        log.info("(%s) VRID %d on %s, VRRPv%d %s, priority %d, source %s, %s %s", inst.name, inst.vrid,
+                 inst.interface, inst.version, "IPv4" if inst.family == 4 else "IPv6", inst.priority, src,
+                 "unicast to" if inst.unicast else "multicast to", ", ".join(map(str, params.destinations)))
+
+    def _is_master(self, name: str) -> bool:
+        return name in self.node and self.node.router(name).state is State.MASTER
+
+    def _group_cfg(self, name: str) -> VrrpSyncGroup | None:
+        return next((g for g in self.config.sync_groups if name in g.members), None)
+
+    def _socket_for(self, link: LinkInfo, family: int, group: IPAddress | None) -> VrrpSocket:
+        key = (link.ifindex, family)
+        sock = self._sockets.get(key)
+        if sock is None:
+            sock = VrrpSocket(family=family, ifname=link.ifname, ifindex=link.ifindex, on_packet=self._on_packet)
+            sock.open()
+            self._sockets[key] = sock
+        if group is not None:
+            sock.join(group)
+        return sock
+
+    async def _source_address(self, nl: Netlink, inst: VrrpInstance, link: LinkInfo) -> IPAddress:
+        if inst.unicast_src_ip is not None:
+            return inst.unicast_src_ip
+        if inst.mcast_src_ip is not None:
+            return inst.mcast_src_ip
+        addr = await nl.primary_address(link.ifindex, inst.family)
+        if addr is None:
+            raise StartupError(f"{inst.loc}: ({inst.name}) {inst.interface} has no IPv{inst.family} address "
+                               "to send from")
+        return addr
+
+    # ------------------------------------------------------------ inputs
+
+    def _run(self, effects: list[Effect]) -> None:
+        """Carry out effects, then wake the node when it next needs it."""
+        if effects:
+            self.effects.run(effects)
+        if self._scheduler is not None:
+            self._scheduler.arm(self.node.next_deadline())
+
+    def _on_packet(self, pkt: Received) -> None:
+        """Hot path: the socket's callback for every packet it got."""
+        self._run(self.node.receive(pkt, now_us()))
+
+    def _on_timer(self) -> None:
+        self._run(self.node.on_timer(now_us()))
+
+    def _on_verdict(self, name: str, verdict: TrackingChanged) -> None:
+        if name in self.node:
+            self._run(self.node.set_tracking(name, verdict, now_us()))
+
+    async def _link_watch(self, nl: Netlink) -> None:
+        async for ev in nl.link_events():
+            self.trackers.set_interface(ev.ifname, None if ev.deleted else ev.up)
+            self._run(self.node.set_link(ev.ifindex, ev.up, now_us()))
+
+    # ------------------------------------------------------------ reload
+
+    async def reload(self) -> tuple[bool, list[str]]:
+        """Re-read the configuration, one reload at a time (SIGHUP, ``vipkeeper reload``)."""
+        return await self.reloads.run()
+
+    async def _reload(self) -> tuple[bool, list[str]]:
+        """On any error the running configuration stays (see ``daemon.reload``)."""
+        from vipkeeper.config.parser import parse_file
+
+        path = self.config.path
+        sd_notify("RELOADING=1")
+        try:
+            new, diagnostics = parse_file(path, config_id=self.config_id)
+        except OSError as exc:
+            log.error("reload: cannot read %s: %s; keeping the running configuration", path, exc)
+            sd_notify("READY=1")
+            return False, [str(exc)]
+        errors = [str(d) for d in diagnostics if d.severity == "error"]
+        for d in diagnostics:
+            (log.error if d.severity == "error" else log.warning)("reload: %s", d)
+        if errors or not new.instances:
+            log.error("reload: %s has %d error(s); keeping the running configuration", path, len(errors))
+            sd_notify("READY=1")
+            return False, errors or ["no vrrp_instance"]
+        if new.pgsql_checks:
+            from vipkeeper.checks.pgsql import PsycopgMissing, import_psycopg
+
+            try:
+                import_psycopg()
+            except PsycopgMissing as exc:
+                log.error("reload: %s; keeping the running configuration", exc)
+                sd_notify("READY=1")
+                return False, [str(exc)]
+        plan = plan_reload(self.config, new, self.instances)
+        await self._apply(plan, new)
+        log.info("reloaded %s: %s", path, plan.summary())
+        sd_notify("READY=1\nSTATUS=" + self.summary())
+        return True, []
+
+    async def _apply(self, plan: ReloadPlan, new: Config) -> None:
+        assert self._nl is not None
+        self.config = new
+        self.trackers.build(new, plan.trackers_kept)
+        self.trackers.start()
+        self._setup_notifier(new)
+        self.node.set_sync_groups(sync_groups(new))
+        for name in plan.remove:
+            await self._remove_instance(name)
+        for old_name, inst in plan.keep:
+            await self._reconfigure(old_name, inst, plan.vip_changes.get(inst.name))
+        for inst in plan.add:
+            await self._add_instance(self._nl, inst)
+            now = now_us()
+            link = self._links[inst.name]
+            self._run(self.node.set_link(link.ifindex, link.up, now))
+            self._run(self.node.set_tracking(inst.name, self.trackers.verdict(inst.name), now))
+            self._run(self.node.start_router(inst.name, now))
+
+    async def _reconfigure(self, old_name: str, inst: VrrpInstance,
+                           vip_change: tuple[tuple[VirtualAddress, ...], tuple[VirtualAddress, ...]] | None) -> None:
+        assert self._nl is not None
+        link = self._links.pop(old_name)
+        vips = self.vips.pop(old_name)
+        del self.instances[old_name]
+        self.trackers.forget(old_name)
+        self.instances[inst.name] = inst
+        self._links[inst.name] = link
+        self.vips[inst.name] = vips
+        src = await self._source_address(self._nl, inst, link)
+        params = router_params(inst, self.config.global_defs)
+        self._socket_for(link, inst.family, None if params.unicast else params.group)
+        await self.trackers.wire(self._nl, inst, self._group_cfg(inst.name))
+        if vip_change is not None and vips.held:
+            vips.put(VipDiff(*vip_change))  # before the node's announcement of the new VIPs
+        vips.name = inst.name
+        vips.vips = inst.vips + inst.vips_excluded
+        now = now_us()
+        self._run(self.node.reconfigure(old_name, params, RouterLink(link.ifindex, src, link.mac), now))
+        self._run(self.node.set_tracking(inst.name, self.trackers.verdict(inst.name), now))
+
+    async def _remove_instance(self, name: str) -> None:
+        log.info("(%s) removed from the configuration", name)
+        self._run(self.node.remove_router(name, now_us()))
+        vips = self.vips.pop(name)
+        await vips.join(RELEASE_TIMEOUT_S)
+        vips.stop()
+        self.instances.pop(name, None)
+        self._links.pop(name, None)
+        self.trackers.forget(name)
+
+    # ------------------------------------------------------------ status
+
+    def summary(self) -> str:
+        return status_mod.summary([str(r.state) for r in self.node.routers()])
+
+    def snapshot(self) -> status_mod.Snapshot:
+        socks = list(self._sockets.values())
+        ip_errors: dict[str, int] = {}
+        for s in socks:
+            for reason, n in s.ip_errors.items():
+                ip_errors[reason] = ip_errors.get(reason, 0) + n
+        views = []
+        for name, inst in self.instances.items():
+            router = self.node.router(name)
+            views.append(status_mod.InstanceView(
+                cfg=inst, router=router, source=self.node.link(name).src, destinations=router.params.destinations,
+                vips_held=self.vips[name].held, garps_sent=self.vips[name].garps_sent,
+                tracked=self.trackers.tracked.get(name, []),
+            ))
+        return status_mod.Snapshot(
+            config_path=self.config.path, uptime_s=time.monotonic() - self.started_monotonic, now_us=now_us(),
+            now_mono=time.monotonic(), instances=views, unknown_vrid=self.node.unknown_vrid,
+            decode_errors=dict(self.node.decode_errors), received=sum(s.received for s in socks),
+            recv_errors=sum(s.recv_errors for s in socks), ip_errors=ip_errors,
+        )
+
+    def status(self) -> dict[str, Any]:
+        return status_mod.daemon_status(self.snapshot())
+
+    def _dump_status(self) -> None:
+        try:
+            path = write_status_file(self.status(), self.state_dir)
+            log.info("status written to %s", path)
+        except OSError as exc:
+            log.error("cannot write status file: %s", exc)
+
+
+def _has_notify(n: Notify) -> bool:
+    return any((n.master, n.backup, n.fault, n.stop, n.any))
+
+
+async def run_daemon(config: Config, state_dir: Path, config_id: str | None = None,
+                     metrics_listen: str | None = None) -> int:
+    d = Daemon(config, state_dir=state_dir, config_id=config_id, metrics_listen=metrics_listen)
+    try:
+        return await d.run()
+    except StartupError as exc:
+        log.error("%s", exc)
+        return 1
