@@ -75,7 +75,7 @@ def run_check(args: argparse.Namespace) -> int:
     Each diagnostic is one line on stderr (``FILE:LINE: error: message``); a one-line
     summary goes to stdout.
     """
-    from vipkeeper.config.parser import parse_file
+    from vipkeeper.config.load import parse_file
 
     path = config_path(args)
     config, diagnostics = parse_file(path, config_id=args.config_id)

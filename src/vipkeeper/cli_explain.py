@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from .config.lexer import Diagnostic
 from .config.model import Config
-from .config.parser import parse_file
+from vipkeeper.config.load import parse_file
 from .explain import HostInput, ScriptText, explain, render_text, script_path, to_json
 
 #: Read at most this much of a check script (they are short shell scripts).

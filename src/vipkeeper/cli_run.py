@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from .cli import add_config_argument, config_path
-from .config.parser import parse_file
+from vipkeeper.config.load import parse_file
 from .logsetup import setup_logging
 
 log = logging.getLogger("vipkeeper")

@@ -17,7 +17,7 @@ import tempfile
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
 
-from vipkeeper.config.parser import parse_string
+from vipkeeper.config.load import parse_string
 from vipkeeper.core import codec
 from vipkeeper.core.checksum import internet_checksum, pseudo_header_v4, pseudo_header_v6
 from vipkeeper.core.events import LinkChanged, Start, TrackingChanged

@@ -9,7 +9,7 @@ import pytest
 
 from vipkeeper import cli
 from vipkeeper.cli_explain import read_scripts, split_label
-from vipkeeper.config.parser import parse_file, parse_string
+from vipkeeper.config.load import parse_file, parse_string
 from vipkeeper.explain import Finding, HostInput, Report, explain, render_text, to_json
 
 CONFIGS = Path(__file__).parent / "configs"
