@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from vipkeeper import cli
-from vipkeeper import cli_explain
-from vipkeeper.cli_explain import split_label
+from vipkeeper.cli import explain as cli_explain
+from vipkeeper.cli.explain import split_label
 from vipkeeper.config.load import parse_file, parse_string
 from vipkeeper.explain import Finding, HostInput, Report, explain, read_scripts, render_text, to_json
 

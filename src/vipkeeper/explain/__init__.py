@@ -1,6 +1,6 @@
 """``vipkeeper explain``: where the VIP sits, for every combination of check results.
 
-The CLI (:mod:`vipkeeper.cli_explain`) parses the configuration of every host of a cluster
+The CLI (:mod:`vipkeeper.cli.explain`) parses the configuration of every host of a cluster
 and reads the check scripts it can find (:func:`read_scripts`); :func:`explain` groups the
 instances of all hosts into virtual routers (:mod:`~vipkeeper.explain.build`), runs
 keepalived's election for every combination of tracker results

@@ -18,10 +18,7 @@ import os
 import socket
 import sys
 
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
+from vipkeeper.cli.common import DEFAULT_CONFIG_PATHS, plural
 
 HELP = "show which host holds each VIP for every combination of check results, and known traps"
 
@@ -30,7 +27,7 @@ HELP = "show which host holds each VIP for every combination of check results, a
 HOST_ROOT = "/"
 
 
-def configure_explain(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-f", "--config", dest="configs", metavar="[LABEL=]FILE", action="append", required=True,
         help="one host's configuration; once per host.  The host label is LABEL, else the file name "
@@ -71,8 +68,6 @@ def this_host(specs: list[tuple[str, str]], given: str | None) -> str | None:
     """The label of the host that is this machine, or None (see the module's docstring)."""
     if given is not None:
         return given
-    from vipkeeper.cli import DEFAULT_CONFIG_PATHS
-
     me = short_host_name()
     for label, _path in specs:
         if label == me:
@@ -82,7 +77,7 @@ def this_host(specs: list[tuple[str, str]], given: str | None) -> str | None:
     return mine[0] if len(mine) == 1 else None
 
 
-def run_explain(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from vipkeeper.config.lexer import Diagnostic
     from vipkeeper.config.load import parse_file
     from vipkeeper.explain import HostInput, explain, read_scripts, render_text, to_json
@@ -109,7 +104,7 @@ def run_explain(args: argparse.Namespace) -> int:
         if errors:
             failed = True
             warnings = len(diagnostics) - errors
-            counts = [_plural(errors, "error")] + ([_plural(warnings, "warning")] if warnings else [])
+            counts = [plural(errors, "error")] + ([plural(warnings, "warning")] if warnings else [])
             print(f"{path}: FAILED ({', '.join(counts)})", file=sys.stderr)
             continue
         scripts = read_scripts(config, path, args.script_dir, this_host=label == local, root=HOST_ROOT)
@@ -127,9 +122,3 @@ def run_explain(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(render_text(report))
     return 0
-
-
-def register() -> None:
-    from vipkeeper.cli import SUBCOMMANDS, Subcommand
-
-    SUBCOMMANDS["explain"] = Subcommand("explain", HELP, configure_explain, run_explain)
