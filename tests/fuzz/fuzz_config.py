@@ -34,7 +34,7 @@ except ImportError:
 
 with atheris.instrument_imports() if atheris else contextlib.nullcontext():
     from vipkeeper.config.model import Config
-    from vipkeeper.config.parser import load_config, parse_file, parse_string
+    from vipkeeper.config.load import load_config, parse_file, parse_string
     from vipkeeper.errors import ConfigError
 
 CONFIGS = ROOT / "tests" / "unit" / "configs"

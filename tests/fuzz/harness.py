@@ -15,8 +15,8 @@ from __future__ import annotations
 import random
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
+from vipkeeper.config.load import parse_string
 from vipkeeper.config.model import VrrpInstance
-from vipkeeper.config.parser import parse_string
 from vipkeeper.config.to_params import router_params, sync_groups
 from vipkeeper.core import codec
 from vipkeeper.core.checksum import internet_checksum, pseudo_header_v4, pseudo_header_v6

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vipkeeper.config.parser import parse_string
+from vipkeeper.config.load import parse_string
 from vipkeeper.core import codec
 from vipkeeper.core.checksum_dialect import UnicastChecksum
 from vipkeeper.core.constants import VRRP_GROUP_V4

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from vipkeeper.config.parser import parse_file
+from vipkeeper.config.load import parse_file
 
 BROKEN = Path(__file__).parent / "configs" / "broken"
 _EXPECT = re.compile(r"# EXPECT (error|warning): (.*)$")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from vipkeeper import cli
+from vipkeeper.cli import common
 
 CONFIGS = Path(__file__).parent / "configs"
 SEED = CONFIGS / "valid" / "seed.conf"
@@ -60,12 +61,12 @@ def test_check_config_id(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_default_config_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli.os.path, "exists", lambda p: p == "/etc/vipkeeper/vipkeeper.conf")
-    assert cli.default_config_path() == "/etc/vipkeeper/vipkeeper.conf"
-    monkeypatch.setattr(cli.os.path, "exists", lambda p: False)
-    assert cli.default_config_path() == "/etc/keepalived/keepalived.conf"
+    monkeypatch.setattr(common.os.path, "exists", lambda p: p == "/etc/vipkeeper/vipkeeper.conf")
+    assert common.default_config_path() == "/etc/vipkeeper/vipkeeper.conf"
+    monkeypatch.setattr(common.os.path, "exists", lambda p: False)
+    assert common.default_config_path() == "/etc/keepalived/keepalived.conf"
     args = cli.build_parser().parse_args(["check"])
-    assert args.config is None and cli.config_path(args) == "/etc/keepalived/keepalived.conf"
+    assert args.config is None and common.config_path(args) == "/etc/keepalived/keepalived.conf"
 
 
 def test_no_subcommand_prints_usage_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -73,19 +74,23 @@ def test_no_subcommand_prints_usage_and_exits_2(capsys: pytest.CaptureFixture[st
     assert "check" in capsys.readouterr().err
 
 
-def test_subcommands_can_be_registered(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_command_table_is_static_and_main_dispatches_through_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert [c.name for c in cli.COMMANDS] == ["check", "run", "status", "reload", "explain"]
+    before = cli.COMMANDS
+    assert cli.main(["check", "-f", str(SEED)]) == 0
+    assert cli.COMMANDS is before  # main() adds nothing
+
     seen: list[argparse.Namespace] = []
 
     def configure(p: argparse.ArgumentParser) -> None:
-        cli.add_config_argument(p)
+        common.add_config_argument(p)
         p.add_argument("--json", action="store_true")
 
     def run(args: argparse.Namespace) -> int:
         seen.append(args)
         return 3
 
-    # a name no built-in module registers (main() registers run/status/reload/explain itself)
-    monkeypatch.setitem(cli.SUBCOMMANDS, "frobnicate", cli.Subcommand("frobnicate", "test", configure, run))
+    monkeypatch.setattr(cli, "COMMANDS", (*cli.COMMANDS, common.Subcommand("frobnicate", "test", configure, run)))
     assert cli.main(["frobnicate", "--json", "-f", "x.conf"]) == 3
     assert seen[0].json and seen[0].config == "x.conf"
 

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vipkeeper.config.model import Config
-from vipkeeper.config.parser import load_config, parse_file, parse_string
+from vipkeeper.config.load import load_config, parse_file, parse_string
 from vipkeeper.errors import ConfigError
 
 SEED_TEXT = (Path(__file__).parent / "configs" / "valid" / "seed.conf").read_text()

@@ -17,7 +17,7 @@ from vipkeeper.config.model import (
     VrrpInstance,
     VrrpScript,
 )
-from vipkeeper.config.parser import load_config, parse_file, parse_string
+from vipkeeper.config.load import load_config, parse_file, parse_string
 from vipkeeper.errors import ConfigError
 
 SEED = Path("/work/shared/seed/keepalived.conf")

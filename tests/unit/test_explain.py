@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from vipkeeper import cli
-from vipkeeper.cli_explain import read_scripts, split_label
-from vipkeeper.config.parser import parse_file, parse_string
-from vipkeeper.explain import Finding, HostInput, Report, explain, render_text, to_json
+from vipkeeper.cli import explain as cli_explain
+from vipkeeper.cli.explain import split_label
+from vipkeeper.config.load import parse_file, parse_string
+from vipkeeper.explain import Finding, HostInput, Report, explain, read_scripts, render_text, to_json
 
 CONFIGS = Path(__file__).parent / "configs"
 SEED_A = CONFIGS / "valid" / "seed.conf"
@@ -26,6 +27,13 @@ SEED_TABLE = [
     "| fail / fail (no primary) | A | 100 / 99 | VIP on a dead node |",
     "| pass / pass (two primaries) | A | 104 / 103 | split brain: VIP returns to the stale primary |",
 ]
+
+
+@pytest.fixture(autouse=True)
+def _no_host_files(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI never sees this machine's files or host name: an empty root, a host name no test uses."""
+    monkeypatch.setattr(cli_explain, "HOST_ROOT", str(tmp_path_factory.mktemp("empty_root")))
+    monkeypatch.setattr(cli_explain, "short_host_name", lambda: "not-a-test-label")
 
 
 def host(label: str, path: Path, script_dirs: tuple[str, ...] = ()) -> HostInput:
@@ -427,3 +435,75 @@ def test_a_script_and_an_interface_of_one_name() -> None:
     report = explain([HostInput("A", *parse_string(text, "a.conf"))])
     assert [v.id for v in report.routers[0].trackers] == ["A:eth1", "A:interface:eth1"]
     assert [row.priorities for row in report.routers[0].rows] == [(105,), (None,), (100,), (None,)]
+
+
+# -- whose script ------------------------------------------------------------------------------
+
+SEED_SCRIPT = "var/lib/pgsql/12/repmgr/keepalived_pgsql_chk.sh"  # seed.conf's script, without the leading '/'
+
+
+def _fake_root(tmp_path: Path) -> Path:
+    """A root with the seed's check script at its configured path (the seed's own script)."""
+    root = tmp_path / "root"
+    script = root / SEED_SCRIPT
+    script.parent.mkdir(parents=True)
+    script.write_text((EXPLAIN / "scripts_seed" / "keepalived_pgsql_chk.sh").read_text())
+    return root
+
+
+def test_scripts_at_their_configured_path_are_read_only_for_this_host(tmp_path: Path) -> None:
+    root = _fake_root(tmp_path)
+    config, diagnostics = parse_file(str(SEED_A), config_id="A")
+    mine = read_scripts(config, str(SEED_A), (), this_host=True, root=str(root))
+    (st,) = mine.values()
+    assert (st.path, st.origin) == (str(root / SEED_SCRIPT), "this-host")
+    # the same configuration on a host that is not this machine: this machine's file is not its file
+    assert read_scripts(config, str(SEED_A), (), this_host=False, root=str(root)) == {}
+
+    report = explain([HostInput("A", config, tuple(diagnostics), mine), host("B", SEED_B)])
+    assert only(report, "fail-open-data-dir").host == "A"
+    assert only(report, "locale-string-match").loc.file == str(root / SEED_SCRIPT)  # type: ignore[union-attr]
+    assert only(report, "script-not-read").host == "B"
+    text = render_text(report)
+    assert f"      script read from {root / SEED_SCRIPT} (on this machine, at its configured path; A is this host)" \
+        in text
+    tracker = to_json(report)["routers"][0]["trackers"][0]
+    assert (tracker["script_read_from"], tracker["script_origin"]) == (str(root / SEED_SCRIPT), "this-host")
+
+
+def test_a_local_copy_changes_nothing_for_hosts_that_are_not_this_machine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["explain", "-f", f"A={SEED_A}", "-f", f"B={SEED_B}"]) == 0
+    without = capsys.readouterr().out
+    monkeypatch.setattr(cli_explain, "HOST_ROOT", str(_fake_root(tmp_path)))
+    assert cli.main(["explain", "-f", f"A={SEED_A}", "-f", f"B={SEED_B}"]) == 0
+    assert capsys.readouterr().out == without
+    assert "script read from" not in without and without.count("script-not-read") == 0
+    assert without.count("was not found (see --script-dir)") == 2
+
+
+def test_cli_this_host_reads_its_script_here_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _fake_root(tmp_path)
+    monkeypatch.setattr(cli_explain, "HOST_ROOT", str(root))
+    assert cli.main(["explain", "--this-host", "B", "-f", f"A={SEED_A}", "-f", f"B={SEED_B}"]) == 0
+    out = capsys.readouterr().out
+    assert f"script read from {root / SEED_SCRIPT} (on this machine, at its configured path; B is this host)" in out
+    assert f"{root / SEED_SCRIPT}:8: warning: B: vrrp_script chk_haproxy matches pg_isready's output" in out
+    assert f"{SEED_A}:1: info: A: vrrp_script chk_haproxy: script" in out  # A's copy: not read
+    # by default this machine is the host labelled with its short host name
+    monkeypatch.setattr(cli_explain, "short_host_name", lambda: "A")
+    assert cli.main(["explain", "--json", "-f", f"A={SEED_A}", "-f", f"B={SEED_B}"]) == 0
+    trackers = json.loads(capsys.readouterr().out)["routers"][0]["trackers"]
+    assert [(t["host"], t["script_origin"]) for t in trackers] == [("A", "this-host"), ("B", None)]
+    assert cli.main(["explain", "--this-host", "C", "-f", f"A={SEED_A}"]) == 2
+    assert "--this-host C: no -f has that label" in capsys.readouterr().err
+
+
+def test_this_host_defaults() -> None:
+    specs = [("db1", "/srv/conf/db1.conf"), ("db2", "/etc/keepalived/keepalived.conf")]
+    assert cli_explain.this_host(specs, "db1") == "db1"  # --this-host
+    assert cli_explain.this_host(specs, None) == "db2"  # this machine's own configuration file
+    assert cli_explain.this_host([("x", "/a/x.conf"), ("y", "/b/y.conf")], None) is None

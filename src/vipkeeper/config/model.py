@@ -1,6 +1,6 @@
 """The configuration model: frozen dataclasses, with units in field names.
 
-This module is pure: the parser (``config.parser``) builds these objects from
+This module is pure: the parser (``config.load``, ``config.build``) builds these objects from
 keepalived.conf, and the core and the daemon read them.  Defaults follow
 keepalived 2.2.7 (``keepalived.conf(5)`` and ``vrrp_parser.c``/``vrrp.c``).
 """

@@ -294,7 +294,7 @@ class Daemon:
 
     async def _reload(self) -> tuple[bool, list[str]]:
         """On any error the running configuration stays (see ``daemon.reload``)."""
-        from vipkeeper.config.parser import parse_file
+        from vipkeeper.config.load import parse_file
 
         path = self.config.path
         sd_notify("RELOADING=1")

@@ -2,6 +2,12 @@
 
 The I/O half of :mod:`vipkeeper.explain`: parse each host's configuration (``-f [LABEL=]PATH``,
 once per host), read the check scripts that can be found, print the report.
+
+Which host is this machine decides where its scripts are read (see
+:mod:`vipkeeper.explain.scripts`): ``--this-host LABEL``; else the host whose label is this
+machine's short host name (keepalived's default config id), or whose configuration is this
+machine's own (``/etc/vipkeeper/vipkeeper.conf``, ``/etc/keepalived/keepalived.conf``);
+else none.
 """
 
 from __future__ import annotations
@@ -9,19 +15,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import sys
-from collections.abc import Sequence
 
-from .config.lexer import Diagnostic
-from .config.model import Config
-from .config.parser import parse_file
-from .explain import HostInput, ScriptText, explain, render_text, script_path, to_json
+from vipkeeper.cli.common import DEFAULT_CONFIG_PATHS, plural
 
-#: Read at most this much of a check script (they are short shell scripts).
-MAX_SCRIPT_BYTES = 256 * 1024
+HELP = "show which host holds each VIP for every combination of check results, and known traps"
+
+#: The file system of this machine, where a script's configured path is read for this host
+#: (tests point it at a temporary directory).
+HOST_ROOT = "/"
 
 
-def configure_explain(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-f", "--config", dest="configs", metavar="[LABEL=]FILE", action="append", required=True,
         help="one host's configuration; once per host.  The host label is LABEL, else the file name "
@@ -37,6 +43,12 @@ def configure_explain(parser: argparse.ArgumentParser) -> None:
         "--script-dir", metavar="DIR", action="append", default=[],
         help="also look for check scripts here, by file name (the configuration's own directory is searched too)",
     )
+    parser.add_argument(
+        "--this-host", metavar="LABEL", default=None,
+        help="the host that is this machine: only its check scripts are read at their configured paths here "
+        "(default: the host labelled with this machine's short host name, or given this machine's own "
+        "configuration file)",
+    )
 
 
 def split_label(arg: str) -> tuple[str, str]:
@@ -48,46 +60,38 @@ def split_label(arg: str) -> tuple[str, str]:
     return (name[: -len(".conf")] if name.endswith(".conf") and name != ".conf" else name), arg
 
 
-def _read_text(path: str) -> str | None:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(MAX_SCRIPT_BYTES).decode("utf-8", errors="replace")
-    except OSError:
-        return None
+def short_host_name() -> str:
+    return socket.gethostname().split(".", 1)[0]
 
 
-def read_scripts(config: Config, config_path: str, script_dirs: Sequence[str]) -> dict[str, ScriptText]:
-    """The text of each vrrp_script's file: at its path, else by name next to the configuration
-    or in ``script_dirs`` (configurations are often collected away from their hosts)."""
-    found: dict[str, ScriptText] = {}
-    base = os.path.dirname(config_path)
-    for s in config.scripts.values():
-        path = script_path(s.script)
-        if not path or path in found:
-            continue
-        name = os.path.basename(path)
-        candidates = [path if os.path.isabs(path) else os.path.join(base, path), os.path.join(base, name)]
-        candidates += [os.path.join(d, name) for d in script_dirs]
-        for c in candidates:
-            if os.path.isfile(c):
-                text = _read_text(c)
-                if text is not None:
-                    found[path] = ScriptText(c, text)
-                    break
-    return found
+def this_host(specs: list[tuple[str, str]], given: str | None) -> str | None:
+    """The label of the host that is this machine, or None (see the module's docstring)."""
+    if given is not None:
+        return given
+    me = short_host_name()
+    for label, _path in specs:
+        if label == me:
+            return label
+    own = {os.path.realpath(p) for p in DEFAULT_CONFIG_PATHS}
+    mine = [label for label, path in specs if os.path.realpath(path) in own]
+    return mine[0] if len(mine) == 1 else None
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+def run(args: argparse.Namespace) -> int:
+    from vipkeeper.config.lexer import Diagnostic
+    from vipkeeper.config.load import parse_file
+    from vipkeeper.explain import HostInput, explain, read_scripts, render_text, to_json
 
-
-def run_explain(args: argparse.Namespace) -> int:
     specs = [split_label(a) for a in args.configs]
     labels = [label for label, _ in specs]
     dupes = sorted({label for label in labels if labels.count(label) > 1})
     if dupes:
         print(f"vipkeeper explain: host label {', '.join(dupes)} given twice; use -f LABEL=FILE", file=sys.stderr)
         return 2
+    if args.this_host is not None and args.this_host not in labels:
+        print(f"vipkeeper explain: --this-host {args.this_host}: no -f has that label", file=sys.stderr)
+        return 2
+    local = this_host(specs, args.this_host)
     hosts: list[HostInput] = []
     failed = False
     all_diagnostics: list[tuple[str, Diagnostic]] = []
@@ -100,10 +104,11 @@ def run_explain(args: argparse.Namespace) -> int:
         if errors:
             failed = True
             warnings = len(diagnostics) - errors
-            counts = [_plural(errors, "error")] + ([_plural(warnings, "warning")] if warnings else [])
+            counts = [plural(errors, "error")] + ([plural(warnings, "warning")] if warnings else [])
             print(f"{path}: FAILED ({', '.join(counts)})", file=sys.stderr)
             continue
-        hosts.append(HostInput(label, config, tuple(diagnostics), read_scripts(config, path, args.script_dir)))
+        scripts = read_scripts(config, path, args.script_dir, this_host=label == local, root=HOST_ROOT)
+        hosts.append(HostInput(label, config, tuple(diagnostics), scripts))
     if failed:
         if args.json:
             print(json.dumps({"format": 1, "error": "configuration errors", "diagnostics": [
@@ -117,12 +122,3 @@ def run_explain(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(render_text(report))
     return 0
-
-
-def register() -> None:
-    from .cli import SUBCOMMANDS, Subcommand
-
-    SUBCOMMANDS["explain"] = Subcommand(
-        "explain", "show which host holds each VIP for every combination of check results, and known traps",
-        configure_explain, run_explain,
-    )

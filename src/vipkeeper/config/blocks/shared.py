@@ -1,0 +1,96 @@
+"""Handlers several block kinds share: ``weight N [reverse]``, ``notify*`` lines and the
+``track_script``/``track_interface``/``track_file`` lists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vipkeeper.config.keywords import Ctx, Draft, Handler, child_nodes
+from vipkeeper.config.model import Location, Notify, TrackRef
+from vipkeeper.config.tree import Node
+from vipkeeper.config.values import BadValue, command_of, whole_number
+
+
+def weight_handler(lo: int, hi: int) -> Handler:
+    """``weight N [reverse]``."""
+
+    def handler(draft: Draft, node: Node, ctx: Ctx) -> None:
+        draft.set("weight", whole_number(node.args[0], lo, hi, "weight"), node)
+        if len(node.args) > 1:
+            if node.args[1].value == "reverse":
+                draft.set("weight_reverse", True, node)
+            else:
+                raise BadValue(node.args[1], f"unknown weight option '{node.args[1].value}' (expected 'reverse')")
+
+    return handler
+
+
+@dataclass(slots=True)
+class PendingRef:
+    """A track_* entry before its name is resolved."""
+
+    ref: TrackRef
+    reverse_given: bool
+    seq: int
+
+
+def track_refs_handler(key: str, lo: int, hi: int, clamp_254: bool) -> Handler:
+    """``NAME [weight N [reverse|noreverse]]`` lines (keepalived vrrp_track.c / track_file.c)."""
+
+    def handler(draft: Draft, node: Node, ctx: Ctx) -> None:
+        refs: list[PendingRef] = draft.values.setdefault(key, [])
+        for child in child_nodes(node):
+            try:
+                tok = child.line.tokens[0]
+                if child.children is not None:
+                    raise BadValue(tok, f"unexpected block after '{tok.value}'")
+                if any(r.ref.name == tok.value for r in refs):
+                    ctx.warning(tok, f"duplicate {key} '{tok.value}', ignored")
+                    continue
+                weight: int | None = None
+                reverse = False
+                reverse_given = False
+                rest = child.args
+                if rest:
+                    if rest[0].value != "weight":
+                        raise BadValue(rest[0], f"unknown {key} option '{rest[0].value}' (expected 'weight')")
+                    if len(rest) < 2:
+                        raise BadValue(rest[0], f"'weight' needs a value for {key} '{tok.value}'")
+                    weight = whole_number(rest[1], lo, hi, "weight")
+                    if clamp_254 and abs(weight) == 254:
+                        ctx.warning(rest[1], f"weight {weight} is not allowed, using {253 if weight > 0 else -253}")
+                        weight = 253 if weight > 0 else -253
+                    if len(rest) > 2:
+                        if rest[2].value not in ("reverse", "noreverse"):
+                            raise BadValue(rest[2], f"unknown weight option '{rest[2].value}'")
+                        reverse = rest[2].value == "reverse"
+                        reverse_given = True
+                    if len(rest) > 3:
+                        ctx.warning(rest[3], f"unexpected '{rest[3].value}' in {key} entry, ignored")
+                ref = TrackRef(tok.value, weight, reverse, Location(tok.file, tok.line))
+                refs.append(PendingRef(ref, reverse_given, child.seq))
+            except BadValue as bad:
+                ctx.error(bad.at, bad.message)
+                draft.failed.add(node.name)
+
+    return handler
+
+
+def notify_handler(key: str) -> Handler:
+    def handler(draft: Draft, node: Node, ctx: Ctx) -> None:
+        notify: dict[str, str] = draft.values.setdefault("notify", {})
+        if key in notify:
+            ctx.warning(node, f"{node.name} already set, ignored")
+            return
+        command, extra = command_of(node)
+        if extra:
+            ctx.warning(node, f"{node.name}: running the script as user '{extra[0]}' is not supported by vipkeeper, ignored")
+        notify[key] = command
+
+    return handler
+
+
+def notify_of(draft: Draft) -> Notify:
+    n: dict[str, str] = draft.get("notify", {})
+    return Notify(master=n.get("master"), backup=n.get("backup"), fault=n.get("fault"), stop=n.get("stop"), any=n.get("any"))

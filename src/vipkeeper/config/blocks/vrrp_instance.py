@@ -1,0 +1,207 @@
+"""``vrrp_instance NAME { ... }``: its keyword table and handlers (the ``authentication``
+block included).  Completion is :mod:`vipkeeper.config.blocks.vrrp_instance_completion`.
+"""
+
+from __future__ import annotations
+
+from vipkeeper.config.blocks.shared import notify_handler, track_refs_handler
+from vipkeeper.config.constants import INT_MAX, TIMER_MAX_SEC, UINT_MAX, US_PER_CS, US_PER_S, VRRP_AUTH_LEN, VRRP_PRIO_OWNER
+from vipkeeper.config.keywords import (
+    Ctx, Draft, Handler, Kw, block, child_nodes, dispatch, flag, integer, repeat_count, seconds_us, switch, value,
+)
+from vipkeeper.config.lexer import Token
+from vipkeeper.config.model import IPAddress, VirtualAddress
+from vipkeeper.config.tree import Node
+from vipkeeper.config.values import BadValue, parse_ip, parse_virtual_address, whole_number
+
+
+def _set_family(draft: Draft, family: int, at: Token, what: str) -> None:
+    """The instance family is set by its first address (keepalived: src ip, peers, VIPs)."""
+    current = draft.get("family")
+    if current is None:
+        draft.values["family"] = family
+        draft.values["family_at"] = at
+    elif current != family:
+        first: Token = draft.values["family_at"]
+        raise BadValue(
+            at,
+            f"{what} '{at.value}' is IPv{family} but the instance is IPv{current} "
+            f"(set by '{first.value}' at line {first.line})",
+        )
+
+
+def _state(draft: Draft, node: Node, ctx: Ctx) -> None:
+    word = node.args[0].value
+    if word not in ("MASTER", "BACKUP"):
+        raise BadValue(node.args[0], f"unknown state '{word}' (expected MASTER or BACKUP)")
+    if word == "BACKUP" and draft.get("state") == "MASTER":
+        # keepalived vrrp_state_handler: "state previously set as MASTER - ignoring BACKUP"
+        ctx.warning(node.args[0], f"state already set to MASTER at line {draft.nodes['state'].line.line}; BACKUP ignored")
+        return
+    draft.set("state", word, node)
+
+
+def _src_ip(key: str, unicast: bool) -> Handler:
+    def handler(draft: Draft, node: Node, ctx: Ctx) -> None:
+        if unicast:
+            draft.set("unicast_configured", True, node)
+        addr = parse_ip(node.args[0], node.name)
+        _set_family(draft, addr.version, node.args[0], node.name)
+        draft.set(key, addr, node)
+
+    return handler
+
+
+def _unicast_peer(draft: Draft, node: Node, ctx: Ctx) -> None:
+    draft.set("unicast_configured", True, node)
+    peers: list[IPAddress] = draft.values.setdefault("unicast_peers", [])
+    for child in child_nodes(node):
+        try:
+            tok = child.line.tokens[0]
+            if child.children is not None:
+                raise BadValue(tok, f"unexpected block after unicast peer '{tok.value}'")
+            addr = parse_ip(tok, "unicast peer")
+            _set_family(draft, addr.version, tok, "unicast peer")
+            rest = child.args
+            for k in range(0, len(rest), 2):
+                opt = rest[k]
+                if opt.value not in ("min_ttl", "max_ttl"):
+                    raise BadValue(opt, f"unknown unicast peer option '{opt.value}'")
+                if k + 1 >= len(rest):
+                    raise BadValue(opt, f"'{opt.value}' needs a value")
+                whole_number(rest[k + 1], 0, 255, opt.value)
+                ctx.warning(opt, f"unicast peer '{opt.value}' is not supported by vipkeeper, ignored")
+            if addr in peers:
+                ctx.warning(tok, f"duplicate unicast peer '{addr}', ignored")
+                continue
+            peers.append(addr)
+        except BadValue as bad:
+            ctx.error(bad.at, bad.message)
+            draft.failed.add(node.name)
+
+
+def _vips(key: str, sets_family: bool) -> Handler:
+    def handler(draft: Draft, node: Node, ctx: Ctx) -> None:
+        vips: list[VirtualAddress] = draft.values.setdefault(key, [])
+        draft.nodes.setdefault(key, node)
+        for child in child_nodes(node):
+            try:
+                if child.children is not None:
+                    raise BadValue(child.line, f"unexpected block after virtual address '{child.name}'")
+                vip = parse_virtual_address(child.line.tokens, ctx)
+                if sets_family:
+                    _set_family(draft, vip.family, child.line.tokens[0], "virtual address")
+                if any(v.address == vip.address for v in vips):
+                    ctx.warning(child, f"duplicate virtual address '{vip.address}', ignored")
+                    continue
+                vips.append(vip)
+            except BadValue as bad:
+                ctx.error(bad.at, bad.message)
+                draft.failed.add(node.name)
+
+    return handler
+
+
+def _auth_type(draft: Draft, node: Node, ctx: Ctx) -> None:
+    word = node.args[0].value
+    if word not in ("PASS", "AH"):
+        raise BadValue(node.args[0], f"unknown authentication type '{word}' (expected PASS or AH)")
+    draft.set("auth_type", word, node)
+
+
+def _auth_pass(draft: Draft, node: Node, ctx: Ctx) -> None:
+    raw = node.args[0].value.encode("utf-8", errors="surrogateescape")
+    if len(raw) > VRRP_AUTH_LEN:
+        # keepalived vrrp_auth_pass_handler: "Truncating auth_pass to 8 characters"
+        ctx.warning(
+            node.args[0], f"auth_pass is longer than {VRRP_AUTH_LEN} characters; only the first {VRRP_AUTH_LEN} are used"
+        )
+        raw = raw[:VRRP_AUTH_LEN]
+    draft.set("auth_pass", raw, node)
+
+
+AUTHENTICATION_KEYWORDS: dict[str, Kw] = {
+    "auth_type": Kw(_auth_type, 1, 1),
+    "auth_pass": Kw(_auth_pass, 1, 1),
+}
+
+
+def _authentication(draft: Draft, node: Node, ctx: Ctx) -> None:
+    draft.set("authentication", True, node)
+    dispatch(ctx, child_nodes(node), AUTHENTICATION_KEYWORDS, draft, "authentication")
+
+
+def _use_vmac(draft: Draft, node: Node, ctx: Ctx) -> None:
+    ctx.error(node, "use_vmac is not supported by vipkeeper")
+
+
+def _preempt(draft: Draft, node: Node, ctx: Ctx) -> None:
+    draft.set("nopreempt", False, node)  # keepalived: 'preempt' clears nopreempt
+
+
+def _check_unicast_src(draft: Draft, node: Node, ctx: Ctx) -> None:
+    draft.set("unicast_configured", True, node)
+    draft.set("check_unicast_src", True, node)
+
+
+def _old_unicast_checksum(draft: Draft, node: Node, ctx: Ctx) -> None:
+    """``old_unicast_checksum [never]`` (keepalived vrrp_unicast_chksum_handler): the VRRPv3
+    IPv4 unicast checksum with 224.0.0.18 in the pseudo-header, as keepalived <= 1.3.6 sent it.
+
+    Bare: always use it.  ``never``: never switch to it (keepalived, and vipkeeper, otherwise
+    switch when a unicast peer sends it).
+    """
+    draft.set("unicast_configured", True, node)
+    if not node.args:
+        draft.set("old_unicast_checksum", "always", node)
+    elif node.args[0].value == "never":
+        draft.set("old_unicast_checksum", "never", node)
+    else:
+        # keepalived: "Unknown old_unicast_chksum mode %s - ignoring"
+        ctx.warning(node.args[0], f"unknown old_unicast_checksum mode '{node.args[0].value}' (expected 'never'), ignored")
+
+
+VRRP_INSTANCE_KEYWORDS: dict[str, Kw] = {
+    "state": Kw(_state, 1, 1),
+    "interface": value("interface"),
+    "virtual_router_id": integer("vrid", 1, 255),
+    "priority": integer("priority", 1, VRRP_PRIO_OWNER),
+    # keepalived vrrp_adv_handler: decimal seconds in [0.01, 255]; v2/v3 rules at completion
+    "advert_int": seconds_us("advert_int_us", US_PER_CS, 255 * US_PER_S),
+    "version": integer("version", 2, 3),
+    "nopreempt": flag("nopreempt"),
+    "preempt": Kw(_preempt, 0, 0),
+    "preempt_delay": seconds_us("preempt_delay_us", 0, TIMER_MAX_SEC * US_PER_S),
+    "unicast_src_ip": Kw(_src_ip("unicast_src_ip", unicast=True), 1, 1),
+    "mcast_src_ip": Kw(_src_ip("mcast_src_ip", unicast=False), 1, 1),
+    "unicast_peer": block(_unicast_peer),
+    "authentication": block(_authentication),
+    "virtual_ipaddress": block(_vips("vips", sets_family=True)),
+    "virtual_ipaddress_excluded": block(_vips("vips_excluded", sets_family=False)),
+    "track_script": block(track_refs_handler("track_script", -254, 254, clamp_254=True)),
+    "track_interface": block(track_refs_handler("track_interface", -254, 254, clamp_254=True)),
+    "track_file": block(track_refs_handler("track_file", -254, 254, clamp_254=False)),
+    "notify": Kw(notify_handler("any"), 1),
+    "notify_master": Kw(notify_handler("master"), 1),
+    "notify_backup": Kw(notify_handler("backup"), 1),
+    "notify_fault": Kw(notify_handler("fault"), 1),
+    "notify_stop": Kw(notify_handler("stop"), 1),
+    "garp_master_delay": integer("garp_master_delay_s", 0, UINT_MAX // US_PER_S),
+    "garp_master_repeat": repeat_count("garp_master_repeat"),
+    "garp_master_refresh": integer("garp_master_refresh_s", 0, UINT_MAX),
+    "garp_master_refresh_repeat": repeat_count("garp_master_refresh_repeat"),
+    "garp_lower_prio_delay": integer("garp_lower_prio_delay_s", 0, UINT_MAX // US_PER_S),
+    "garp_lower_prio_repeat": integer("garp_lower_prio_repeat", 0, INT_MAX),
+    # vipkeeper extensions: keepalived 2.2.7 only has these per interface (garp_group block)
+    "garp_interval": seconds_us("garp_interval_us", 1, UINT_MAX),
+    "gna_interval": seconds_us("gna_interval_us", 1, UINT_MAX),
+    "down_timer_adverts": integer("down_timer_adverts", 1, 100),
+    "lower_prio_no_advert": switch("lower_prio_no_advert"),
+    "higher_prio_send_advert": switch("higher_prio_send_advert"),
+    "v3_checksum_as_v2": switch("v3_checksum_as_v2"),  # vipkeeper extension
+    "check_unicast_src": Kw(_check_unicast_src, 0, 0),
+    "old_unicast_checksum": Kw(_old_unicast_checksum, 0, 1),
+    "strict_mode": switch("strict"),
+    "fast_preempt": switch("fast_preempt"),  # vipkeeper extension
+    "use_vmac": Kw(_use_vmac),
+}

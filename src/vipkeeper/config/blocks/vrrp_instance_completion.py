@@ -1,0 +1,302 @@
+"""A ``vrrp_instance`` draft into a :class:`VrrpInstance`: keepalived 2.2.7's completion
+rules (``vrrp_complete_instance`` in ``keepalived/vrrp/vrrp.c``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vipkeeper.config.blocks.shared import notify_of
+from vipkeeper.config.constants import (
+    DEFAULT_MTU, MAX_VIPS, US_PER_CS, US_PER_S, VRRP_ADVER_DFL_US, VRRP_DOWN_TIMER_ADVERTS, VRRP_PRIO_DFL,
+    VRRP_PRIO_OWNER,
+)
+from vipkeeper.config.keywords import Ctx, Draft
+from vipkeeper.config.model import Authentication, GlobalDefs, IPAddress, TrackRef, VirtualAddress, VrrpInstance
+from vipkeeper.config.references import Trackables, interface_refs, resolve_refs
+from vipkeeper.config.tree import Node
+
+
+def _round_to(value_us: int, unit_us: int) -> int:
+    """keepalived's rounding of advert intervals: to the nearest unit, halves up, at least 1 unit."""
+    rounded = (value_us + unit_us // 2) // unit_us * unit_us
+    return rounded or unit_us
+
+
+class InstanceCompletion:
+    """keepalived's ``vrrp_complete_instance`` (vrrp/vrrp.c, v2.2.7 lines ~2829-3290).
+
+    Each step is a method, called in keepalived's order (later steps depend on the version,
+    state and priority settled by earlier ones).  ``ok`` turns false on any error.
+    """
+
+    def __init__(self, d: Draft, g: GlobalDefs, gd: Draft, t: Trackables, ctx: Ctx) -> None:
+        assert d.node is not None
+        self.d, self.g, self.gd, self.t, self.ctx = d, g, gd, t, ctx
+        self.v = d.values
+        self.node: Node = d.node
+        self.me = f"vrrp_instance {d.name}"
+        self.ok = True
+        self.strict: bool = self.v.get("strict", g.vrrp_strict)
+
+    # -- helpers --
+
+    def at(self, key: str) -> Node:
+        """The node that set ``key``, else the instance's own line."""
+        return self.d.nodes.get(key, self.node)
+
+    def error(self, key: str, message: str) -> None:
+        self.ctx.error(self.at(key), f"{self.me}: {message}")
+        self.ok = False
+
+    def warning(self, key: str, message: str) -> None:
+        self.ctx.warning(self.at(key), f"{self.me}: {message}")
+
+    def failed(self, keyword: str) -> bool:
+        """True when ``keyword`` had a bad value (already reported: do not cascade)."""
+        if keyword in self.d.failed:
+            self.ok = False
+            return True
+        return False
+
+    # -- steps --
+
+    def family_and_version(self) -> tuple[int, int]:
+        # The family is set by the instance's first address; without any it is IPv4.
+        family = self.v.get("family") or 4
+        # IPv6 needs VRRPv3.  keepalived refuses 'version 2' once an IPv6 address has been
+        # read (vrrp_parser.c vrrp_version_handler) and, with an IPv6 family and no instance
+        # 'version', uses 3 whatever global vrrp_version says (vrrp.c ~2863-2887); only a
+        # non-strict 'version 2' written *before* the IPv6 addresses slips through there.
+        # vipkeeper rejects 'version 2' with IPv6 in either order.
+        version = self.v.get("version")
+        if family == 6:
+            if version == 2:
+                self.error("version", "VRRP version 2 does not support IPv6 addresses; use 'version 3'")
+            return family, 3
+        return family, version if version is not None else self.g.vrrp_version
+
+    def vips(self, family: int, version: int) -> tuple[list[VirtualAddress], list[VirtualAddress]]:
+        vips: list[VirtualAddress] = list(self.v.get("vips", []))
+        excluded: list[VirtualAddress] = list(self.v.get("vips_excluded", []))
+        if not vips:
+            if self.failed("virtual_ipaddress"):
+                pass
+            elif version == 3 or self.strict:
+                self.error("", "no virtual_ipaddress; at least one is required")
+            else:
+                self.warning("", "no virtual_ipaddress; at least one is sensible")
+        # At most as many addresses as fit in one advert (keepalived assumes a 1500 byte MTU
+        # when it cannot ask the interface); the rest become excluded addresses.
+        if family == 4:
+            max_addr = min(MAX_VIPS, (DEFAULT_MTU - (14 + 20 + 8 + (8 if version == 2 else 0))) // 4)
+        else:
+            max_addr = min(MAX_VIPS, (DEFAULT_MTU - (14 + 40 + 8)) // 16)
+        if len(vips) > max_addr:
+            self.warning("vips", f"{len(vips)} virtual addresses do not fit in an advert (max {max_addr}); the rest are excluded")
+            excluded = vips[max_addr:] + excluded
+            vips = vips[:max_addr]
+        return vips, excluded
+
+    def state_and_priority(self) -> tuple[str, int]:
+        priority: int | None = self.v.get("priority")
+        state: str | None = self.v.get("state")
+        if priority is None:
+            priority = VRRP_PRIO_OWNER if state == "MASTER" else VRRP_PRIO_DFL
+        if state is None:
+            state = "MASTER" if priority == VRRP_PRIO_OWNER else "BACKUP"
+        elif self.strict and (state == "MASTER") != (priority == VRRP_PRIO_OWNER):
+            state = "MASTER" if priority == VRRP_PRIO_OWNER else "BACKUP"
+            self.warning("state", f"strict mode: state MASTER must match being address owner (priority 255); using {state}")
+        return state, priority
+
+    def authentication(self, family: int, version: int, state: str, priority: int) -> tuple[Authentication | None, str]:
+        """The authentication to use, and the initial state."""
+        if not self.v.get("authentication"):
+            return None, state
+        auth_type: str | None = self.v.get("auth_type")
+        auth_pass: bytes = self.v.get("auth_pass", b"")
+        if auth_type is None:
+            if not self.failed("auth_type"):
+                self.error("authentication", "authentication without 'auth_type'")
+        elif self.strict:
+            self.warning("authentication", "strict mode does not support authentication, ignored")
+        elif version == 3:
+            self.warning("authentication", "VRRP version 3 does not support authentication, ignored")
+        elif not auth_pass or auth_pass[:1] == b"\0":
+            if not self.failed("auth_pass"):
+                self.error("authentication", "authentication given but no 'auth_pass'")
+        elif family == 6 and auth_type == "AH":
+            self.warning("authentication", "AH authentication cannot be used with IPv6, ignored")
+        elif auth_type == "AH":
+            # keepalived's IPsec-AH (IP protocol 51, HMAC-MD5-96, SPI = source address,
+            # sequence numbers) is not implemented: running without it would never
+            # interoperate with the keepalived peers, so refuse instead.
+            self.error(
+                "auth_type",
+                "auth_type AH (IPsec Authentication Header) is not supported by vipkeeper; "
+                "use auth_type PASS on every router of this VRID, or VRRPv3 (no authentication)",
+            )
+        else:
+            return Authentication(auth_type, auth_pass, loc=self.at("authentication").loc), state  # type: ignore[arg-type]
+        return None, state
+
+    def unicast(self) -> tuple[IPAddress, ...]:
+        peers: tuple[IPAddress, ...] = tuple(self.v.get("unicast_peers", ()))
+        if self.strict and peers:
+            self.error("unicast_configured", "unicast peers are not supported in strict mode")
+        if self.v.get("unicast_configured") and not peers and not self.failed("unicast_peer"):
+            # keepalived 2.2.7: deprecated, "Defaulting to multicast"
+            self.warning("unicast_configured", "a unicast keyword is given without any unicast_peer; using multicast")
+        return peers
+
+    def required(self) -> tuple[str, int]:
+        interface: str | None = self.v.get("interface")
+        if interface is None and not self.failed("interface"):
+            # keepalived can do without one for unicast with unicast_src_ip; vipkeeper needs
+            # it to place the virtual addresses.
+            self.error("", "'interface' is required")
+        vrid: int | None = self.v.get("vrid")
+        if vrid is None and not self.failed("virtual_router_id"):
+            self.error("", "'virtual_router_id' is required")
+        self.ok = self.ok and interface is not None and vrid is not None
+        return interface or "", vrid or 0
+
+    def first_ipv6_vip(self, family: int, peers: tuple[IPAddress, ...], vips: list[VirtualAddress]) -> None:
+        if family == 6 and not peers and vips and not vips[0].address.ip.is_link_local:
+            if self.strict:
+                self.error("vips", "strict mode: the first IPv6 virtual address must be link-local")
+            else:  # keepalived only logs this
+                self.warning("vips", "the first IPv6 virtual address should be link-local (RFC 5798 §5.2.9)")
+
+    def preemption(self, state: str, priority: int) -> tuple[bool, int]:
+        nopreempt = bool(self.v.get("nopreempt", False))
+        delay_us: int = self.v.get("preempt_delay_us", 0)
+        if priority == VRRP_PRIO_OWNER and nopreempt:
+            self.warning("nopreempt", "nopreempt is incompatible with priority 255; nopreempt cleared")
+            nopreempt = False
+        if state == "MASTER":
+            if nopreempt:
+                self.warning("nopreempt", "nopreempt does not work with initial state MASTER; nopreempt cleared")
+                nopreempt = False
+            if delay_us:
+                self.warning("preempt_delay_us", "preempt_delay does not work with initial state MASTER; cleared")
+                delay_us = 0
+        if delay_us and self.strict:
+            self.warning("preempt_delay_us", "preempt_delay is incompatible with strict mode; cleared")
+            delay_us = 0
+        elif delay_us and nopreempt:
+            self.warning("preempt_delay_us", "preempt_delay is incompatible with nopreempt; cleared")
+            delay_us = 0
+        return nopreempt, delay_us
+
+    def strict_or_global(self, key: str, global_value: Any, strict_value: Any, what: str) -> Any:
+        """An option strict mode forces; unset, it comes from global_defs (or strict mode)."""
+        if key not in self.v:
+            return strict_value if self.strict else global_value
+        if self.strict and self.v[key] != strict_value:
+            self.warning(key, f"strict mode requires {what}; reset")
+            return strict_value
+        return self.v[key]
+
+    def advert_int_cs(self, version: int) -> int:
+        """v2: whole seconds (keepalived rounds); v3: centiseconds below 40.96 s."""
+        advert_us: int = self.v.get("advert_int_us", VRRP_ADVER_DFL_US)
+        if version == 2:
+            if advert_us % US_PER_S:
+                rounded = _round_to(advert_us, US_PER_S)
+                self.warning(
+                    "advert_int_us",
+                    f"a VRRPv2 advert_int must be whole seconds; {advert_us / US_PER_S:g} rounded to {rounded // US_PER_S}",
+                )
+                advert_us = rounded
+        elif advert_us >= 4096 * US_PER_CS:
+            # keepalived clamps to 40.95 s with a config error; vipkeeper refuses it
+            self.error("advert_int_us", f"VRRPv3 advert_int {advert_us / US_PER_S:g} s is out of range (at most 40.95 s)")
+            advert_us = 4095 * US_PER_CS
+        elif advert_us % US_PER_CS:
+            rounded = _round_to(advert_us, US_PER_CS)
+            self.warning(
+                "advert_int_us",
+                f"a VRRPv3 advert_int must be in units of 10 ms; {advert_us / US_PER_S:g} rounded to {rounded / US_PER_S:g}",
+            )
+            advert_us = rounded
+        return advert_us // US_PER_CS
+
+    def tracking(self) -> tuple[tuple[TrackRef, ...], tuple[TrackRef, ...]]:
+        pending_scripts = self.v.get("track_script", [])
+        pending_files = self.v.get("track_file", [])
+        scripts = resolve_refs("track_script", pending_scripts, self.t, self.me, self.ctx)
+        files = resolve_refs("track_file", pending_files, self.t, self.me, self.ctx)
+        if len(scripts) != len(pending_scripts) or len(files) != len(pending_files):
+            self.ok = False
+        return scripts, files
+
+    def run(self) -> VrrpInstance | None:
+        v, g = self.v, self.g
+        family, version = self.family_and_version()
+        vips, vips_excluded = self.vips(family, version)
+        state, priority = self.state_and_priority()
+        auth, state = self.authentication(family, version, state, priority)
+        peers = self.unicast()
+        interface, vrid = self.required()
+        self.first_ipv6_vip(family, peers, vips)
+        nopreempt, preempt_delay_us = self.preemption(state, priority)
+        down_timer_adverts = v.get("down_timer_adverts", self.gd.get("_down_timer_adverts", VRRP_DOWN_TIMER_ADVERTS))
+        if self.strict and down_timer_adverts != VRRP_DOWN_TIMER_ADVERTS:
+            self.warning("down_timer_adverts", "down_timer_adverts is incompatible with strict mode; using 3")
+            down_timer_adverts = VRRP_DOWN_TIMER_ADVERTS
+        garp_lower_prio_repeat = self.strict_or_global(
+            "garp_lower_prio_repeat", g.vrrp_garp_lower_prio_repeat, 0, "garp_lower_prio_repeat 0"
+        )
+        garp_lower_prio_delay_s = self.strict_or_global(
+            "garp_lower_prio_delay_s", g.vrrp_garp_lower_prio_delay_s, 0, "garp_lower_prio_delay 0"
+        )
+        lower_prio_no_advert = self.strict_or_global(
+            "lower_prio_no_advert", g.vrrp_lower_prio_no_advert, True, "lower_prio_no_advert"
+        )
+        higher_prio_send_advert = self.strict_or_global(
+            "higher_prio_send_advert", g.vrrp_higher_prio_send_advert, False, "higher_prio_send_advert off"
+        )
+        advert_int_cs = self.advert_int_cs(version)
+        track_scripts, track_files = self.tracking()
+        if not self.ok:
+            return None
+        return VrrpInstance(
+            name=self.d.name,
+            interface=interface,
+            vrid=vrid,
+            priority=priority,
+            initial_state=state,  # type: ignore[arg-type]
+            version=version,
+            family=family,  # type: ignore[arg-type]
+            advert_int_cs=advert_int_cs,
+            nopreempt=nopreempt,
+            preempt_delay_s=preempt_delay_us / US_PER_S,
+            unicast_src_ip=v.get("unicast_src_ip"),
+            mcast_src_ip=v.get("mcast_src_ip"),
+            unicast_peers=peers,
+            auth=auth,
+            vips=tuple(vips),
+            vips_excluded=tuple(vips_excluded),
+            track_scripts=track_scripts,
+            track_interfaces=interface_refs(v.get("track_interface", [])),
+            track_files=track_files,
+            notify=notify_of(self.d),
+            garp_master_delay_s=v.get("garp_master_delay_s", g.vrrp_garp_master_delay_s),
+            garp_master_repeat=v.get("garp_master_repeat", g.vrrp_garp_master_repeat),
+            garp_master_refresh_s=v.get("garp_master_refresh_s", g.vrrp_garp_master_refresh_s),
+            garp_master_refresh_repeat=v.get("garp_master_refresh_repeat", g.vrrp_garp_master_refresh_repeat),
+            garp_interval_us=v.get("garp_interval_us", g.vrrp_garp_interval_us),
+            gna_interval_us=v.get("gna_interval_us", g.vrrp_gna_interval_us),
+            garp_lower_prio_delay_s=garp_lower_prio_delay_s,
+            garp_lower_prio_repeat=garp_lower_prio_repeat,
+            down_timer_adverts=down_timer_adverts,
+            lower_prio_no_advert=lower_prio_no_advert,
+            higher_prio_send_advert=higher_prio_send_advert,
+            v3_checksum_as_v2=v.get("v3_checksum_as_v2", False),
+            old_unicast_checksum=v.get("old_unicast_checksum", "auto"),
+            check_unicast_src=v.get("check_unicast_src", g.vrrp_check_unicast_src),
+            strict=self.strict,
+            fast_preempt=v.get("fast_preempt", False),
+            loc=self.node.loc,
+        )

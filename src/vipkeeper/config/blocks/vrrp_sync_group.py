@@ -1,0 +1,83 @@
+"""``vrrp_sync_group NAME { ... }``: its keyword table and completion into :class:`VrrpSyncGroup`."""
+
+from __future__ import annotations
+
+from vipkeeper.config.blocks.shared import notify_handler, notify_of, track_refs_handler
+from vipkeeper.config.constants import VRRP_PRIO_OWNER
+from vipkeeper.config.keywords import Ctx, Draft, Kw, block, child_nodes
+from vipkeeper.config.lexer import Token
+from vipkeeper.config.model import VrrpInstance, VrrpSyncGroup
+from vipkeeper.config.references import Trackables, interface_refs, resolve_refs
+from vipkeeper.config.tree import Node
+
+
+def _group_members(draft: Draft, node: Node, ctx: Ctx) -> None:
+    if draft.has("members"):
+        ctx.error(node, f"group list already given at line {draft.nodes['members'].line.line}; ignored")
+        return
+    members: list[Token] = []
+    for child in child_nodes(node):
+        for tok in child.line.tokens:  # keepalived read_value_block: any words on any line
+            if any(m.value == tok.value for m in members):
+                ctx.warning(tok, f"vrrp_instance '{tok.value}' listed twice in the group, ignored")
+                continue
+            members.append(tok)
+    draft.set("members", members, node)
+
+
+VRRP_SYNC_GROUP_KEYWORDS: dict[str, Kw] = {
+    "group": block(_group_members),
+    "notify": Kw(notify_handler("any"), 1),
+    "notify_master": Kw(notify_handler("master"), 1),
+    "notify_backup": Kw(notify_handler("backup"), 1),
+    "notify_fault": Kw(notify_handler("fault"), 1),
+    "notify_stop": Kw(notify_handler("stop"), 1),
+    "track_script": block(track_refs_handler("track_script", -254, 254, clamp_254=True)),
+    "track_interface": block(track_refs_handler("track_interface", -254, 254, clamp_254=True)),
+    "track_file": block(track_refs_handler("track_file", -254, 254, clamp_254=False)),
+}
+
+
+def complete_sync_group(d: Draft, instances: dict[str, VrrpInstance], instance_drafts: dict[str, Draft],
+                         owner_of: dict[str, str], t: Trackables, ctx: Ctx) -> VrrpSyncGroup | None:
+    node = d.node
+    assert node is not None
+    me = f"vrrp_sync_group {d.name}"
+    members_tok: list[Token] = d.get("members", [])
+    ok = True
+    if not members_tok:
+        ctx.error(node, f"{me} has no vrrp_instance ('group {{ ... }}')")
+        return None
+    members: list[str] = []
+    for tok in members_tok:
+        name = tok.value
+        if name not in instance_drafts:
+            ctx.error(tok, f"{me}: vrrp_instance '{name}' is not defined")
+            ok = False
+            continue
+        if name in owner_of:
+            ctx.error(tok, f"{me}: vrrp_instance '{name}' is already in vrrp_sync_group {owner_of[name]}")
+            ok = False
+            continue
+        owner_of[name] = d.name
+        members.append(name)
+    if len(members_tok) == 1 and ok:
+        ctx.warning(node, f"{me} has only one vrrp_instance; this probably isn't what you want")
+    owners = {instances[m].priority == VRRP_PRIO_OWNER for m in members if m in instances}
+    if len(owners) > 1:
+        ctx.warning(node, f"{me} mixes address owners (priority 255) and non-owners; this won't work")
+    track_scripts = resolve_refs("track_script", d.get("track_script", []), t, me, ctx)
+    track_files = resolve_refs("track_file", d.get("track_file", []), t, me, ctx)
+    if len(track_scripts) != len(d.get("track_script", [])) or len(track_files) != len(d.get("track_file", [])):
+        ok = False
+    if not ok:
+        return None
+    return VrrpSyncGroup(
+        name=d.name,
+        members=tuple(members),
+        notify=notify_of(d),
+        track_scripts=track_scripts,
+        track_interfaces=interface_refs(d.get("track_interface", [])),
+        track_files=track_files,
+        loc=node.loc,
+    )

@@ -1,0 +1,63 @@
+"""Cross-references: the ``track_script``/``track_file`` entries of instances and sync groups
+resolved against the vrrp_script, vrrp_pgsql and track_file blocks defined."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vipkeeper.config.blocks.shared import PendingRef
+from vipkeeper.config.keywords import Ctx
+from vipkeeper.config.lexer import Diagnostic
+from vipkeeper.config.model import TrackRef
+
+
+@dataclass(slots=True)
+class Trackables:
+    """What track_* entries may name: (weight_reverse, seq) per object, and broken names."""
+
+    scripts: dict[str, tuple[bool, int]]
+    files: dict[str, tuple[bool, int]]
+    broken: set[tuple[str, str]]
+
+
+TRACKED_KINDS = {"track_script": ("vrrp_script", "vrrp_pgsql"), "track_file": ("track_file",)}
+
+
+def resolve_refs(
+    kind: str, pending: list[PendingRef], t: Trackables, owner: str, ctx: Ctx
+) -> tuple[TrackRef, ...]:
+    """Check each entry names a defined object; fill in the effective ``weight_reverse``.
+
+    ``track_script`` may name a vrrp_script or a vrrp_pgsql, ``track_file`` a track_file.
+    """
+    known = t.scripts if kind == "track_script" else t.files
+    kinds = TRACKED_KINDS[kind]
+    out: list[TrackRef] = []
+    for p in pending:
+        ref = p.ref
+        target = known.get(ref.name)
+        at = ref.loc
+        if target is None:
+            if not any((k, ref.name) in t.broken for k in kinds):
+                what = " or ".join(kinds)
+                message = f"{owner}: {kind} '{ref.name}' is not defined (no {what} '{ref.name}')"
+                ctx.diagnostics.append(Diagnostic("error", at.file, at.line, message))
+            continue
+        reverse_default, seq = target
+        if seq > p.seq:
+            # keepalived resolves track_* while reading (vrrp_track.c alloc_track_script),
+            # so it ignores a reference to an object defined further down the file.
+            ctx.diagnostics.append(
+                Diagnostic(
+                    "warning", at.file, at.line,
+                    f"{owner}: '{ref.name}' is defined after this reference; "
+                    "keepalived 2.2.7 would ignore the reference, vipkeeper accepts it",
+                )
+            )
+        reverse = ref.weight_reverse if p.reverse_given else reverse_default
+        out.append(TrackRef(ref.name, ref.weight, reverse, ref.loc))
+    return tuple(out)
+
+
+def interface_refs(pending: list[PendingRef]) -> tuple[TrackRef, ...]:
+    return tuple(p.ref for p in pending)
