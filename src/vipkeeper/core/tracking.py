@@ -18,7 +18,7 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .events import TrackingChanged
+from vipkeeper.core.events import TrackingChanged
 
 
 class Status(enum.Enum):
