@@ -7,7 +7,7 @@ BENCH_STAMP := $(VENV)/.bench-installed
 BENCH_ARGS ?=
 APT_PKGS := iproute2 keepalived tcpdump tshark postgresql-15 postgresql-15-repmgr procps
 
-.PHONY: demo test unit bench bench-pg deps sysdeps clean
+.PHONY: demo test unit lint bench bench-pg deps sysdeps clean
 
 sysdeps:
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -30,8 +30,14 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 
 deps: sysdeps $(STAMP)
 
-test: deps
+test: deps lint
 	$(PY) -m pytest -q tests
+
+# ruff (lint + format check) and mypy (strict for src/vipkeeper/core); make test runs it first
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench lab
+	$(VENV)/bin/ruff format --check src tests bench lab
+	$(VENV)/bin/mypy
 
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit

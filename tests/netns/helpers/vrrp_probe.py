@@ -31,11 +31,11 @@ def counters(sock: VrrpSocket) -> dict:
 
 
 async def recv(args: argparse.Namespace) -> None:
-    got: list[ReceivedPacket] = []
+    got: list[Received] = []
     done = asyncio.Event()
     raised = [False]
 
-    def on_packet(pkt: ReceivedPacket) -> None:
+    def on_packet(pkt: Received) -> None:
         if args.raise_first and not raised[0]:
             raised[0] = True
             raise RuntimeError("callback failure on purpose")
