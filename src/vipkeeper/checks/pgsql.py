@@ -573,7 +573,7 @@ class PgsqlCheck:
         ddir = self.cfg.data_directory
         if ddir is None or self._wd is not None:
             return
-        from ..io import inotify as ino  # noqa: PLC0415
+        from vipkeeper.io import inotify as ino
 
         try:
             if self._ino is None:
@@ -593,7 +593,7 @@ class PgsqlCheck:
         self._watch_error = None
 
     def _on_inotify(self, _dir: str, name: str, mask: int) -> None:
-        from ..io import inotify as ino  # noqa: PLC0415
+        from vipkeeper.io import inotify as ino
 
         if not name and mask & (ino.IN_IGNORED | ino.IN_DELETE_SELF | ino.IN_MOVE_SELF):
             self._wd = None  # set again at the next round, if the directory is back
@@ -614,7 +614,7 @@ class PgsqlCheck:
 
 
 def _mask_word(mask: int) -> str:
-    from ..io import inotify as ino  # noqa: PLC0415
+    from vipkeeper.io import inotify as ino
 
     for bit, word in ((ino.IN_CREATE, "created"), (ino.IN_DELETE, "removed"), (ino.IN_MOVED_TO, "moved in"),
                       (ino.IN_MOVED_FROM, "moved away"), (ino.IN_MODIFY, "changed")):

@@ -96,7 +96,7 @@ class Shutdown:
     """Stop: a MASTER resigns with a priority-0 advert and releases its VIPs."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built once per packet, and frozen __init__ costs more
 class Received:
     """One packet as a raw VRRP socket delivered it: the VRRP message (IP header
     stripped) and the IP-level facts validation needs."""

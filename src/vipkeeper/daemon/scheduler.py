@@ -29,7 +29,11 @@ class Scheduler:
         self.armed_us: int | None = None
 
     def arm(self, deadline_us: int | None) -> None:
-        if deadline_us == self.armed_us:
+        """Be woken at ``deadline_us`` at the latest.  A timer armed for an earlier time is
+        kept: waking early costs one empty ``on_timer`` call, while re-arming on every
+        packet that moves a backup's deadline later would cost a timer handle per packet."""
+        armed = self.armed_us
+        if armed is not None and (deadline_us is None or armed <= deadline_us):
             return
         if self._handle is not None:
             self._handle.cancel()

@@ -20,7 +20,7 @@ import stat
 import time
 from dataclasses import dataclass
 
-log = logging.getLogger("vipkeeper.scripts")
+log = logging.getLogger(__name__)
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 

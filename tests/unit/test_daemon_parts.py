@@ -180,3 +180,29 @@ def test_cancelled_and_finished_tasks_are_not_failures() -> None:
         return sup
 
     assert asyncio.run(main()).failure is None
+
+
+# ---------------------------------------------------------------- the scheduler
+
+
+def test_scheduler_wakes_at_the_earliest_deadline_asked_for() -> None:
+    from vipkeeper.daemon.scheduler import Scheduler, now_us
+
+    async def main() -> list[tuple[str, int]]:
+        loop = asyncio.get_running_loop()
+        woke: list[tuple[str, int]] = []
+        done = asyncio.Event()
+        s = Scheduler(loop, lambda: (woke.append(("woke", now_us())), done.set()))
+        t0 = now_us()
+        s.arm(t0 + 200_000)  # 200 ms
+        s.arm(t0 + 20_000)  # an earlier deadline re-arms
+        s.arm(t0 + 500_000)  # a later one keeps the earlier timer (an early wake costs nothing)
+        assert s.armed_us == t0 + 20_000
+        await asyncio.wait_for(done.wait(), 5)
+        woke.append(("t0", t0))
+        s.close()
+        return woke
+
+    (_, woke_at), (_, t0) = asyncio.run(main())
+    assert woke_at >= t0 + 20_000  # never early (generous protocol-timing bound above)
+    assert woke_at < t0 + 200_000
