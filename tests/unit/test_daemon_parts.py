@@ -204,5 +204,5 @@ def test_scheduler_wakes_at_the_earliest_deadline_asked_for() -> None:
         return woke
 
     (_, woke_at), (_, t0) = asyncio.run(main())
-    assert woke_at >= t0 + 20_000  # never early (generous protocol-timing bound above)
+    assert woke_at >= t0 + 19_999  # not early (the loop may fire within its 1 ns clock resolution)
     assert woke_at < t0 + 200_000
