@@ -37,7 +37,7 @@ from vipkeeper.io import scripts
 from vipkeeper.io.l2_socket import L2Sender
 from vipkeeper.io.netlink import LinkInfo, Netlink
 from vipkeeper.io.vrrp_socket import VrrpSocket
-from vipkeeper.pidfile import PID_FILE, other_daemon
+from vipkeeper import pidfile
 
 if TYPE_CHECKING:
     from vipkeeper.daemon.metrics import MetricsServer
@@ -54,7 +54,7 @@ class Daemon:
                  metrics_listen: str | None = None) -> None:
         self.config = config
         self.state_dir = state_dir
-        self.pid_file = state_dir / PID_FILE
+        self.pid_file = state_dir / pidfile.PID_FILE
         self.config_id = config_id
         self.metrics_listen = metrics_listen or config.global_defs.metrics_listen
         self.started_monotonic = time.monotonic()
@@ -79,7 +79,9 @@ class Daemon:
 
     async def run(self) -> int:
         """Run until SIGTERM/SIGINT (exit status 0) or a fatal failure (1)."""
-        self._write_pid()
+        other = pidfile.claim(self.state_dir)
+        if other is not None:
+            raise StartupError(f"{self.pid_file}: another vipkeeper is running (pid {other})")
         loop = asyncio.get_running_loop()
         self.supervisor.install(loop)
         self._scheduler = Scheduler(loop, self._on_timer)
@@ -129,7 +131,7 @@ class Daemon:
             self.trackers.close()
             if self._notifier is not None:
                 self._notifier.close()
-            self._remove_pid()
+            pidfile.release(self.state_dir)
         return 1 if self.supervisor.failure is not None else 0
 
     async def _shutdown(self) -> None:
@@ -147,22 +149,6 @@ class Daemon:
                         log.error("(%s) cannot release VIPs: %s", v.name, exc)
         if self._notifier is not None:
             await self._notifier.drain(RELEASE_TIMEOUT_S)
-
-    def _write_pid(self) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        other = other_daemon(self.state_dir)
-        if other is not None:
-            raise StartupError(f"{self.pid_file}: another vipkeeper is running (pid {other})")
-        tmp = self.pid_file.with_suffix(".tmp")
-        tmp.write_text(f"{os.getpid()}\n")
-        tmp.replace(self.pid_file)
-
-    def _remove_pid(self) -> None:
-        try:
-            if int(self.pid_file.read_text().strip()) == os.getpid():
-                self.pid_file.unlink()
-        except (OSError, ValueError):
-            pass
 
     async def _start_metrics(self) -> MetricsServer | None:
         if not self.metrics_listen:
