@@ -3,7 +3,7 @@ frame parsing, /proc sampling and statistics.
 
 Both daemons run the *same* keepalived.conf text (vipkeeper reads keepalived's
 syntax), one pair at a time, on hosts A (master, priority 150) and B (backup,
-priority 100) of one :class:`vipkeeper.lab.Lab`; the observer host captures.
+priority 100) of one :class:`lab.netns.Lab`; the observer host captures.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from pathlib import Path
 from pyroute2 import IPRoute
 
 from vipkeeper.core import timers
-from vipkeeper.lab import Lab
-from vipkeeper.labnodes import Node
+from lab.netns import Lab
+from lab.nodes import Node
 
 KINDS = ("vipkeeper", "keepalived")
 MASTER, BACKUP = "A", "B"

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from vipkeeper.lab import Lab
-from vipkeeper.labnodes import Node, mirror_of_seed, seed_dir, seed_node, time_until, wait_single_holder
+from lab.netns import Lab
+from lab.nodes import Node, time_until, wait_single_holder
+from lab.seed import mirror_of_seed, seed_dir, seed_node
 
 
 VIP4 = "172.20.0.115"

@@ -24,8 +24,8 @@ import pytest
 from vipkeeper.core import codec
 from vipkeeper.core.timers import master_down_us
 from vipkeeper.control import request
-from vipkeeper.lab import Lab
-from vipkeeper.labnodes import Node
+from lab.netns import Lab
+from lab.nodes import Node
 
 pytestmark = pytest.mark.netns
 

@@ -36,8 +36,8 @@ from vipkeeper.core import codec
 from vipkeeper.core.constants import AUTH_NONE, AUTH_PASS, VRRP_GROUP_V4
 from vipkeeper.core.timers import master_down_us, skew_us
 from vipkeeper.errors import DecodeError
-from vipkeeper.lab import Lab
-from vipkeeper.labnodes import Node, time_until
+from lab.netns import Lab
+from lab.nodes import Node, time_until
 
 pytestmark = [pytest.mark.netns, pytest.mark.keepalived]
 

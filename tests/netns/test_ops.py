@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from vipkeeper.labnodes import Node
+from lab.nodes import Node
 
 from .test_cluster import VIP4, instance_conf
 

@@ -1,6 +1,6 @@
 """Health tracking on a real two-host cluster: the VIP follows the checks.
 
-The seed table (../shared/seed/README.md) is reproduced with the user's own
+The seed table (examples/seed/README.md) is reproduced with the user's own
 keepalived.conf and check script, unchanged; each host sees its own
 /var/lib/pgsql (a private mount namespace), so a test flips a host's check
 by creating or removing its standby.signal.
@@ -14,8 +14,9 @@ import time
 
 import pytest
 
-from vipkeeper.lab import Lab
-from vipkeeper.labnodes import Node, mirror_of_seed, seed_dir, seed_node, set_standby
+from lab.netns import Lab
+from lab.nodes import Node
+from lab.seed import mirror_of_seed, seed_dir, seed_node, set_standby
 
 from .test_cluster import VIP4
 

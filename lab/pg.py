@@ -1,6 +1,6 @@
 """A real PostgreSQL 15 + repmgr cluster inside a namespace lab (tests, demo, bench).
 
-Not part of the daemon.  One :class:`PgCluster` per :class:`vipkeeper.lab.Lab`:
+Not part of the daemon.  One :class:`PgCluster` per :class:`lab.netns.Lab`:
 the first host is initialised as the primary, every other host is cloned from
 it with ``repmgr standby clone`` and registered as a streaming standby.
 
@@ -19,7 +19,7 @@ and ``pg_basebackup``/``pg_rewind`` may copy them freely.  Authentication is
 ``trust`` for the lab subnet and loopback only.
 
 ``repmgr standby switchover`` runs remote commands through ``ssh``: with no sshd
-on this machine, :meth:`PgCluster.start_ssh` runs a stand-in (``pglab_rsh``) on
+on this machine, :meth:`PgCluster.start_ssh` runs a stand-in (:mod:`lab.pg_rsh`) on
 every host and puts its client first on the postgres user's PATH as ``ssh``.
 
 Process ownership: servers this module starts are ``postgres -D`` children of
@@ -46,8 +46,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .lab import Lab, LabError
-from .labnodes import mirror_of_seed, seed_dir  # noqa: F401  (re-exported for the bench)
+from lab.netns import Lab, LabError
+from lab.seed import SEED_SCRIPT_PATH
 
 PG_BIN = Path(os.environ.get("VIPKEEPER_PG_BIN", "/usr/lib/postgresql/15/bin"))
 PORT = 5432
@@ -276,10 +276,10 @@ class PgCluster:
         os.chown(self.base, self.pw.pw_uid, self.pw.pw_gid)
         self.base.chmod(0o755)
         self._subreaper = _set_subreaper(True)
-        # ssh for repmgr (see vipkeeper.pglab_rsh): the shim on postgres's PATH, a token only postgres reads
+        # ssh for repmgr (see lab.pg_rsh): the shim on postgres's PATH, a token only postgres reads
         self.bin = self.base / "bin"
         self.bin.mkdir()
-        shutil.copy(Path(__file__).with_name("pglab_rsh.py"), self.bin / "ssh")
+        shutil.copy(Path(__file__).with_name("pg_rsh.py"), self.bin / "ssh")
         (self.bin / "ssh").chmod(0o755)
         self.rsh_token = self.base / "rsh.token"
         self.rsh_token.write_text(secrets.token_hex(16))
@@ -391,7 +391,7 @@ service_promote_command='{PG_BIN}/pg_ctl -w -D {node.data} promote'
         return proc
 
     def start_ssh(self) -> None:
-        """The ssh stand-in's command server on every host (idempotent); see vipkeeper.pglab_rsh."""
+        """The ssh stand-in's command server on every host (idempotent); see lab.pg_rsh."""
         if self._rsh:
             return
         for node in self.nodes.values():
@@ -458,7 +458,7 @@ service_promote_command='{PG_BIN}/pg_ctl -w -D {node.data} promote'
 
 
 POSTGRESQL_CONF = """
-# --- vipkeeper lab (the same on every host; see vipkeeper.pglab) ---
+# --- vipkeeper lab (the same on every host; see lab.pg) ---
 listen_addresses = '*'
 port = 5432
 unix_socket_directories = ''
@@ -535,9 +535,6 @@ def instance_conf(name: str, *, vrid: int, priority: int, src: str, peer: str, v
 """
 
 
-SEED_SCRIPT_PATH = "/var/lib/pgsql/12/repmgr/keepalived_pgsql_chk.sh"
-
-
 def seed_script_conf(name: str = "chk_haproxy") -> str:
     """The seed's vrrp_script block, as in its keepalived.conf."""
     return f"""vrrp_script {name} {{
@@ -546,24 +543,6 @@ def seed_script_conf(name: str = "chk_haproxy") -> str:
     weight 4
 }}
 """
-
-
-def install_seed_check(pgsql_dir: Path, node: PgNode, seed_dir: Path) -> None:
-    """Lay out a daemon node's private ``/var/lib/pgsql`` (labnodes.Node.pgsql_dir)
-    as the seed script expects it: ``12/data`` is this host's real data
-    directory (a symlink), ``12/repmgr/keepalived_pgsql_chk.sh`` the unchanged script."""
-    (pgsql_dir / "12" / "repmgr").mkdir(parents=True, exist_ok=True)
-    link = pgsql_dir / "12" / "data"
-    if link.is_symlink() or link.exists():
-        link.unlink()
-    link.symlink_to(node.data)
-    dst = pgsql_dir / "12" / "repmgr" / "keepalived_pgsql_chk.sh"
-    shutil.copy(seed_dir / "keepalived_pgsql_chk.sh", dst)
-    dst.chmod(0o700)
-
-
-def find_seed_dir() -> Path:
-    return seed_dir()
 
 
 PG_PRIORITY = {"A": 250, "B": 240}
