@@ -46,8 +46,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lab.conf import vrrp_instance, vrrp_pgsql
 from lab.netns import Lab, LabError
-from lab.seed import SEED_SCRIPT_PATH
+from lab.seed import seed_script_conf
 
 PG_BIN = Path(os.environ.get("VIPKEEPER_PG_BIN", "/usr/lib/postgresql/15/bin"))
 PORT = 5432
@@ -493,58 +494,6 @@ host    replication     all             172.20.0.0/24   trust
 # ---------------------------------------------------------------- daemon configs
 
 
-def pgsql_check_conf(node: PgNode, peers: list[PgNode], *, interval: str = "0.2", timeout: str = "1",
-                     fall: int = 2, name: str = "chk_pg") -> str:
-    peer_lines = "".join(
-        f'    peer_conninfo "host={p.addr} port={PORT} user=postgres dbname=postgres"\n' for p in peers)
-    return f"""vrrp_pgsql {name} {{
-    conninfo "host=127.0.0.1 port={PORT} user=postgres dbname=postgres"
-    interval {interval}
-    timeout {timeout}
-    rise 1
-    fall {fall}
-    weight 0
-{peer_lines}    data_directory {node.data}
-}}
-"""
-
-
-def instance_conf(name: str, *, vrid: int, priority: int, src: str, peer: str, vip: str, track: str,
-                  state: str = "BACKUP", advert_int: str = "1", fast_preempt: bool = True) -> str:
-    return f"""vrrp_instance {name} {{
-    state {state}
-    interface eth0
-    virtual_router_id {vrid}
-    priority {priority}
-    advert_int {advert_int}
-    unicast_src_ip {src}
-    unicast_peer {{
-        {peer}
-    }}
-    authentication {{
-        auth_type PASS
-        auth_pass 1111
-    }}
-{"    fast_preempt" + chr(10) if fast_preempt else ""}    virtual_ipaddress {{
-        {vip}
-    }}
-    track_script {{
-        {track}
-    }}
-}}
-"""
-
-
-def seed_script_conf(name: str = "chk_haproxy") -> str:
-    """The seed's vrrp_script block, as in its keepalived.conf."""
-    return f"""vrrp_script {name} {{
-    script "{SEED_SCRIPT_PATH}"
-    interval 2
-    weight 4
-}}
-"""
-
-
 PG_PRIORITY = {"A": 250, "B": 240}
 SEED_PRIORITY = {"A": ("MASTER", 100), "B": ("BACKUP", 99)}
 
@@ -558,12 +507,17 @@ def vipkeeper_conf(cluster: PgCluster, host: str, *, with_seed: bool = False, pg
     others = [n for h, n in cluster.nodes.items() if h != host]
     peer = others[0].addr
     prio = pg_priority if pg_priority is not None else PG_PRIORITY.get(host, 200)
-    text = pgsql_check_conf(node, others, interval=interval, timeout=timeout, fall=fall)
-    text += instance_conf("VI_PG", vrid=51, priority=prio, src=node.addr, peer=peer, vip=VIP, track="chk_pg")
+    common = dict(interface="eth0", advert_int="1", unicast_src=node.addr, unicast_peers=[peer], auth_pass="1111")
+    text = vrrp_pgsql("chk_pg", f"host=127.0.0.1 port={PORT} user=postgres dbname=postgres", interval=interval,
+                      timeout=timeout, rise=1, fall=fall, weight=0,
+                      peer_conninfo=[f"host={p.addr} port={PORT} user=postgres dbname=postgres" for p in others],
+                      data_directory=node.data)
+    text += vrrp_instance("VI_PG", state="BACKUP", vrid=51, priority=prio, extra=["fast_preempt"], vips=[VIP],
+                          track_script=["chk_pg"], **common)
     if with_seed:
         state, sprio = SEED_PRIORITY.get(host, ("BACKUP", 98))
         text += seed_script_conf()
-        text += instance_conf("VI_SEED", vrid=52, priority=sprio, src=node.addr, peer=peer, vip=SEED_VIP,
-                              track="chk_haproxy", state=state, fast_preempt=False)
+        text += vrrp_instance("VI_SEED", state=state, vrid=52, priority=sprio, vips=[SEED_VIP],
+                              track_script=["chk_haproxy"], **common)
     return text
 

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 from lab import ROOT
+from lab.conf import vrrp_script
 from lab.netns import Lab
 from lab.nodes import Node
 
@@ -67,6 +68,11 @@ def seed_node(lab: Lab, host: str, workdir: Path, conf: str, *, standby: bool, f
         fake.write_text("#!/bin/sh\necho '127.0.0.1:5432 - accepting connections'\n")
         fake.chmod(0o755)
     return n
+
+
+def seed_script_conf(name: str = "chk_haproxy") -> str:
+    """The seed's vrrp_script block, as in its keepalived.conf."""
+    return vrrp_script(name, f'"{SEED_SCRIPT_PATH}"', interval=2, weight=4)
 
 
 def install_seed_check(pgsql_dir: Path, node, seed_dir: Path) -> None:
