@@ -3,7 +3,7 @@ frame parsing, /proc sampling and statistics.
 
 Both daemons run the *same* keepalived.conf text (vipkeeper reads keepalived's
 syntax), one pair at a time, on hosts A (master, priority 150) and B (backup,
-priority 100) of one :class:`vipkeeper.lab.Lab`; the observer host captures.
+priority 100) of one :class:`lab.netns.Lab`; the observer host captures.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ from pathlib import Path
 from pyroute2 import IPRoute
 
 from vipkeeper.core import timers
-from vipkeeper.lab import Lab
-from vipkeeper.labnodes import Node
+from lab.conf import global_defs, vrrp_instance
+from lab.netns import Lab
+from lab.nodes import Node
 
 KINDS = ("vipkeeper", "keepalived")
 MASTER, BACKUP = "A", "B"
@@ -40,27 +41,6 @@ SEED = 8  # phase offsets are drawn from random.Random(SEED + trial): the same f
 
 
 # ------------------------------------------------------------------ configs
-def instance_block(*, name: str, vrid: int, state: str, priority: int, version: int, advert_int: str,
-                   vips: Sequence[str], interface: str = "eth0") -> str:
-    addrs = "".join(f"        {v}\n" for v in vips)
-    return (f"vrrp_instance {name} {{\n"
-            f"    state {state}\n"
-            f"    interface {interface}\n"
-            f"    virtual_router_id {vrid}\n"
-            f"    priority {priority}\n"
-            f"    advert_int {advert_int}\n"
-            f"    version {version}\n"
-            f"    virtual_ipaddress {{\n{addrs}    }}\n"
-            f"}}\n")
-
-
-def global_defs(*, rt_priority: int | None = None) -> str:
-    lines = ["    vrrp_garp_master_delay 1"]
-    if rt_priority is not None:
-        lines.append(f"    vrrp_rt_priority {rt_priority}")
-    return "global_defs {\n" + "\n".join(lines) + "\n}\n"
-
-
 def pair_configs(*, version: int, advert_int: str, rt_priority: int | None = None,
                  instances: int = 1) -> dict[str, str]:
     """{host: keepalived.conf text} for a master A and a backup B.
@@ -69,14 +49,15 @@ def pair_configs(*, version: int, advert_int: str, rt_priority: int | None = Non
     """
     out = {}
     for host, state, prio in ((MASTER, "MASTER", PRIO_MASTER), (BACKUP, "BACKUP", PRIO_BACKUP)):
-        blocks = [global_defs(rt_priority=rt_priority)]
+        rt = [] if rt_priority is None else [f"vrrp_rt_priority {rt_priority}"]
+        blocks = [global_defs("vrrp_garp_master_delay 1", *rt)]
         if instances == 1:
-            blocks.append(instance_block(name="VI_B", vrid=VRID, state=state, priority=prio, version=version,
-                                         advert_int=advert_int, vips=[VIP]))
+            blocks.append(vrrp_instance("VI_B", vrid=VRID, state=state, priority=prio, version=version,
+                                        advert_int=advert_int, vips=[VIP]))
         else:
             for i in range(instances):
-                blocks.append(instance_block(name=f"VI_{i + 1}", vrid=i + 1, state=state, priority=prio,
-                                             version=version, advert_int=advert_int, vips=[scale_vip(i)]))
+                blocks.append(vrrp_instance(f"VI_{i + 1}", vrid=i + 1, state=state, priority=prio,
+                                            version=version, advert_int=advert_int, vips=[scale_vip(i)]))
         out[host] = "".join(blocks)
     return out
 

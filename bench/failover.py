@@ -18,7 +18,7 @@ import signal
 import time
 from pathlib import Path
 
-from vipkeeper.lab import Lab
+from lab.netns import Lab
 
 from .common import (
     BACKUP,

@@ -17,7 +17,7 @@ import socket
 import time
 from pathlib import Path
 
-from vipkeeper.lab import Lab
+from lab.netns import Lab
 
 from .common import (
     BACKUP,

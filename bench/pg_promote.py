@@ -32,10 +32,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from vipkeeper.lab import Lab, netns_unavailable_reason
-from vipkeeper.labnodes import Node
-from vipkeeper.pglab import (VIP, PgCluster, find_seed_dir, install_seed_check, mirror_of_seed,
-                             pg_unavailable_reason, vipkeeper_conf)
+from lab.netns import Lab, netns_unavailable_reason
+from lab.nodes import Node
+from lab.pg import VIP, PgCluster, pg_unavailable_reason, vipkeeper_conf
+from lab.seed import install_seed_check, mirror_of_seed, seed_dir
 
 
 def first_garp_from(frames: list[tuple[float, bytes]], vip: str, mac: bytes) -> float | None:
@@ -106,7 +106,7 @@ def main() -> int:
     if why:
         print(f"pg_promote: cannot run here: {why}", file=sys.stderr)
         return 1
-    seed = find_seed_dir()
+    seed = seed_dir()
     setups = [("vipkeeper", None, "vipkeeper vrrp_pgsql + fast_preempt, priority 250/240"),
               ("vipkeeper", 99, "vipkeeper vrrp_pgsql + fast_preempt, priority 100/99"),
               ("keepalived", None, "keepalived 2.2.7, seed config + seed check (100/99, weight 4)")]

@@ -28,8 +28,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from vipkeeper import lab as lablib
-from vipkeeper.lab import Lab
+from lab import netns as lablib
+from lab.netns import Lab
 
 from . import failover, jitter, scale
 from .common import KINDS, NetCtl, master_down_s, skew_s

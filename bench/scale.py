@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from vipkeeper.lab import Lab
+from lab.netns import Lab
 
 from .common import BACKUP, MASTER, NetCtl, Pair, pair_configs, rss_mb, sched_cpu_s, stat_cpu_s
 

@@ -26,7 +26,7 @@ def unavailable(reason: str) -> None:
 
 def require_netns() -> None:
     """Root, iproute2, network namespaces and veth links must work."""
-    from vipkeeper.lab import netns_unavailable_reason
+    from lab.netns import netns_unavailable_reason
 
     reason = netns_unavailable_reason()
     if reason:

@@ -1,6 +1,6 @@
 """Fixtures for tests that build network-namespace labs.
 
-``make_lab(hosts=("A", "B"), **Lab kwargs)`` builds a :class:`vipkeeper.lab.Lab` that is
+``make_lab(hosts=("A", "B"), **Lab kwargs)`` builds a :class:`lab.netns.Lab` that is
 closed after the test, also when the test fails. Every test using it needs root and
 iproute2: without them it is skipped locally and fails when CI=true
 (see :func:`tests.conftest.require_netns`). Mark modules with ``pytestmark = pytest.mark.netns``.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import require_netns
-from vipkeeper import lab as lablib
+from lab import netns as lablib
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require_binary, require_netns
-from vipkeeper.lab import netns_names
+from lab.netns import netns_names
 
 pytestmark = [pytest.mark.netns, pytest.mark.keepalived]
 

@@ -24,8 +24,9 @@ import pytest
 from vipkeeper.core import codec
 from vipkeeper.core.timers import master_down_us
 from vipkeeper.daemon.control import request
-from vipkeeper.lab import Lab
-from vipkeeper.labnodes import Node
+from lab.conf import global_defs, section, vrrp_instance
+from lab.netns import Lab
+from lab.nodes import Node
 
 pytestmark = pytest.mark.netns
 
@@ -145,58 +146,19 @@ class HolderSampler:
         return out
 
 
+VIPS = {"VI_2": "172.20.0.151", "VI_3": "172.20.0.152", "VI_U": "172.20.0.153"}
+
+
 def pair_conf(*, me: str, peer: str, priority: int, state: str) -> str:
     """Three instances: VI_2 (v2, PASS, multicast), VI_3 (v3 multicast 0.1 s), VI_U (v3
     unicast 0.1 s, vrrp_check_unicast_src)."""
-    return f"""global_defs {{
-    vrrp_garp_master_delay 1
-}}
-vrrp_instance VI_2 {{
-    state {state}
-    interface eth0
-    virtual_router_id 51
-    priority {priority}
-    advert_int 1
-    version 2
-    authentication {{
-        auth_type PASS
-        auth_pass s3cret
-    }}
-    virtual_ipaddress {{
-        172.20.0.151
-    }}
-}}
-vrrp_instance VI_3 {{
-    state {state}
-    interface eth0
-    virtual_router_id 52
-    priority {priority}
-    advert_int 0.1
-    version 3
-    virtual_ipaddress {{
-        172.20.0.152
-    }}
-}}
-vrrp_instance VI_U {{
-    state {state}
-    interface eth0
-    virtual_router_id 53
-    priority {priority}
-    advert_int 0.1
-    version 3
-    unicast_src_ip {me}
-    unicast_peer {{
-        {peer}
-    }}
-    check_unicast_src
-    virtual_ipaddress {{
-        172.20.0.153
-    }}
-}}
-"""
-
-
-VIPS = {"VI_2": "172.20.0.151", "VI_3": "172.20.0.152", "VI_U": "172.20.0.153"}
+    return (global_defs("vrrp_garp_master_delay 1")
+            + vrrp_instance("VI_2", state=state, vrid=51, priority=priority, advert_int=1, version=2,
+                            auth_pass="s3cret", vips=[VIPS["VI_2"]])
+            + vrrp_instance("VI_3", state=state, vrid=52, priority=priority, advert_int="0.1", version=3,
+                            vips=[VIPS["VI_3"]])
+            + vrrp_instance("VI_U", state=state, vrid=53, priority=priority, advert_int="0.1", version=3,
+                            unicast_src=me, unicast_peers=[peer], extra=["check_unicast_src"], vips=[VIPS["VI_U"]]))
 
 
 def start_pair(lab: Lab, tmp_path: Path, conf=pair_conf, log_level: str = "info") -> tuple[Node, Node]:
@@ -384,21 +346,8 @@ def test_flood_of_hostile_adverts_changes_nothing_and_is_counted(make_lab, tmp_p
 
 def single_conf(*, advert_int: str, vip: str = "172.20.0.115"):
     def conf(*, me: str, peer: str, priority: int, state: str) -> str:
-        return f"""global_defs {{
-    vrrp_garp_master_delay 1
-}}
-vrrp_instance VI_1 {{
-    state {state}
-    interface eth0
-    virtual_router_id 42
-    priority {priority}
-    advert_int {advert_int}
-    version 3
-    virtual_ipaddress {{
-        {vip}
-    }}
-}}
-"""
+        return global_defs("vrrp_garp_master_delay 1") + vrrp_instance(
+            "VI_1", state=state, vrid=42, priority=priority, advert_int=advert_int, version=3, vips=[vip])
     return conf
 
 
@@ -531,33 +480,14 @@ def test_crash_loop_sigkill_master_fifty_times(make_lab, tmp_path):
     assert _children_zombies() == []
 
 
-STALE_CONF = """vrrp_instance VI_4 {
-    interface eth0
-    virtual_router_id 1
-    priority 100
-    version 3
-    virtual_ipaddress {
-        172.20.0.115
-    }
-    virtual_ipaddress_excluded {
-        172.20.0.117/24
-    }
-}
-vrrp_instance VI_6 {
-    interface eth0
-    virtual_router_id 2
-    priority 100
-    version 3
-    virtual_ipaddress {
-        fd00:20::115
-    }
-}
-"""
+STALE_CONF = (vrrp_instance("VI_4", vrid=1, priority=100, version=3, vips=["172.20.0.115"],
+                             extra=[section("virtual_ipaddress_excluded", ["172.20.0.117/24"])])
+              + vrrp_instance("VI_6", vrid=2, priority=100, version=3, vips=["fd00:20::115"]))
 
 STALE_CODE = """
 import sys
 from pathlib import Path
-from vipkeeper.config.parser import parse_string
+from vipkeeper.config.load import parse_string
 from vipkeeper.io.stale_vips import remove_stale_vips
 config, diagnostics = parse_string(sys.stdin.read(), path="t.conf")
 assert not [d for d in diagnostics if d.is_error], diagnostics

@@ -36,8 +36,9 @@ from vipkeeper.core import codec
 from vipkeeper.core.constants import AUTH_NONE, AUTH_PASS, VRRP_GROUP_V4
 from vipkeeper.core.timers import master_down_us, skew_us
 from vipkeeper.errors import DecodeError
-from vipkeeper.lab import Lab
-from vipkeeper.labnodes import Node, time_until
+from lab.conf import global_defs, vrrp_instance
+from lab.netns import Lab
+from lab.nodes import Node, time_until
 
 pytestmark = [pytest.mark.netns, pytest.mark.keepalived]
 
@@ -125,24 +126,10 @@ def instance_conf(c: Combo, *, me: str, peer: str, priority: int, state: str,
                   extra: tuple[str, ...] = (), version: int | None = None, advert_int: str | None = None,
                   auth_pass: str | None = None) -> str:
     """One keepalived.conf, read unchanged by both daemons."""
-    body = [
-        f"state {state}",
-        "interface eth0",
-        f"virtual_router_id {VRID}",
-        f"priority {priority}",
-        f"advert_int {advert_int or c.advert_int}",
-        f"version {version or c.version}",
-    ]
-    if c.unicast:
-        body += [f"unicast_src_ip {me}", "unicast_peer {", f"    {peer}", "}"]
-    password = auth_pass or c.auth_pass
-    if password:
-        body += ["authentication {", "    auth_type PASS", f"    auth_pass {password}", "}"]
-    body += list(extra)
-    body += ["virtual_ipaddress {", f"    {c.vip}", "}"]
-    inner = "".join(f"    {line}\n" for line in body)
-    return ("global_defs {\n    vrrp_garp_master_delay 1\n    vrrp_garp_master_repeat 2\n}\n"
-            f"vrrp_instance VI_T {{\n{inner}}}\n")
+    return global_defs("vrrp_garp_master_delay 1", "vrrp_garp_master_repeat 2") + vrrp_instance(
+        "VI_T", state=state, vrid=VRID, priority=priority, advert_int=advert_int or c.advert_int,
+        version=version or c.version, unicast_src=me if c.unicast else None,
+        unicast_peers=[peer] if c.unicast else (), auth_pass=auth_pass or c.auth_pass, extra=extra, vips=[c.vip])
 
 
 # ------------------------------------------------------------------ daemons

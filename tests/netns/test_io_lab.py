@@ -12,8 +12,9 @@ import pytest
 
 from tests.conftest import require_binary
 from tests.netns.helpers import run_json, start
-from vipkeeper import lab as lablib
-from vipkeeper.lab import Lab
+from lab import ROOT
+from lab import netns as lablib
+from lab.netns import Lab
 
 pytestmark = pytest.mark.netns
 
@@ -160,9 +161,11 @@ def test_read_pcap_rejects_garbage():
 
 def test_lab_from_a_killed_process_is_cleaned_up(lab_registry):
     """A run killed with SIGKILL leaves namespaces; cleanup_stale removes them."""
-    code = ("import sys, time; from vipkeeper.lab import Lab; lab = Lab(('A',)); "
+    code = ("import sys, time; from lab.netns import Lab; lab = Lab(('A',)); "
             "print(lab.tag, flush=True); time.sleep(60)")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    # the lab package is at the repository root, not installed: say where, whatever our cwd
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env)
     try:
         tag = proc.stdout.readline().strip()
         assert tag, "child lab did not start"

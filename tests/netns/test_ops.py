@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from vipkeeper.labnodes import Node
+from lab.conf import vrrp_script
+from lab.nodes import Node
 
 from .test_cluster import VIP4, instance_conf
 
@@ -33,12 +34,10 @@ def start(lab, tmp_path, host, conf) -> Node:
     return n
 
 
-SCRIPT_BLOCK = """vrrp_script chk_ok {{
-    script {ok}
-    interval 1
-    weight 5
-}}
-"""
+def pair_conf_a(ok: Path) -> str:
+    """A's config: VI_T at 150 tracking a check that passes (weight 5), metrics on."""
+    return vrrp_script("chk_ok", ok, interval=1, weight=5) + instance_conf(
+        priority=150, track_script=["chk_ok"], globals=["metrics_listen 127.0.0.1:9650"])
 
 
 @pytest.fixture
@@ -46,10 +45,7 @@ def pair(lab, tmp_path):
     ok = tmp_path / "ok.sh"
     ok.write_text("#!/bin/sh\nexit 0\n")
     ok.chmod(0o755)
-    block = SCRIPT_BLOCK.format(ok=ok)
-    extra = "    track_script {\n        chk_ok\n    }\n"
-    a = start(lab, tmp_path, "A", block + instance_conf(priority=150, extra=extra)
-              .replace("global_defs {\n", "global_defs {\n    metrics_listen 127.0.0.1:9650\n"))
+    a = start(lab, tmp_path, "A", pair_conf_a(ok))
     assert a.wait_log("-> MASTER", 10), a.log()
     b = start(lab, tmp_path, "B", instance_conf(priority=100))
     assert b.wait_log("-> BACKUP", 10), b.log()

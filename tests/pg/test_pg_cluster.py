@@ -31,9 +31,10 @@ import time
 
 import pytest
 
-from vipkeeper.lab import Lab
-from vipkeeper.labnodes import Node
-from vipkeeper.pglab import SEED_VIP, VIP, PgCluster, find_seed_dir, install_seed_check, vipkeeper_conf
+from lab.netns import Lab
+from lab.nodes import Node
+from lab.pg import SEED_VIP, VIP, PgCluster, vipkeeper_conf
+from lab.seed import install_seed_check, seed_dir
 
 pytestmark = [pytest.mark.netns, pytest.mark.pg]
 
@@ -100,7 +101,7 @@ class World:
 @pytest.fixture(scope="module")
 def world(pg_env, tmp_path_factory):
     work = tmp_path_factory.mktemp("pgcluster")
-    seed = find_seed_dir()
+    seed = seed_dir()
     lab = Lab(("A", "B"))
     pg = sampler = None
     try:
@@ -218,7 +219,7 @@ def test_5_old_primary_rejoined_as_standby(w):
 def test_6_planned_switchover_vip_follows(w):
     """``repmgr standby switchover`` run on the standby A: repmgr stops the primary B
     over "ssh" (this machine has no sshd: the lab puts a stand-in on postgres's PATH,
-    see vipkeeper.pglab_rsh), promotes A, and rejoins B as A's standby."""
+    see lab.pg_rsh), promotes A, and rejoins B as A's standby."""
     t0 = time.monotonic()
     out = w.pg.switchover("A")
     assert "STANDBY SWITCHOVER has completed successfully" in out.stdout + out.stderr

@@ -20,7 +20,7 @@ from vipkeeper.config.model import (
 from vipkeeper.config.load import load_config, parse_file, parse_string
 from vipkeeper.errors import ConfigError
 
-SEED = Path("/work/shared/seed/keepalived.conf")
+SEED = Path(__file__).resolve().parents[2] / "examples" / "seed" / "keepalived.conf"
 SEED_COPY = Path(__file__).parent / "configs" / "valid" / "seed.conf"
 VALID = Path(__file__).parent / "configs" / "valid"
 

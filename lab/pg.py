@@ -1,6 +1,6 @@
 """A real PostgreSQL 15 + repmgr cluster inside a namespace lab (tests, demo, bench).
 
-Not part of the daemon.  One :class:`PgCluster` per :class:`vipkeeper.lab.Lab`:
+Not part of the daemon.  One :class:`PgCluster` per :class:`lab.netns.Lab`:
 the first host is initialised as the primary, every other host is cloned from
 it with ``repmgr standby clone`` and registered as a streaming standby.
 
@@ -19,7 +19,7 @@ and ``pg_basebackup``/``pg_rewind`` may copy them freely.  Authentication is
 ``trust`` for the lab subnet and loopback only.
 
 ``repmgr standby switchover`` runs remote commands through ``ssh``: with no sshd
-on this machine, :meth:`PgCluster.start_ssh` runs a stand-in (``pglab_rsh``) on
+on this machine, :meth:`PgCluster.start_ssh` runs a stand-in (:mod:`lab.pg_rsh`) on
 every host and puts its client first on the postgres user's PATH as ``ssh``.
 
 Process ownership: servers this module starts are ``postgres -D`` children of
@@ -46,8 +46,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .lab import Lab, LabError
-from .labnodes import mirror_of_seed, seed_dir  # noqa: F401  (re-exported for the bench)
+from lab.conf import vrrp_instance, vrrp_pgsql
+from lab.netns import Lab, LabError
+from lab.seed import seed_script_conf
 
 PG_BIN = Path(os.environ.get("VIPKEEPER_PG_BIN", "/usr/lib/postgresql/15/bin"))
 PORT = 5432
@@ -276,10 +277,10 @@ class PgCluster:
         os.chown(self.base, self.pw.pw_uid, self.pw.pw_gid)
         self.base.chmod(0o755)
         self._subreaper = _set_subreaper(True)
-        # ssh for repmgr (see vipkeeper.pglab_rsh): the shim on postgres's PATH, a token only postgres reads
+        # ssh for repmgr (see lab.pg_rsh): the shim on postgres's PATH, a token only postgres reads
         self.bin = self.base / "bin"
         self.bin.mkdir()
-        shutil.copy(Path(__file__).with_name("pglab_rsh.py"), self.bin / "ssh")
+        shutil.copy(Path(__file__).with_name("pg_rsh.py"), self.bin / "ssh")
         (self.bin / "ssh").chmod(0o755)
         self.rsh_token = self.base / "rsh.token"
         self.rsh_token.write_text(secrets.token_hex(16))
@@ -391,7 +392,7 @@ service_promote_command='{PG_BIN}/pg_ctl -w -D {node.data} promote'
         return proc
 
     def start_ssh(self) -> None:
-        """The ssh stand-in's command server on every host (idempotent); see vipkeeper.pglab_rsh."""
+        """The ssh stand-in's command server on every host (idempotent); see lab.pg_rsh."""
         if self._rsh:
             return
         for node in self.nodes.values():
@@ -458,7 +459,7 @@ service_promote_command='{PG_BIN}/pg_ctl -w -D {node.data} promote'
 
 
 POSTGRESQL_CONF = """
-# --- vipkeeper lab (the same on every host; see vipkeeper.pglab) ---
+# --- vipkeeper lab (the same on every host; see lab.pg) ---
 listen_addresses = '*'
 port = 5432
 unix_socket_directories = ''
@@ -493,79 +494,6 @@ host    replication     all             172.20.0.0/24   trust
 # ---------------------------------------------------------------- daemon configs
 
 
-def pgsql_check_conf(node: PgNode, peers: list[PgNode], *, interval: str = "0.2", timeout: str = "1",
-                     fall: int = 2, name: str = "chk_pg") -> str:
-    peer_lines = "".join(
-        f'    peer_conninfo "host={p.addr} port={PORT} user=postgres dbname=postgres"\n' for p in peers)
-    return f"""vrrp_pgsql {name} {{
-    conninfo "host=127.0.0.1 port={PORT} user=postgres dbname=postgres"
-    interval {interval}
-    timeout {timeout}
-    rise 1
-    fall {fall}
-    weight 0
-{peer_lines}    data_directory {node.data}
-}}
-"""
-
-
-def instance_conf(name: str, *, vrid: int, priority: int, src: str, peer: str, vip: str, track: str,
-                  state: str = "BACKUP", advert_int: str = "1", fast_preempt: bool = True) -> str:
-    return f"""vrrp_instance {name} {{
-    state {state}
-    interface eth0
-    virtual_router_id {vrid}
-    priority {priority}
-    advert_int {advert_int}
-    unicast_src_ip {src}
-    unicast_peer {{
-        {peer}
-    }}
-    authentication {{
-        auth_type PASS
-        auth_pass 1111
-    }}
-{"    fast_preempt" + chr(10) if fast_preempt else ""}    virtual_ipaddress {{
-        {vip}
-    }}
-    track_script {{
-        {track}
-    }}
-}}
-"""
-
-
-SEED_SCRIPT_PATH = "/var/lib/pgsql/12/repmgr/keepalived_pgsql_chk.sh"
-
-
-def seed_script_conf(name: str = "chk_haproxy") -> str:
-    """The seed's vrrp_script block, as in its keepalived.conf."""
-    return f"""vrrp_script {name} {{
-    script "{SEED_SCRIPT_PATH}"
-    interval 2
-    weight 4
-}}
-"""
-
-
-def install_seed_check(pgsql_dir: Path, node: PgNode, seed_dir: Path) -> None:
-    """Lay out a daemon node's private ``/var/lib/pgsql`` (labnodes.Node.pgsql_dir)
-    as the seed script expects it: ``12/data`` is this host's real data
-    directory (a symlink), ``12/repmgr/keepalived_pgsql_chk.sh`` the unchanged script."""
-    (pgsql_dir / "12" / "repmgr").mkdir(parents=True, exist_ok=True)
-    link = pgsql_dir / "12" / "data"
-    if link.is_symlink() or link.exists():
-        link.unlink()
-    link.symlink_to(node.data)
-    dst = pgsql_dir / "12" / "repmgr" / "keepalived_pgsql_chk.sh"
-    shutil.copy(seed_dir / "keepalived_pgsql_chk.sh", dst)
-    dst.chmod(0o700)
-
-
-def find_seed_dir() -> Path:
-    return seed_dir()
-
-
 PG_PRIORITY = {"A": 250, "B": 240}
 SEED_PRIORITY = {"A": ("MASTER", 100), "B": ("BACKUP", 99)}
 
@@ -579,12 +507,17 @@ def vipkeeper_conf(cluster: PgCluster, host: str, *, with_seed: bool = False, pg
     others = [n for h, n in cluster.nodes.items() if h != host]
     peer = others[0].addr
     prio = pg_priority if pg_priority is not None else PG_PRIORITY.get(host, 200)
-    text = pgsql_check_conf(node, others, interval=interval, timeout=timeout, fall=fall)
-    text += instance_conf("VI_PG", vrid=51, priority=prio, src=node.addr, peer=peer, vip=VIP, track="chk_pg")
+    common = dict(interface="eth0", advert_int="1", unicast_src=node.addr, unicast_peers=[peer], auth_pass="1111")
+    text = vrrp_pgsql("chk_pg", f"host=127.0.0.1 port={PORT} user=postgres dbname=postgres", interval=interval,
+                      timeout=timeout, rise=1, fall=fall, weight=0,
+                      peer_conninfo=[f"host={p.addr} port={PORT} user=postgres dbname=postgres" for p in others],
+                      data_directory=node.data)
+    text += vrrp_instance("VI_PG", state="BACKUP", vrid=51, priority=prio, extra=["fast_preempt"], vips=[VIP],
+                          track_script=["chk_pg"], **common)
     if with_seed:
         state, sprio = SEED_PRIORITY.get(host, ("BACKUP", 98))
         text += seed_script_conf()
-        text += instance_conf("VI_SEED", vrid=52, priority=sprio, src=node.addr, peer=peer, vip=SEED_VIP,
-                              track="chk_haproxy", state=state, fast_preempt=False)
+        text += vrrp_instance("VI_SEED", state=state, vrid=52, priority=sprio, vips=[SEED_VIP],
+                              track_script=["chk_haproxy"], **common)
     return text
 

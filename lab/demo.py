@@ -28,10 +28,10 @@ import threading
 import time
 from pathlib import Path
 
-from .lab import Lab, netns_unavailable_reason
-from .labnodes import Node
-from .pglab import (SEED_VIP, VIP, PgCluster, find_seed_dir, install_seed_check, pg_unavailable_reason,
-                    vipkeeper_conf)
+from lab.netns import Lab, netns_unavailable_reason
+from lab.nodes import Node
+from lab.pg import SEED_VIP, VIP, PgCluster, pg_unavailable_reason, vipkeeper_conf
+from lab.seed import install_seed_check, seed_dir
 
 
 class Timeline:
@@ -102,7 +102,7 @@ def main() -> int:
     except ImportError:
         print("demo: psycopg 3 is missing: pip install 'vipkeeper[pgsql]'", file=sys.stderr)
         return 1
-    seed = find_seed_dir()
+    seed = seed_dir()
     with tempfile.TemporaryDirectory(prefix="vipkeeper-demo-") as tmp, Lab(("A", "B")) as lab:
         tl = Timeline(lab)
         pg = PgCluster(lab)
