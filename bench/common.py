@@ -27,10 +27,10 @@ from pathlib import Path
 
 from pyroute2 import IPRoute
 
-from vipkeeper.core import timers
 from lab.conf import global_defs, vrrp_instance
 from lab.netns import Lab
 from lab.nodes import Node
+from vipkeeper.core import timers
 
 KINDS = ("vipkeeper", "keepalived")
 MASTER, BACKUP = "A", "B"
@@ -41,8 +41,9 @@ SEED = 8  # phase offsets are drawn from random.Random(SEED + trial): the same f
 
 
 # ------------------------------------------------------------------ configs
-def pair_configs(*, version: int, advert_int: str, rt_priority: int | None = None,
-                 instances: int = 1) -> dict[str, str]:
+def pair_configs(
+    *, version: int, advert_int: str, rt_priority: int | None = None, instances: int = 1
+) -> dict[str, str]:
     """{host: keepalived.conf text} for a master A and a backup B.
 
     One instance: VRID 42, VIP 172.20.0.115.  More: VRIDs 1..n, VIPs 10.77.x.y.
@@ -52,12 +53,24 @@ def pair_configs(*, version: int, advert_int: str, rt_priority: int | None = Non
         rt = [] if rt_priority is None else [f"vrrp_rt_priority {rt_priority}"]
         blocks = [global_defs("vrrp_garp_master_delay 1", *rt)]
         if instances == 1:
-            blocks.append(vrrp_instance("VI_B", vrid=VRID, state=state, priority=prio, version=version,
-                                        advert_int=advert_int, vips=[VIP]))
+            blocks.append(
+                vrrp_instance(
+                    "VI_B", vrid=VRID, state=state, priority=prio, version=version, advert_int=advert_int, vips=[VIP]
+                )
+            )
         else:
             for i in range(instances):
-                blocks.append(vrrp_instance(f"VI_{i + 1}", vrid=i + 1, state=state, priority=prio,
-                                            version=version, advert_int=advert_int, vips=[scale_vip(i)]))
+                blocks.append(
+                    vrrp_instance(
+                        f"VI_{i + 1}",
+                        vrid=i + 1,
+                        state=state,
+                        priority=prio,
+                        version=version,
+                        advert_int=advert_int,
+                        vips=[scale_vip(i)],
+                    )
+                )
         out[host] = "".join(blocks)
     return out
 
@@ -227,8 +240,11 @@ def parse_advert(frame: bytes) -> tuple[float, bytes, int, int] | None:
 def garps(frames: Iterable[tuple[float, bytes]], vip: str) -> list[tuple[float, bytes]]:
     """(time, sender MAC) of gratuitous ARPs for ``vip`` (sender IP = target IP = VIP)."""
     want = socket.inet_aton(vip)
-    return [(ts, f[6:12]) for ts, f in frames
-            if len(f) >= 42 and f[12:14] == b"\x08\x06" and f[28:32] == want and f[38:42] == want]
+    return [
+        (ts, f[6:12])
+        for ts, f in frames
+        if len(f) >= 42 and f[12:14] == b"\x08\x06" and f[28:32] == want and f[38:42] == want
+    ]
 
 
 def adverts(frames: Iterable[tuple[float, bytes]]) -> list[tuple[float, bytes, int, int]]:
@@ -290,7 +306,7 @@ class Pair:
     def logs(self) -> str:
         return "".join(f"--- {self.kind} {h}\n{n.log()[-3000:]}" for h, n in self.nodes.items())
 
-    def __enter__(self) -> "Pair":
+    def __enter__(self) -> Pair:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -330,7 +346,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 def stat_cpu_s(pid: int) -> float:
     """utime + stime of ``pid`` (all its threads), in seconds, from /proc/PID/stat."""
     s = Path(f"/proc/{pid}/stat").read_text()
-    f = s[s.rindex(")") + 2:].split()
+    f = s[s.rindex(")") + 2 :].split()
     return (int(f[11]) + int(f[12])) / CLK_TCK
 
 

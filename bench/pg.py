@@ -22,7 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .report import unavailable_record
+from bench.report import unavailable_record
 
 SCRIPT = Path(__file__).resolve().with_name("pg_promote.py")
 NAME, TITLE = "pg_promote", "PostgreSQL promotion → VIP on the new primary"
@@ -45,14 +45,19 @@ def run_pg_hook(*, quick: bool, trials: int, timeout_s: float, script: Path = SC
     if not script.exists():
         return [unavailable_record(NAME, TITLE, f"not available ({script.name} is not in this tree)")]
     root = script.parent.parent  # the repository root: bench/ and lab/ import from there
-    env = dict(os.environ, BENCH_JSON="1", BENCH_TRIALS=str(trials),
-               PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
+    env = dict(
+        os.environ,
+        BENCH_JSON="1",
+        BENCH_TRIALS=str(trials),
+        PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
+    )
     if quick:
         env["BENCH_QUICK"] = "1"
     log(f"    running {script} (timeout {timeout_s:.0f} s)")
     try:
-        proc = subprocess.run([sys.executable, str(script)], cwd=root, env=env,
-                              capture_output=True, text=True, timeout=timeout_s)
+        proc = subprocess.run(
+            [sys.executable, str(script)], cwd=root, env=env, capture_output=True, text=True, timeout=timeout_s
+        )
     except subprocess.TimeoutExpired:
         return [unavailable_record(NAME, TITLE, f"failed: no result within {timeout_s:.0f} s")]
     if proc.returncode != 0:

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 
 INDENT = "    "
 
-Item = str | Sequence[str]   # a line, or a nested block's lines (from section())
+Item = str | Sequence[str]  # a line, or a nested block's lines (from section())
 
 
 def section(head: str, items: Iterable[Item] = ()) -> list[str]:
@@ -80,9 +80,15 @@ def vrrp_instance(
     track_interface: Iterable[str] = (),
 ) -> str:
     """One ``vrrp_instance`` block.  ``track_*`` entries are whole lines (``"tf weight 0"``)."""
-    body: list[Item] = [*_kw("state", state), *_kw("interface", interface), f"virtual_router_id {vrid}",
-                        *_kw("priority", priority), *_kw("advert_int", advert_int), *_kw("version", version),
-                        *_kw("unicast_src_ip", unicast_src)]
+    body: list[Item] = [
+        *_kw("state", state),
+        *_kw("interface", interface),
+        f"virtual_router_id {vrid}",
+        *_kw("priority", priority),
+        *_kw("advert_int", advert_int),
+        *_kw("version", version),
+        *_kw("unicast_src_ip", unicast_src),
+    ]
     peers = list(unicast_peers)
     if peers:
         body.append(section("unicast_peer", peers))
@@ -92,19 +98,31 @@ def vrrp_instance(
     addrs = list(vips)
     if addrs:
         body.append(section("virtual_ipaddress", addrs))
-    for key, entries in (("track_script", track_script), ("track_file", track_file),
-                         ("track_interface", track_interface)):
+    for key, entries in (
+        ("track_script", track_script),
+        ("track_file", track_file),
+        ("track_interface", track_interface),
+    ):
         entries = list(entries)
         if entries:
             body.append(section(key, entries))
     return block(f"vrrp_instance {name}", body)
 
 
-def vrrp_script(name: str, script: str, *, interval: object = None, timeout: object = None,
-                weight: object = None, extra: Iterable[Item] = ()) -> str:
+def vrrp_script(
+    name: str,
+    script: str,
+    *,
+    interval: object = None,
+    timeout: object = None,
+    weight: object = None,
+    extra: Iterable[Item] = (),
+) -> str:
     """``script`` is written as given: quote it yourself if it has to be (``'"/a b/chk.sh"'``)."""
-    return block(f"vrrp_script {name}", [f"script {script}", *_kw("interval", interval),
-                                         *_kw("timeout", timeout), *_kw("weight", weight), *extra])
+    return block(
+        f"vrrp_script {name}",
+        [f"script {script}", *_kw("interval", interval), *_kw("timeout", timeout), *_kw("weight", weight), *extra],
+    )
 
 
 def vrrp_track_file(name: str, file: object, *, weight: object = None) -> str:
@@ -115,11 +133,29 @@ def vrrp_sync_group(name: str, members: Iterable[str]) -> str:
     return block(f"vrrp_sync_group {name}", [section("group", members)])
 
 
-def vrrp_pgsql(name: str, conninfo: str, *, interval: object = None, timeout: object = None,
-               rise: object = None, fall: object = None, weight: object = None,
-               peer_conninfo: Iterable[str] = (), data_directory: object = None) -> str:
+def vrrp_pgsql(
+    name: str,
+    conninfo: str,
+    *,
+    interval: object = None,
+    timeout: object = None,
+    rise: object = None,
+    fall: object = None,
+    weight: object = None,
+    peer_conninfo: Iterable[str] = (),
+    data_directory: object = None,
+) -> str:
     """vipkeeper's ``vrrp_pgsql`` check; conninfo strings are quoted here."""
-    return block(f"vrrp_pgsql {name}", [
-        f'conninfo "{conninfo}"', *_kw("interval", interval), *_kw("timeout", timeout), *_kw("rise", rise),
-        *_kw("fall", fall), *_kw("weight", weight), *(f'peer_conninfo "{p}"' for p in peer_conninfo),
-        *_kw("data_directory", data_directory)])
+    return block(
+        f"vrrp_pgsql {name}",
+        [
+            f'conninfo "{conninfo}"',
+            *_kw("interval", interval),
+            *_kw("timeout", timeout),
+            *_kw("rise", rise),
+            *_kw("fall", fall),
+            *_kw("weight", weight),
+            *(f'peer_conninfo "{p}"' for p in peer_conninfo),
+            *_kw("data_directory", data_directory),
+        ],
+    )

@@ -49,13 +49,34 @@ class Node:
         assert self.proc is None or self.proc.poll() is not None, "already running"
         self.state_dir.mkdir(parents=True, exist_ok=True)
         if self.kind == "vipkeeper":
-            argv = [sys.executable, "-m", "vipkeeper", "run", "-f", str(self.conf),
-                    "--state-dir", str(self.state_dir), "--log-level", log_level]
+            argv = [
+                sys.executable,
+                "-m",
+                "vipkeeper",
+                "run",
+                "-f",
+                str(self.conf),
+                "--state-dir",
+                str(self.state_dir),
+                "--log-level",
+                log_level,
+            ]
         else:
             # -l: log to stdout (our log file); -G: not to the host's syslog as well
-            argv = ["keepalived", "-P", "-n", "-l", "-D", "-G", "-f", str(self.conf),
-                    "-p", str(self.state_dir / "keepalived.pid"),
-                    "-r", str(self.state_dir / "vrrp.pid")]
+            argv = [
+                "keepalived",
+                "-P",
+                "-n",
+                "-l",
+                "-D",
+                "-G",
+                "-f",
+                str(self.conf),
+                "-p",
+                str(self.state_dir / "keepalived.pid"),
+                "-r",
+                str(self.state_dir / "vrrp.pid"),
+            ]
         if private_var_lib:
             self.pgsql_dir.mkdir(parents=True, exist_ok=True)
             inner = (

@@ -118,7 +118,7 @@ def _children(pid: int) -> list[int]:
 
 @dataclass
 class PgNode:
-    cluster: "PgCluster"
+    cluster: PgCluster
     host: str
     node_id: int
     addr: str
@@ -178,8 +178,13 @@ class PgNode:
         logf = open(self.log, "ab")
         try:
             self.proc = self.cluster.lab.popen(
-                self.host, self.cluster.as_postgres(self, str(PG_BIN / "postgres"), "-D", str(self.data)),
-                cwd=str(self.dir), stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                self.host,
+                self.cluster.as_postgres(self, str(PG_BIN / "postgres"), "-D", str(self.data)),
+                cwd=str(self.dir),
+                stdout=logf,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
         finally:
             logf.close()
         self.wait_ready(timeout_s)
@@ -245,9 +250,27 @@ class PgNode:
         return self.run(str(PG_BIN / "repmgr"), "-f", str(self.repmgr_conf), *args, check=check, timeout=timeout)
 
     def sql(self, query: str, dbname: str = "postgres", check: bool = True) -> str:
-        proc = self.run(str(PG_BIN / "psql"), "-X", "-q", "-A", "-t", "-h", "127.0.0.1", "-p", str(PORT),
-                        "-U", "postgres", "-d", dbname, "-v", "ON_ERROR_STOP=1", "-c", query,
-                        check=check, timeout=30)
+        proc = self.run(
+            str(PG_BIN / "psql"),
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(PORT),
+            "-U",
+            "postgres",
+            "-d",
+            dbname,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            query,
+            check=check,
+            timeout=30,
+        )
         return proc.stdout.strip()
 
     def timeline(self) -> int | None:
@@ -255,7 +278,9 @@ class PgNode:
         out = self.sql(
             "SELECT CASE WHEN pg_is_in_recovery() THEN coalesce((SELECT received_tli FROM pg_stat_wal_receiver),"
             " (SELECT timeline_id FROM pg_control_checkpoint()))"
-            " ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END", check=False)
+            " ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END",
+            check=False,
+        )
         return int(out) if out.isdigit() else None
 
     def in_recovery(self) -> bool | None:
@@ -308,14 +333,26 @@ class PgCluster:
     # ------------------------------------------------------------ running tools
 
     def as_postgres(self, node: PgNode, *argv: str) -> list[str]:
-        return ["runuser", "-u", "postgres", "--", "env", f"TMPDIR={node.tmp}", "PGCONNECT_TIMEOUT=2",
-                "LC_ALL=C.UTF-8", f"PATH={self.bin}:/usr/local/bin:/usr/bin:/bin",
-                f"VIPKEEPER_RSH_TOKEN={self.rsh_token}", f"VIPKEEPER_RSH_PORT={RSH_PORT}", *argv]
+        return [
+            "runuser",
+            "-u",
+            "postgres",
+            "--",
+            "env",
+            f"TMPDIR={node.tmp}",
+            "PGCONNECT_TIMEOUT=2",
+            "LC_ALL=C.UTF-8",
+            f"PATH={self.bin}:/usr/local/bin:/usr/bin:/bin",
+            f"VIPKEEPER_RSH_TOKEN={self.rsh_token}",
+            f"VIPKEEPER_RSH_PORT={RSH_PORT}",
+            *argv,
+        ]
 
     def run(self, node: PgNode, *argv: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
         cmd = ["ip", "netns", "exec", self.lab.ns(node.host), *self.as_postgres(node, *argv)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=str(node.dir),
-                              stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, cwd=str(node.dir), stdin=subprocess.DEVNULL
+        )
         if check and proc.returncode != 0:
             raise PgLabError(f"[{node.host}] {' '.join(argv)}: exit {proc.returncode}\n{proc.stdout}{proc.stderr}")
         return proc
@@ -344,12 +381,24 @@ service_promote_command='{PG_BIN}/pg_ctl -w -D {node.data} promote'
         node.repmgr_conf.write_text(text)
         os.chown(node.repmgr_conf, self.pw.pw_uid, self.pw.pw_gid)
 
-    def build(self) -> "PgCluster":
+    def build(self) -> PgCluster:
         """initdb + register the primary (first host); clone + register the standbys."""
         hosts = list(self.nodes)
         primary = self.nodes[hosts[0]]
-        primary.run(str(PG_BIN / "initdb"), "-D", str(primary.data), "-U", "postgres", "--auth=trust",
-                    "--data-checksums", "--no-sync", "--no-instructions", "-E", "UTF8", "--locale=C.UTF-8")
+        primary.run(
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(primary.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--data-checksums",
+            "--no-sync",
+            "--no-instructions",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        )
         with open(primary.data / "postgresql.conf", "a") as f:
             f.write(POSTGRESQL_CONF)
         (primary.data / "pg_hba.conf").write_text(PG_HBA)
@@ -361,8 +410,19 @@ service_promote_command='{PG_BIN}/pg_ctl -w -D {node.data} promote'
         return self
 
     def clone(self, node: PgNode, upstream: PgNode) -> None:
-        node.repmgr("-h", upstream.addr, "-p", str(PORT), "-U", "postgres", "-d", "repmgr",
-                    "standby", "clone", "--fast-checkpoint")
+        node.repmgr(
+            "-h",
+            upstream.addr,
+            "-p",
+            str(PORT),
+            "-U",
+            "postgres",
+            "-d",
+            "repmgr",
+            "standby",
+            "clone",
+            "--fast-checkpoint",
+        )
         node.start()
         node.repmgr("standby", "register", "--force")
 
@@ -396,10 +456,15 @@ service_promote_command='{PG_BIN}/pg_ctl -w -D {node.data} promote'
         if self._rsh:
             return
         for node in self.nodes.values():
-            proc = self.lab.popen(node.host, self.as_postgres(node, "/usr/bin/python3", str(self.bin / "ssh"),
-                                                              "--serve", node.addr),
-                                  cwd=str(node.dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, text=True)
+            proc = self.lab.popen(
+                node.host,
+                self.as_postgres(node, "/usr/bin/python3", str(self.bin / "ssh"), "--serve", node.addr),
+                cwd=str(node.dir),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+            )
             self._rsh.append(proc)
             line = proc.stdout.readline() if proc.stdout else ""
             if not line.startswith("ready"):
@@ -411,15 +476,15 @@ service_promote_command='{PG_BIN}/pg_ctl -w -D {node.data} promote'
         self.start_ssh()
         new = self.nodes[new_primary]
         old = next(n for n in self.nodes.values() if n is not new and n.in_recovery() is False)
-        proc = new.repmgr("standby", "switchover", "--verbose",
-                          timeout=180)
+        proc = new.repmgr("standby", "switchover", "--verbose", timeout=180)
         old.wait_ready()
         return proc
 
     def wait_streaming(self, standby: str, timeout_s: float = 30) -> bool:
         node = self.nodes[standby]
         return Lab.wait_for(
-            lambda: node.sql("SELECT status FROM pg_stat_wal_receiver", check=False) == "streaming", timeout_s, 0.1)
+            lambda: node.sql("SELECT status FROM pg_stat_wal_receiver", check=False) == "streaming", timeout_s, 0.1
+        )
 
     # ------------------------------------------------------------ teardown
 
@@ -451,7 +516,7 @@ service_promote_command='{PG_BIN}/pg_ctl -w -D {node.data} promote'
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(info.si_pid, 0)
 
-    def __enter__(self) -> "PgCluster":
+    def __enter__(self) -> PgCluster:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -498,8 +563,16 @@ PG_PRIORITY = {"A": 250, "B": 240}
 SEED_PRIORITY = {"A": ("MASTER", 100), "B": ("BACKUP", 99)}
 
 
-def vipkeeper_conf(cluster: PgCluster, host: str, *, with_seed: bool = False, pg_priority: int | None = None,
-                   interval: str = "0.2", timeout: str = "1", fall: int = 2) -> str:
+def vipkeeper_conf(
+    cluster: PgCluster,
+    host: str,
+    *,
+    with_seed: bool = False,
+    pg_priority: int | None = None,
+    interval: str = "0.2",
+    timeout: str = "1",
+    fall: int = 2,
+) -> str:
     """vipkeeper.conf for ``host``: VI_PG (vrid 51, VIP .115) tracks ``vrrp_pgsql
     chk_pg`` with fast_preempt; with ``with_seed``, VI_SEED (vrid 52, VIP .116)
     runs the seed's script and settings (priority 100/99, weight 4) beside it."""
@@ -508,16 +581,31 @@ def vipkeeper_conf(cluster: PgCluster, host: str, *, with_seed: bool = False, pg
     peer = others[0].addr
     prio = pg_priority if pg_priority is not None else PG_PRIORITY.get(host, 200)
     common = dict(interface="eth0", advert_int="1", unicast_src=node.addr, unicast_peers=[peer], auth_pass="1111")
-    text = vrrp_pgsql("chk_pg", f"host=127.0.0.1 port={PORT} user=postgres dbname=postgres", interval=interval,
-                      timeout=timeout, rise=1, fall=fall, weight=0,
-                      peer_conninfo=[f"host={p.addr} port={PORT} user=postgres dbname=postgres" for p in others],
-                      data_directory=node.data)
-    text += vrrp_instance("VI_PG", state="BACKUP", vrid=51, priority=prio, extra=["fast_preempt"], vips=[VIP],
-                          track_script=["chk_pg"], **common)
+    text = vrrp_pgsql(
+        "chk_pg",
+        f"host=127.0.0.1 port={PORT} user=postgres dbname=postgres",
+        interval=interval,
+        timeout=timeout,
+        rise=1,
+        fall=fall,
+        weight=0,
+        peer_conninfo=[f"host={p.addr} port={PORT} user=postgres dbname=postgres" for p in others],
+        data_directory=node.data,
+    )
+    text += vrrp_instance(
+        "VI_PG",
+        state="BACKUP",
+        vrid=51,
+        priority=prio,
+        extra=["fast_preempt"],
+        vips=[VIP],
+        track_script=["chk_pg"],
+        **common,
+    )
     if with_seed:
         state, sprio = SEED_PRIORITY.get(host, ("BACKUP", 98))
         text += seed_script_conf()
-        text += vrrp_instance("VI_SEED", state=state, vrid=52, priority=sprio, vips=[SEED_VIP],
-                              track_script=["chk_haproxy"], **common)
+        text += vrrp_instance(
+            "VI_SEED", state=state, vrid=52, priority=sprio, vips=[SEED_VIP], track_script=["chk_haproxy"], **common
+        )
     return text
-

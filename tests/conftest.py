@@ -36,7 +36,8 @@ def require_netns() -> None:
 def require_binary(name: str, *extra_dirs: str) -> str:
     """The path of executable ``name`` (PATH, the sbin directories, ``extra_dirs``), else skip/fail."""
     path = shutil.which(name) or shutil.which(
-        name, path=os.pathsep.join(("/usr/sbin", "/sbin", "/usr/local/sbin", *extra_dirs)))
+        name, path=os.pathsep.join(("/usr/sbin", "/sbin", "/usr/local/sbin", *extra_dirs))
+    )
     if path is None:
         unavailable(f"{name} is not installed")
     return path  # type: ignore[return-value]

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import require_netns
 from lab import netns as lablib
+from tests.conftest import require_netns
 
 
 @pytest.fixture(scope="session")
 def lab_registry():
     """Namespaces created by this session; at the end none of them may be left."""
     require_netns()
-    lablib.cleanup_stale()   # only runs whose creator process is dead
+    lablib.cleanup_stale()  # only runs whose creator process is dead
     created: list[str] = []
     yield created
     leaked = sorted(set(created) & lablib.netns_names())

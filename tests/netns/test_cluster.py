@@ -19,21 +19,38 @@ from lab.netns import Lab
 from lab.nodes import Node, time_until, wait_single_holder
 from lab.seed import mirror_of_seed, seed_dir, seed_node
 
-
 VIP4 = "172.20.0.115"
 VIP6 = "fd00:20::115"
 
 pytestmark = pytest.mark.netns
 
 
-def instance_conf(*, priority: int, state: str = "BACKUP", version: int = 3, advert_int: str = "0.05",
-                  vip: str = VIP4, extra: Sequence[str] = (), unicast: tuple[str, str] | None = None,
-                  track_script: Sequence[str] = (), globals: Sequence[str] = ()) -> str:
+def instance_conf(
+    *,
+    priority: int,
+    state: str = "BACKUP",
+    version: int = 3,
+    advert_int: str = "0.05",
+    vip: str = VIP4,
+    extra: Sequence[str] = (),
+    unicast: tuple[str, str] | None = None,
+    track_script: Sequence[str] = (),
+    globals: Sequence[str] = (),
+) -> str:
     """VI_T, VRID 42, one VIP; ``unicast`` is (source, peer)."""
     return global_defs("vrrp_garp_master_delay 1", *globals) + vrrp_instance(
-        "VI_T", state=state, vrid=42, priority=priority, advert_int=advert_int, version=version,
-        unicast_src=unicast[0] if unicast else None, unicast_peers=unicast[1:] if unicast else (),
-        extra=extra, vips=[vip], track_script=track_script)
+        "VI_T",
+        state=state,
+        vrid=42,
+        priority=priority,
+        advert_int=advert_int,
+        version=version,
+        unicast_src=unicast[0] if unicast else None,
+        unicast_peers=unicast[1:] if unicast else (),
+        extra=extra,
+        vips=[vip],
+        track_script=track_script,
+    )
 
 
 def start(lab: Lab, tmp_path: Path, host: str, conf: str, **kw) -> Node:
@@ -109,11 +126,13 @@ def test_seed_config_unchanged_vip_on_a_then_b_after_a_dies(lab, tmp_path):
 def test_election_failover_preempt_handover(lab, tmp_path, version, advert_int, vip, unicast):
     uni_a = unicast
     uni_b = (unicast[1], unicast[0]) if unicast else None
-    a = start(lab, tmp_path, "A", instance_conf(priority=150, version=version, advert_int=advert_int, vip=vip,
-                                                unicast=uni_a))
+    a = start(
+        lab, tmp_path, "A", instance_conf(priority=150, version=version, advert_int=advert_int, vip=vip, unicast=uni_a)
+    )
     wait_master(a)
-    b = start(lab, tmp_path, "B", instance_conf(priority=100, version=version, advert_int=advert_int, vip=vip,
-                                                unicast=uni_b))
+    b = start(
+        lab, tmp_path, "B", instance_conf(priority=100, version=version, advert_int=advert_int, vip=vip, unicast=uni_b)
+    )
     assert b.wait_log("-> BACKUP", 10), b.log()
     time.sleep(10 * float(advert_int))
     assert wait_single_holder(lab, vip, 15) == ["A"], a.log() + b.log()

@@ -15,8 +15,7 @@ import pytest
 
 from lab.conf import vrrp_script
 from lab.nodes import Node
-
-from .test_cluster import VIP4, instance_conf
+from tests.netns.test_cluster import VIP4, instance_conf
 
 pytestmark = pytest.mark.netns
 
@@ -37,7 +36,8 @@ def start(lab, tmp_path, host, conf) -> Node:
 def pair_conf_a(ok: Path) -> str:
     """A's config: VI_T at 150 tracking a check that passes (weight 5), metrics on."""
     return vrrp_script("chk_ok", ok, interval=1, weight=5) + instance_conf(
-        priority=150, track_script=["chk_ok"], globals=["metrics_listen 127.0.0.1:9650"])
+        priority=150, track_script=["chk_ok"], globals=["metrics_listen 127.0.0.1:9650"]
+    )
 
 
 @pytest.fixture
@@ -119,8 +119,11 @@ def test_twenty_reloads_under_traffic_without_a_gap(pair, tmp_path):
     echo = lab.popen("A", [sys.executable, str(HELPERS / "echo.py"), "serve", "9999"], stdout=subprocess.PIPE)
     assert json.loads(echo.stdout.readline())["ready"]
     cap = lab.capture("observer", "ip proto 112 and src 172.20.0.112")
-    ping = lab.popen("observer", [sys.executable, str(HELPERS / "echo.py"), "ping", VIP4, "9999",
-                                  "--rate", "200", "--seconds", "8"], stdout=subprocess.PIPE)
+    ping = lab.popen(
+        "observer",
+        [sys.executable, str(HELPERS / "echo.py"), "ping", VIP4, "9999", "--rate", "200", "--seconds", "8"],
+        stdout=subprocess.PIPE,
+    )
     base = a.conf.read_text()
     time.sleep(0.5)
     for i in range(20):

@@ -20,8 +20,7 @@ from lab.conf import global_defs, vrrp_instance, vrrp_script, vrrp_sync_group, v
 from lab.netns import Lab
 from lab.nodes import Node
 from lab.seed import mirror_of_seed, seed_dir, seed_node, set_standby
-
-from .test_cluster import VIP4
+from tests.netns.test_cluster import VIP4
 
 pytestmark = pytest.mark.netns
 
@@ -57,26 +56,61 @@ def test_seed_table_all_four_combinations(lab, tmp_path):
         set_standby(a, not a_ok)
         set_standby(b, not b_ok)
         got = stable_holder(lab, VIP4, [holder], 20)
-        assert got == [holder], f"check A {a_ok} / check B {b_ok}: expected {holder} ({why})\n" + a.log()[-4000:] + b.log()[-4000:]
+        assert got == [holder], (
+            f"check A {a_ok} / check B {b_ok}: expected {holder} ({why})\n" + a.log()[-4000:] + b.log()[-4000:]
+        )
         print(f"check A {'pass' if a_ok else 'fail'} / check B {'pass' if b_ok else 'fail'}: VIP on {holder} ({why})")
 
 
-def conf(prio: int, *, extra: Sequence[str] = (), blocks: str = "", globals: Sequence[str] = (), vip: str = VIP4,
-         track_script: Sequence[str] = (), track_file: Sequence[str] = (), track_interface: Sequence[str] = ()) -> str:
+def conf(
+    prio: int,
+    *,
+    extra: Sequence[str] = (),
+    blocks: str = "",
+    globals: Sequence[str] = (),
+    vip: str = VIP4,
+    track_script: Sequence[str] = (),
+    track_file: Sequence[str] = (),
+    track_interface: Sequence[str] = (),
+) -> str:
     """VI_1 (VRID 42, v3, 0.1 s) after ``blocks`` (vrrp_script, vrrp_track_file...)."""
-    return global_defs("vrrp_garp_master_delay 1", *globals) + blocks + vrrp_instance(
-        "VI_1", state="BACKUP", vrid=42, priority=prio, advert_int="0.1", version=3, extra=extra, vips=[vip],
-        track_script=track_script, track_file=track_file, track_interface=track_interface)
+    return (
+        global_defs("vrrp_garp_master_delay 1", *globals)
+        + blocks
+        + vrrp_instance(
+            "VI_1",
+            state="BACKUP",
+            vrid=42,
+            priority=prio,
+            advert_int="0.1",
+            version=3,
+            extra=extra,
+            vips=[vip],
+            track_script=track_script,
+            track_file=track_file,
+            track_interface=track_interface,
+        )
+    )
 
 
 def sync_pair_conf(prio: int, *, track: bool, track_file_path: Path) -> str:
     """VI_1 and VI_2 (VRID 43, VIP2) in sync group G; with ``track``, VI_2 tracks the file
     (weight 0: a non-zero value is FAULT)."""
     block = vrrp_track_file("tf", track_file_path) if track else ""
-    return (conf(prio, blocks=block)
-            + vrrp_instance("VI_2", state="BACKUP", vrid=43, priority=prio, advert_int="0.1", version=3, vips=[VIP2],
-                            track_file=["tf weight 0"] if track else ())
-            + vrrp_sync_group("G", ["VI_1", "VI_2"]))
+    return (
+        conf(prio, blocks=block)
+        + vrrp_instance(
+            "VI_2",
+            state="BACKUP",
+            vrid=43,
+            priority=prio,
+            advert_int="0.1",
+            version=3,
+            vips=[VIP2],
+            track_file=["tf weight 0"] if track else (),
+        )
+        + vrrp_sync_group("G", ["VI_1", "VI_2"])
+    )
 
 
 def start(lab, tmp_path, host, text, **kw) -> Node:
@@ -94,7 +128,7 @@ def test_hanging_script_is_killed_at_timeout_and_fails(lab, tmp_path):
     chk.chmod(0o755)
     block = vrrp_script("chk", chk, interval=1, timeout=1)
     a = start(lab, tmp_path, "A", conf(150, blocks=block, track_script=["chk"]))
-    b = start(lab, tmp_path, "B", conf(100))
+    _b = start(lab, tmp_path, "B", conf(100))
     assert stable_holder(lab, VIP4, ["A"], 15) == ["A"], a.log()
     flag.touch()
     t0 = time.monotonic()
@@ -115,7 +149,7 @@ def test_notify_scripts_and_fifo_see_every_change_in_order(lab, tmp_path):
     out = tmp_path / "notify.out"
     fifo = tmp_path / "notify.fifo"
     script = tmp_path / "notify.sh"
-    script.write_text(f"#!/bin/sh\necho \"$@\" >> {out}\n")
+    script.write_text(f'#!/bin/sh\necho "$@" >> {out}\n')
     script.chmod(0o755)
     master = tmp_path / "master.sh"
     master.write_text(f"#!/bin/sh\necho notify_master >> {out}\n")
@@ -147,9 +181,13 @@ def test_unsafe_script_is_refused_under_script_security(lab, tmp_path):
     chk.write_text("#!/bin/sh\nexit 0\n")
     chk.chmod(0o755)
     block = vrrp_script("chk", chk, interval=1, weight=0)
-    a = start(lab, tmp_path, "A", conf(150, blocks=block, globals=["enable_script_security", "script_user root"],
-                                       track_script=["chk"]))
-    b = start(lab, tmp_path, "B", conf(100))
+    a = start(
+        lab,
+        tmp_path,
+        "A",
+        conf(150, blocks=block, globals=["enable_script_security", "script_user root"], track_script=["chk"]),
+    )
+    _b = start(lab, tmp_path, "B", conf(100))
     assert a.wait_log("refusing to run script", 10), a.log()
     assert "writable by others" in a.log()
     # a refused check counts as failed: weight 0 holds A in FAULT, B has the VIP
@@ -161,7 +199,7 @@ def test_track_file_weight_moves_the_vip(lab, tmp_path):
     f.write_text("0\n")
     block = vrrp_track_file("tf", f, weight=10)
     a = start(lab, tmp_path, "A", conf(150, blocks=block, track_file=["tf"]))
-    b = start(lab, tmp_path, "B", conf(100))
+    _b = start(lab, tmp_path, "B", conf(100))
     assert stable_holder(lab, VIP4, ["A"], 10) == ["A"]
     f.write_text("-6\n")  # 150 - 60 = 90 < 100
     assert lab.wait_for(lambda: lab.holders(VIP4) == ["B"], 5), a.log()
@@ -179,7 +217,7 @@ def test_track_interface_down_means_fault(lab, tmp_path):
     lab.run("A", "ip", "link", "set", "tk0", "up")
     lab.run("A", "ip", "link", "set", "tk1", "up")
     a = start(lab, tmp_path, "A", conf(150, track_interface=["tk0"]))
-    b = start(lab, tmp_path, "B", conf(100))
+    _b = start(lab, tmp_path, "B", conf(100))
     assert stable_holder(lab, VIP4, ["A"], 10) == ["A"], a.log()
     lab.run("A", "ip", "link", "set", "tk1", "down")  # tk0 loses carrier
     assert lab.wait_for(lambda: lab.holders(VIP4) == ["B"], 5), a.log()
@@ -193,7 +231,7 @@ def test_sync_group_members_move_together(lab, tmp_path):
     f.write_text("0\n")
 
     a = start(lab, tmp_path, "A", sync_pair_conf(150, track=True, track_file_path=f))
-    b = start(lab, tmp_path, "B", sync_pair_conf(100, track=False, track_file_path=f))
+    _b = start(lab, tmp_path, "B", sync_pair_conf(100, track=False, track_file_path=f))
     assert stable_holder(lab, VIP4, ["A"], 10) == ["A"]
     assert lab.holders(VIP2) == ["A"]
     f.write_text("1\n")  # VI_2 FAULT on A: VI_1 must follow

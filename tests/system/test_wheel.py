@@ -21,8 +21,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 # what a build must not see (artefacts, local state); everything else in the tree is copied
-_NOT_SOURCES = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "__pycache__",
-                                      ".pytest_cache", ".hypothesis", "*.pyc")
+_NOT_SOURCES = shutil.ignore_patterns(
+    ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis", "*.pyc"
+)
 
 # module or package names that belong to the repository's test/lab/demo/bench code
 _NOT_RUNTIME = re.compile(r"^(tests?|conftest|test_.*|.*_test|lab|labnodes|pglab.*|demo|bench|fuzz|examples)$")
@@ -32,8 +33,9 @@ _OLD_SEED = "../" + "shared"
 _BUILD_MACHINE = "/" + "work/"
 # a string naming something outside the installed package: a parent directory, the build
 # machine, or one of the repository's own top-level directories
-_REPO_PATH = re.compile(r"\.\./|" + re.escape(_BUILD_MACHINE)
-                        + r"|(^|[\s\"'(=:])(src|tests|bench|lab|examples|docs|packaging)/")
+_REPO_PATH = re.compile(
+    r"\.\./|" + re.escape(_BUILD_MACHINE) + r"|(^|[\s\"'(=:])(src|tests|bench|lab|examples|docs|packaging)/"
+)
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +44,12 @@ def wheel(tmp_path_factory) -> Path:
     tree = tmp / "tree"
     shutil.copytree(ROOT, tree, ignore=_NOT_SOURCES, symlinks=True)
     out = tmp / "out"
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(tree)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(tree)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (whl,) = out.glob("vipkeeper-*.whl")
     return whl
@@ -75,8 +81,11 @@ def _string_constants(tree: ast.AST) -> list[ast.Constant]:
             first = node.body[0]
             if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
                 docstrings.add(id(first.value))
-    return [n for n in ast.walk(tree)
-            if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docstrings]
+    return [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docstrings
+    ]
 
 
 def _uses_file(node: ast.AST) -> bool:
@@ -89,8 +98,12 @@ def _climbs_out(tree: ast.AST, depth: int) -> list[int]:
     lines = []
     for node in ast.walk(tree):
         # Path(__file__).parents[k]: the (k+1)-th directory up
-        if (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute)
-                and node.value.attr == "parents" and _uses_file(node.value)):
+        if (
+            isinstance(node, ast.Subscript)
+            and isinstance(node.value, ast.Attribute)
+            and node.value.attr == "parents"
+            and _uses_file(node.value)
+        ):
             k = node.slice.value if isinstance(node.slice, ast.Constant) else None
             if not isinstance(k, int) or k >= depth:
                 lines.append(node.lineno)

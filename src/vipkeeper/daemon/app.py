@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vipkeeper import pidfile
 from vipkeeper.config.model import Config, Notify, VirtualAddress, VrrpInstance, VrrpSyncGroup
 from vipkeeper.config.to_params import router_params, sync_groups
 from vipkeeper.core.events import Effect, Received, State, TrackingChanged
@@ -37,7 +38,6 @@ from vipkeeper.io import scripts
 from vipkeeper.io.l2_socket import L2Sender
 from vipkeeper.io.netlink import LinkInfo, Netlink
 from vipkeeper.io.vrrp_socket import VrrpSocket
-from vipkeeper import pidfile
 
 if TYPE_CHECKING:
     from vipkeeper.daemon.metrics import MetricsServer
@@ -50,8 +50,9 @@ __all__ = ["Daemon", "StartupError", "run_daemon"]
 
 
 class Daemon:
-    def __init__(self, config: Config, *, state_dir: Path, config_id: str | None = None,
-                 metrics_listen: str | None = None) -> None:
+    def __init__(
+        self, config: Config, *, state_dir: Path, config_id: str | None = None, metrics_listen: str | None = None
+    ) -> None:
         self.config = config
         self.state_dir = state_dir
         self.pid_file = state_dir / pidfile.PID_FILE
@@ -70,8 +71,13 @@ class Daemon:
         self._nl: Netlink | None = None
         self.supervisor = Supervisor(on_fatal=self._stop.set)
         self.trackers = TrackerSet(self.supervisor, self._on_verdict, self._users)
-        self.effects = EffectRunner(sockets=self._sockets, vips=self.vips, notifier=lambda: self._notifier,
-                                    notify_of=self._notify_block, ifname_of=lambda n: self._links[n].ifname)
+        self.effects = EffectRunner(
+            sockets=self._sockets,
+            vips=self.vips,
+            notifier=lambda: self._notifier,
+            notify_of=self._notify_block,
+            ifname_of=lambda n: self._links[n].ifname,
+        )
         self.reloads = SingleFlight(self._reload, self.supervisor.spawn)
         self._scheduler: Scheduler | None = None
 
@@ -160,8 +166,10 @@ class Daemon:
             await server.start()
             return server
         except ImportError:
-            log.error("metrics_listen %s: prometheus-client is not installed (pip install 'vipkeeper[metrics]')",
-                      self.metrics_listen)
+            log.error(
+                "metrics_listen %s: prometheus-client is not installed (pip install 'vipkeeper[metrics]')",
+                self.metrics_listen,
+            )
         except (OSError, ValueError) as exc:
             log.error("metrics_listen %s: %s", self.metrics_listen, exc)
         return None
@@ -171,8 +179,10 @@ class Daemon:
         fifos = [f for f in (gd.notify_fifo, gd.vrrp_notify_fifo) if f]
         if self._notifier is not None and [f.path for f in self._notifier.fifos] == list(dict.fromkeys(fifos)):
             return
-        wanted = fifos or any(_has_notify(i.notify) for i in config.instances) or any(
-            _has_notify(g.notify) for g in config.sync_groups
+        wanted = (
+            fifos
+            or any(_has_notify(i.notify) for i in config.instances)
+            or any(_has_notify(g.notify) for g in config.sync_groups)
         )
         if self._notifier is not None:
             self._notifier.close()
@@ -204,20 +214,37 @@ class Daemon:
         self.node.add_router(params, RouterLink(link.ifindex, src, link.mac))
         self.instances[inst.name] = inst
         self._links[inst.name] = link
-        vips = VipActions(inst.name, inst.vips + inst.vips_excluded, link.ifindex, link.ifname, netlink=nl, l2=l2,
-                          is_master=self._is_master)
+        vips = VipActions(
+            inst.name,
+            inst.vips + inst.vips_excluded,
+            link.ifindex,
+            link.ifname,
+            netlink=nl,
+            l2=l2,
+            is_master=self._is_master,
+        )
         self.vips[inst.name] = vips
         await self.trackers.wire(nl, inst, self._group_cfg(inst.name))
         # At start, a crash may have left our VIPs behind: remove them before
         # the first election so the cluster never sees two holders.
         removed = await vips.delete(quiet=True)
         if removed:
-            log.warning("(%s) removed %d stale VIP(s) left from a previous run: %s", inst.name,
-                        len(removed), ", ".join(removed))
+            log.warning(
+                "(%s) removed %d stale VIP(s) left from a previous run: %s", inst.name, len(removed), ", ".join(removed)
+            )
         vips.start(self.supervisor)
-        log.info("(%s) VRID %d on %s, VRRPv%d %s, priority %d, source %s, %s %s", inst.name, inst.vrid,
-                 inst.interface, inst.version, "IPv4" if inst.family == 4 else "IPv6", inst.priority, src,
-                 "unicast to" if inst.unicast else "multicast to", ", ".join(map(str, params.destinations)))
+        log.info(
+            "(%s) VRID %d on %s, VRRPv%d %s, priority %d, source %s, %s %s",
+            inst.name,
+            inst.vrid,
+            inst.interface,
+            inst.version,
+            "IPv4" if inst.family == 4 else "IPv6",
+            inst.priority,
+            src,
+            "unicast to" if inst.unicast else "multicast to",
+            ", ".join(map(str, params.destinations)),
+        )
 
     def _is_master(self, name: str) -> bool:
         return name in self.node and self.node.router(name).state is State.MASTER
@@ -243,8 +270,9 @@ class Daemon:
             return inst.mcast_src_ip
         addr = await nl.primary_address(link.ifindex, inst.family)
         if addr is None:
-            raise StartupError(f"{inst.loc}: ({inst.name}) {inst.interface} has no IPv{inst.family} address "
-                               "to send from")
+            raise StartupError(
+                f"{inst.loc}: ({inst.name}) {inst.interface} has no IPv{inst.family} address to send from"
+            )
         return addr
 
     # ------------------------------------------------------------ inputs
@@ -331,8 +359,12 @@ class Daemon:
             self._run(self.node.set_tracking(inst.name, self.trackers.verdict(inst.name), now))
             self._run(self.node.start_router(inst.name, now))
 
-    async def _reconfigure(self, old_name: str, inst: VrrpInstance,
-                           vip_change: tuple[tuple[VirtualAddress, ...], tuple[VirtualAddress, ...]] | None) -> None:
+    async def _reconfigure(
+        self,
+        old_name: str,
+        inst: VrrpInstance,
+        vip_change: tuple[tuple[VirtualAddress, ...], tuple[VirtualAddress, ...]] | None,
+    ) -> None:
         assert self._nl is not None
         link = self._links.pop(old_name)
         vips = self.vips.pop(old_name)
@@ -377,16 +409,28 @@ class Daemon:
         views = []
         for name, inst in self.instances.items():
             router = self.node.router(name)
-            views.append(status_mod.InstanceView(
-                cfg=inst, router=router, source=self.node.link(name).src, destinations=router.params.destinations,
-                vips_held=self.vips[name].held, garps_sent=self.vips[name].garps_sent,
-                tracked=self.trackers.tracked.get(name, []),
-            ))
+            views.append(
+                status_mod.InstanceView(
+                    cfg=inst,
+                    router=router,
+                    source=self.node.link(name).src,
+                    destinations=router.params.destinations,
+                    vips_held=self.vips[name].held,
+                    garps_sent=self.vips[name].garps_sent,
+                    tracked=self.trackers.tracked.get(name, []),
+                )
+            )
         return status_mod.Snapshot(
-            config_path=self.config.path, uptime_s=time.monotonic() - self.started_monotonic, now_us=now_us(),
-            now_mono=time.monotonic(), instances=views, unknown_vrid=self.node.unknown_vrid,
-            decode_errors=dict(self.node.decode_errors), received=sum(s.received for s in socks),
-            recv_errors=sum(s.recv_errors for s in socks), ip_errors=ip_errors,
+            config_path=self.config.path,
+            uptime_s=time.monotonic() - self.started_monotonic,
+            now_us=now_us(),
+            now_mono=time.monotonic(),
+            instances=views,
+            unknown_vrid=self.node.unknown_vrid,
+            decode_errors=dict(self.node.decode_errors),
+            received=sum(s.received for s in socks),
+            recv_errors=sum(s.recv_errors for s in socks),
+            ip_errors=ip_errors,
         )
 
     def status(self) -> dict[str, Any]:
@@ -404,8 +448,9 @@ def _has_notify(n: Notify) -> bool:
     return any((n.master, n.backup, n.fault, n.stop, n.any))
 
 
-async def run_daemon(config: Config, state_dir: Path, config_id: str | None = None,
-                     metrics_listen: str | None = None) -> int:
+async def run_daemon(
+    config: Config, state_dir: Path, config_id: str | None = None, metrics_listen: str | None = None
+) -> int:
     d = Daemon(config, state_dir=state_dir, config_id=config_id, metrics_listen=metrics_listen)
     try:
         return await d.run()

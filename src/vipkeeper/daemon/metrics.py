@@ -27,30 +27,42 @@ class DaemonCollector:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
         st = self._status()
-        state = GaugeMetricFamily("vipkeeper_instance_state", "1 for the instance's current VRRP state",
-                                  labels=["instance", "state"])
-        prio = GaugeMetricFamily("vipkeeper_instance_effective_priority", "Effective VRRP priority",
-                                 labels=["instance"])
+        state = GaugeMetricFamily(
+            "vipkeeper_instance_state", "1 for the instance's current VRRP state", labels=["instance", "state"]
+        )
+        prio = GaugeMetricFamily(
+            "vipkeeper_instance_effective_priority", "Effective VRRP priority", labels=["instance"]
+        )
         base = GaugeMetricFamily("vipkeeper_instance_priority", "Configured VRRP priority", labels=["instance"])
-        held = GaugeMetricFamily("vipkeeper_instance_vips_held", "1 while this host holds the instance's VIPs",
-                                 labels=["instance"])
-        age = GaugeMetricFamily("vipkeeper_master_last_advert_age_seconds",
-                                "Seconds since the last valid advert from the master", labels=["instance"])
+        held = GaugeMetricFamily(
+            "vipkeeper_instance_vips_held", "1 while this host holds the instance's VIPs", labels=["instance"]
+        )
+        age = GaugeMetricFamily(
+            "vipkeeper_master_last_advert_age_seconds",
+            "Seconds since the last valid advert from the master",
+            labels=["instance"],
+        )
         trans = CounterMetricFamily("vipkeeper_state_transitions", "VRRP state changes", labels=["instance"])
         sent = CounterMetricFamily("vipkeeper_adverts_sent", "Adverts sent", labels=["instance"])
         recv = CounterMetricFamily("vipkeeper_adverts_received", "Valid adverts received", labels=["instance"])
-        drops = CounterMetricFamily("vipkeeper_advert_drops", "Received adverts dropped, by reason",
-                                    labels=["instance", "reason"])
-        garp = CounterMetricFamily("vipkeeper_gratuitous_sent", "Gratuitous ARPs / unsolicited NAs sent",
-                                   labels=["instance"])
-        tr_up = GaugeMetricFamily("vipkeeper_tracker_up", "1 while the tracker is OK",
-                                  labels=["instance", "tracker", "kind"])
-        tr_lat = GaugeMetricFamily("vipkeeper_tracker_latency_seconds", "Duration of the tracker's last run",
-                                   labels=["tracker", "kind"])
-        pg_role = GaugeMetricFamily("vipkeeper_pgsql_role", "1 for the PostgreSQL role the check last saw",
-                                    labels=["tracker", "role"])
-        pg_tl = GaugeMetricFamily("vipkeeper_pgsql_timeline", "PostgreSQL timeline the check last saw",
-                                  labels=["tracker"])
+        drops = CounterMetricFamily(
+            "vipkeeper_advert_drops", "Received adverts dropped, by reason", labels=["instance", "reason"]
+        )
+        garp = CounterMetricFamily(
+            "vipkeeper_gratuitous_sent", "Gratuitous ARPs / unsolicited NAs sent", labels=["instance"]
+        )
+        tr_up = GaugeMetricFamily(
+            "vipkeeper_tracker_up", "1 while the tracker is OK", labels=["instance", "tracker", "kind"]
+        )
+        tr_lat = GaugeMetricFamily(
+            "vipkeeper_tracker_latency_seconds", "Duration of the tracker's last run", labels=["tracker", "kind"]
+        )
+        pg_role = GaugeMetricFamily(
+            "vipkeeper_pgsql_role", "1 for the PostgreSQL role the check last saw", labels=["tracker", "role"]
+        )
+        pg_tl = GaugeMetricFamily(
+            "vipkeeper_pgsql_timeline", "PostgreSQL timeline the check last saw", labels=["tracker"]
+        )
         seen_tr: set[str] = set()
         for i in st["instances"]:
             n = i["name"]
@@ -81,12 +93,29 @@ class DaemonCollector:
                     pg_tl.add_metric([t["name"]], t["timeline"])
         unknown = CounterMetricFamily("vipkeeper_packets_unknown_vrid", "Packets for a VRID we do not run")
         unknown.add_metric([], st["packets"]["unknown_vrid"])
-        dec = CounterMetricFamily("vipkeeper_packet_decode_errors", "Packets that failed to decode, by reason",
-                                  labels=["reason"])
+        dec = CounterMetricFamily(
+            "vipkeeper_packet_decode_errors", "Packets that failed to decode, by reason", labels=["reason"]
+        )
         for reason, count in st["packets"]["decode_errors"].items():
             dec.add_metric([reason], count)
-        yield from (state, prio, base, held, age, trans, sent, recv, drops, garp, tr_up, tr_lat, pg_role, pg_tl,
-                    unknown, dec)
+        yield from (
+            state,
+            prio,
+            base,
+            held,
+            age,
+            trans,
+            sent,
+            recv,
+            drops,
+            garp,
+            tr_up,
+            tr_lat,
+            pg_role,
+            pg_tl,
+            unknown,
+            dec,
+        )
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -130,7 +159,7 @@ class MetricsServer:
                 head = "HTTP/1.0 404 Not Found\r\nContent-Type: text/plain\r\n"
             writer.write(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
             await writer.drain()
-        except (asyncio.TimeoutError, ConnectionError, OSError) as exc:
+        except (TimeoutError, ConnectionError, OSError) as exc:
             log.debug("metrics client: %s", exc)
         finally:
             writer.close()
