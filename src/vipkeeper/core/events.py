@@ -48,7 +48,7 @@ class Start:
     """The daemon is ready: sockets open, stale VIPs removed."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # built per packet or per advert: a frozen __init__ costs more
 class AdvertReceived:
     """A decoded advertisement for this instance's VRID."""
 
@@ -116,7 +116,7 @@ Event = Start | AdvertReceived | LinkChanged | TrackingChanged | SyncGroupChange
 # Router-level requests (the node turns them into Transmit / Gratuitous).
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # built per packet or per advert: a frozen __init__ costs more
 class SendAdvert:
     priority: int
 
@@ -133,7 +133,7 @@ class SendGratuitous:
 # What the daemon carries out.
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # built per packet or per advert: a frozen __init__ costs more
 class Transmit:
     """Send ``payload`` (a VRRP message, checksum included) from ``src`` to ``dst``
     on the raw VRRP socket of (``ifindex``, ``family``)."""
@@ -193,7 +193,7 @@ class PriorityChanged:
     instance: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # built per packet or per advert: a frozen __init__ costs more
 class AdvertDropped:
     """A received packet was not taken: it did not decode (RFC 5798 §7.1 checks
     that need no configuration), names no VRID we run, or failed this

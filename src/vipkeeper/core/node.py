@@ -78,6 +78,10 @@ class _Endpoint:
     dialect: UnicastChecksum
     frames: tuple[bytes, ...]
     encoders: dict[IPAddress, codec.AdvertEncoder] = field(default_factory=dict)
+    destinations: tuple[IPAddress, ...] = ()  # router.params.destinations, kept at hand
+
+    def __post_init__(self) -> None:
+        self.destinations = self.router.params.destinations
 
     @property
     def key(self) -> Key:
@@ -169,6 +173,7 @@ class VrrpNode:
         ep.link = link
         ep.router.src_addr = link.src
         ep.encoders.clear()
+        ep.destinations = params.destinations
         if (old.checksum_mode, old.v3_checksum_pseudo, old.unicast, old.group) != (
             params.checksum_mode,
             params.v3_checksum_pseudo,
@@ -353,9 +358,9 @@ class VrrpNode:
         for e in effects:
             if type(e) is SendAdvert:
                 p = ep.router.params
-                src, ifindex, name = ep.link.src, ep.link.ifindex, p.name
-                for dst in p.destinations:
-                    out.append(Transmit(ifindex, p.family, src, dst, ep.encoder(dst).encode(e.priority), name))
+                src, ifindex, name, prio = ep.link.src, ep.link.ifindex, p.name, e.priority
+                for dst in ep.destinations:
+                    out.append(Transmit(ifindex, p.family, src, dst, ep.encoder(dst).encode(prio), name))
             elif type(e) is SendGratuitous:
                 if ep.frames:
                     out.append(Gratuitous(ep.router.params.name, ep.link.ifindex, ep.frames, e.count, e.interval_us))
