@@ -483,7 +483,8 @@ class PgsqlCheck:
 
     def describe(self, now_mono: float) -> dict[str, Any]:
         st = self.state
-        return {**describe_runs("pgsql", self.status, st, now_mono), "role": st.role, "timeline": st.timeline}
+        return {**describe_runs("pgsql", self.status, st, now_mono), "role": st.role, "timeline": st.timeline,
+                "alarm": st.alarm}
 
     @property
     def peer_max_age_s(self) -> float:
