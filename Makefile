@@ -43,7 +43,7 @@ unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
 
 demo: deps
-	$(PY) -m vipkeeper.demo
+	$(PY) -m lab.demo
 
 # make bench BENCH_ARGS="--quick" (or --trials N, --only NAME, --jitter-seconds S; see bench/run.py)
 bench: sysdeps $(BENCH_STAMP)

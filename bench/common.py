@@ -3,7 +3,7 @@ frame parsing, /proc sampling and statistics.
 
 Both daemons run the *same* keepalived.conf text (vipkeeper reads keepalived's
 syntax), one pair at a time, on hosts A (master, priority 150) and B (backup,
-priority 100) of one :class:`vipkeeper.lab.Lab`; the observer host captures.
+priority 100) of one :class:`lab.netns.Lab`; the observer host captures.
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ from pathlib import Path
 
 from pyroute2 import IPRoute
 
+from lab.conf import global_defs, vrrp_instance
+from lab.netns import Lab
+from lab.nodes import Node
 from vipkeeper.core import timers
-from vipkeeper.lab import Lab
-from vipkeeper.labnodes import Node
 
 KINDS = ("vipkeeper", "keepalived")
 MASTER, BACKUP = "A", "B"
@@ -40,43 +41,36 @@ SEED = 8  # phase offsets are drawn from random.Random(SEED + trial): the same f
 
 
 # ------------------------------------------------------------------ configs
-def instance_block(*, name: str, vrid: int, state: str, priority: int, version: int, advert_int: str,
-                   vips: Sequence[str], interface: str = "eth0") -> str:
-    addrs = "".join(f"        {v}\n" for v in vips)
-    return (f"vrrp_instance {name} {{\n"
-            f"    state {state}\n"
-            f"    interface {interface}\n"
-            f"    virtual_router_id {vrid}\n"
-            f"    priority {priority}\n"
-            f"    advert_int {advert_int}\n"
-            f"    version {version}\n"
-            f"    virtual_ipaddress {{\n{addrs}    }}\n"
-            f"}}\n")
-
-
-def global_defs(*, rt_priority: int | None = None) -> str:
-    lines = ["    vrrp_garp_master_delay 1"]
-    if rt_priority is not None:
-        lines.append(f"    vrrp_rt_priority {rt_priority}")
-    return "global_defs {\n" + "\n".join(lines) + "\n}\n"
-
-
-def pair_configs(*, version: int, advert_int: str, rt_priority: int | None = None,
-                 instances: int = 1) -> dict[str, str]:
+def pair_configs(
+    *, version: int, advert_int: str, rt_priority: int | None = None, instances: int = 1
+) -> dict[str, str]:
     """{host: keepalived.conf text} for a master A and a backup B.
 
     One instance: VRID 42, VIP 172.20.0.115.  More: VRIDs 1..n, VIPs 10.77.x.y.
     """
     out = {}
     for host, state, prio in ((MASTER, "MASTER", PRIO_MASTER), (BACKUP, "BACKUP", PRIO_BACKUP)):
-        blocks = [global_defs(rt_priority=rt_priority)]
+        rt = [] if rt_priority is None else [f"vrrp_rt_priority {rt_priority}"]
+        blocks = [global_defs("vrrp_garp_master_delay 1", *rt)]
         if instances == 1:
-            blocks.append(instance_block(name="VI_B", vrid=VRID, state=state, priority=prio, version=version,
-                                         advert_int=advert_int, vips=[VIP]))
+            blocks.append(
+                vrrp_instance(
+                    "VI_B", vrid=VRID, state=state, priority=prio, version=version, advert_int=advert_int, vips=[VIP]
+                )
+            )
         else:
             for i in range(instances):
-                blocks.append(instance_block(name=f"VI_{i + 1}", vrid=i + 1, state=state, priority=prio,
-                                             version=version, advert_int=advert_int, vips=[scale_vip(i)]))
+                blocks.append(
+                    vrrp_instance(
+                        f"VI_{i + 1}",
+                        vrid=i + 1,
+                        state=state,
+                        priority=prio,
+                        version=version,
+                        advert_int=advert_int,
+                        vips=[scale_vip(i)],
+                    )
+                )
         out[host] = "".join(blocks)
     return out
 
@@ -246,8 +240,11 @@ def parse_advert(frame: bytes) -> tuple[float, bytes, int, int] | None:
 def garps(frames: Iterable[tuple[float, bytes]], vip: str) -> list[tuple[float, bytes]]:
     """(time, sender MAC) of gratuitous ARPs for ``vip`` (sender IP = target IP = VIP)."""
     want = socket.inet_aton(vip)
-    return [(ts, f[6:12]) for ts, f in frames
-            if len(f) >= 42 and f[12:14] == b"\x08\x06" and f[28:32] == want and f[38:42] == want]
+    return [
+        (ts, f[6:12])
+        for ts, f in frames
+        if len(f) >= 42 and f[12:14] == b"\x08\x06" and f[28:32] == want and f[38:42] == want
+    ]
 
 
 def adverts(frames: Iterable[tuple[float, bytes]]) -> list[tuple[float, bytes, int, int]]:
@@ -309,7 +306,7 @@ class Pair:
     def logs(self) -> str:
         return "".join(f"--- {self.kind} {h}\n{n.log()[-3000:]}" for h, n in self.nodes.items())
 
-    def __enter__(self) -> "Pair":
+    def __enter__(self) -> Pair:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -349,7 +346,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 def stat_cpu_s(pid: int) -> float:
     """utime + stime of ``pid`` (all its threads), in seconds, from /proc/PID/stat."""
     s = Path(f"/proc/{pid}/stat").read_text()
-    f = s[s.rindex(")") + 2:].split()
+    f = s[s.rindex(")") + 2 :].split()
     return (int(f[11]) + int(f[12])) / CLK_TCK
 
 

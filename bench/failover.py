@@ -18,9 +18,7 @@ import signal
 import time
 from pathlib import Path
 
-from vipkeeper.lab import Lab
-
-from .common import (
+from bench.common import (
     BACKUP,
     MASTER,
     VIP,
@@ -38,6 +36,7 @@ from .common import (
     wait_stable_holder,
     wait_until,
 )
+from lab.netns import Lab
 
 CONFIGS = [  # (name suffix, version, advert_int)
     ("v2_1s", 2, "1"),
@@ -46,8 +45,9 @@ CONFIGS = [  # (name suffix, version, advert_int)
 ]
 
 
-def run_trials(lab: Lab, net: NetCtl, workdir: Path, kind: str, *, mode: str, version: int,
-               advert_int: str, trials: int, log=print) -> dict:
+def run_trials(
+    lab: Lab, net: NetCtl, workdir: Path, kind: str, *, mode: str, version: int, advert_int: str, trials: int, log=print
+) -> dict:
     """Run ``trials`` faults of ``mode`` on one pair of ``kind``; returns samples and details."""
     adv_s = float(advert_int)
     mdi = master_down_s(version, advert_int)
@@ -56,7 +56,7 @@ def run_trials(lab: Lab, net: NetCtl, workdir: Path, kind: str, *, mode: str, ve
     mac_b = lab.mac(BACKUP)
     ip_a = lab.host(MASTER).ip4
     assert ip_a is not None
-    settle_s = max(1.3, 5 * adv_s)          # past vrrp_garp_master_delay 1 (the delayed GARPs)
+    settle_s = max(1.3, 5 * adv_s)  # past vrrp_garp_master_delay 1 (the delayed GARPs)
     converge_s = 3 * mdi + 15
     events: list[tuple[float, float | None]] = []
     problems: list[str] = []
@@ -81,8 +81,7 @@ def run_trials(lab: Lab, net: NetCtl, workdir: Path, kind: str, *, mode: str, ve
                 else:
                     t0 = time.time()
                     pair.nodes[MASTER].send_signal(signal.SIGTERM)
-                took = wait_until(lambda: VIP in net.addresses(BACKUP), mdi + 5,
-                                  0.02 if adv_s >= 0.5 else 0.005)
+                took = wait_until(lambda: VIP in net.addresses(BACKUP), mdi + 5, 0.02 if adv_s >= 0.5 else 0.005)
                 events.append((t0, took))
                 if took is None:
                     problems.append(f"trial {i}: B never took the VIP")
@@ -91,13 +90,19 @@ def run_trials(lab: Lab, net: NetCtl, workdir: Path, kind: str, *, mode: str, ve
                 else:
                     pair.nodes[MASTER].proc.wait(15)  # type: ignore[union-attr]
                     pair.start(MASTER)
-                log(f"    {kind:10s} {mode} v{version} {advert_int}s trial {i + 1}/{trials}"
-                    + (f": VIP on B after ~{took - t0:.3f}s" if took else ": no failover"))
+                log(
+                    f"    {kind:10s} {mode} v{version} {advert_int}s trial {i + 1}/{trials}"
+                    + (f": VIP on B after ~{took - t0:.3f}s" if took else ": no failover")
+                )
     finally:
         frames = cap.stop()
         sniffer.close()
     g = [ts for ts, mac in garps(frames, VIP) if mac == mac_b]
-    a_adv = [(ts, prio) for ts, src, vrid, prio in adverts(frames) if vrid == VRID and src == bytes(map(int, ip_a.split(".")))]
+    a_adv = [
+        (ts, prio)
+        for ts, src, vrid, prio in adverts(frames)
+        if vrid == VRID and src == bytes(map(int, ip_a.split(".")))
+    ]
     samples: list[float] = []
     since_last: list[float] = []
     for i, (t0, _took) in enumerate(events):

@@ -17,9 +17,7 @@ import socket
 import time
 from pathlib import Path
 
-from vipkeeper.lab import Lab
-
-from .common import (
+from bench.common import (
     BACKUP,
     MASTER,
     VIP,
@@ -33,12 +31,22 @@ from .common import (
     pair_configs,
     wait_stable_holder,
 )
+from lab.netns import Lab
 
 ADVERT_INT = "0.01"
 
 
-def run_jitter(lab: Lab, net: NetCtl, workdir: Path, kind: str, *, seconds: float, load: bool,
-               rt_priority: int | None = None, log=print) -> dict:
+def run_jitter(
+    lab: Lab,
+    net: NetCtl,
+    workdir: Path,
+    kind: str,
+    *,
+    seconds: float,
+    load: bool,
+    rt_priority: int | None = None,
+    log=print,
+) -> dict:
     confs = pair_configs(version=3, advert_int=ADVERT_INT, rt_priority=rt_priority)
     tag = f"jitter-{'load' if load else 'idle'}{'-rt' if rt_priority else ''}-{kind}"
     pair = Pair(lab, workdir / tag, kind, confs)
@@ -56,8 +64,11 @@ def run_jitter(lab: Lab, net: NetCtl, workdir: Path, kind: str, *, seconds: floa
             raise RuntimeError(f"{kind}: A did not keep the VIP once B started\n{pair.logs()}")
         cap = lab.capture("observer", "ip proto 112 or arp")
         try:
-            log(f"    {kind:10s} advert_int {ADVERT_INT}: {seconds:g} s {'with ' + str(hogs) + ' CPU hogs' if load else 'idle'}"
-                + (f", vrrp_rt_priority {rt_priority}" if rt_priority else ""))
+            log(
+                f"    {kind:10s} advert_int {ADVERT_INT}: {seconds:g} s "
+                f"{'with ' + str(hogs) + ' CPU hogs' if load else 'idle'}"
+                + (f", vrrp_rt_priority {rt_priority}" if rt_priority else "")
+            )
             if load:
                 with cpu_hogs(lab, hogs, seconds + 1):
                     time.sleep(seconds)

@@ -3,8 +3,9 @@
 That benchmark lives in ``bench/pg_promote.py``, built on another branch.  The contract:
 
 * it is run as ``python bench/pg_promote.py`` from the repository root, with this
-  process's environment plus ``BENCH_JSON=1``, ``BENCH_TRIALS=<n>`` and, for ``--quick``,
-  ``BENCH_QUICK=1`` (environment, not options, so its own argument parser is free);
+  process's environment plus the root first on ``PYTHONPATH`` (it imports :mod:`lab`),
+  ``BENCH_JSON=1``, ``BENCH_TRIALS=<n>`` and, for ``--quick``, ``BENCH_QUICK=1``
+  (environment, not options, so its own argument parser is free);
 * it builds and tears down its own lab, and exits 0 on success;
 * it prints JSON on stdout: the whole of stdout, or else its last line that parses.
   One benchmark record (a dict with ``"name"``) or a list of them, in the schema of
@@ -21,7 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .report import unavailable_record
+from bench.report import unavailable_record
 
 SCRIPT = Path(__file__).resolve().with_name("pg_promote.py")
 NAME, TITLE = "pg_promote", "PostgreSQL promotion → VIP on the new primary"
@@ -43,13 +44,20 @@ def _parse(stdout: str):
 def run_pg_hook(*, quick: bool, trials: int, timeout_s: float, script: Path = SCRIPT, log=print) -> list[dict]:
     if not script.exists():
         return [unavailable_record(NAME, TITLE, f"not available ({script.name} is not in this tree)")]
-    env = dict(os.environ, BENCH_JSON="1", BENCH_TRIALS=str(trials))
+    root = script.parent.parent  # the repository root: bench/ and lab/ import from there
+    env = dict(
+        os.environ,
+        BENCH_JSON="1",
+        BENCH_TRIALS=str(trials),
+        PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
+    )
     if quick:
         env["BENCH_QUICK"] = "1"
     log(f"    running {script} (timeout {timeout_s:.0f} s)")
     try:
-        proc = subprocess.run([sys.executable, str(script)], cwd=script.parent.parent, env=env,
-                              capture_output=True, text=True, timeout=timeout_s)
+        proc = subprocess.run(
+            [sys.executable, str(script)], cwd=root, env=env, capture_output=True, text=True, timeout=timeout_s
+        )
     except subprocess.TimeoutExpired:
         return [unavailable_record(NAME, TITLE, f"failed: no result within {timeout_s:.0f} s")]
     if proc.returncode != 0:

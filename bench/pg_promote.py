@@ -32,10 +32,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from vipkeeper.lab import Lab, netns_unavailable_reason
-from vipkeeper.labnodes import Node
-from vipkeeper.pglab import (VIP, PgCluster, find_seed_dir, install_seed_check, mirror_of_seed,
-                             pg_unavailable_reason, vipkeeper_conf)
+from lab.netns import Lab, netns_unavailable_reason
+from lab.nodes import Node
+from lab.pg import VIP, PgCluster, pg_unavailable_reason, vipkeeper_conf
+from lab.seed import install_seed_check, mirror_of_seed, seed_dir
 
 
 def first_garp_from(frames: list[tuple[float, bytes]], vip: str, mac: bytes) -> float | None:
@@ -85,7 +85,10 @@ def trial(kind: str, work: Path, seed: Path, *, b_priority: int | None = None) -
             frames = cap.stop()
             t_garp = first_garp_from(frames, VIP, lab.mac("B"))
             return {
-                "kind": kind, "b_priority": b_priority, "held_before": held_before, "moved": moved,
+                "kind": kind,
+                "b_priority": b_priority,
+                "held_before": held_before,
+                "moved": moved,
                 "promote_s": t_ret - t_start,
                 "garp_after_return_s": None if t_garp is None else t_garp - t_ret,
                 "garp_after_start_s": None if t_garp is None else t_garp - t_start,
@@ -106,21 +109,27 @@ def main() -> int:
     if why:
         print(f"pg_promote: cannot run here: {why}", file=sys.stderr)
         return 1
-    seed = find_seed_dir()
-    setups = [("vipkeeper", None, "vipkeeper vrrp_pgsql + fast_preempt, priority 250/240"),
-              ("vipkeeper", 99, "vipkeeper vrrp_pgsql + fast_preempt, priority 100/99"),
-              ("keepalived", None, "keepalived 2.2.7, seed config + seed check (100/99, weight 4)")]
+    seed = seed_dir()
+    setups = [
+        ("vipkeeper", None, "vipkeeper vrrp_pgsql + fast_preempt, priority 250/240"),
+        ("vipkeeper", 99, "vipkeeper vrrp_pgsql + fast_preempt, priority 100/99"),
+        ("keepalived", None, "keepalived 2.2.7, seed config + seed check (100/99, weight 4)"),
+    ]
     results: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory(prefix="vipkeeper-bench-") as tmp:
         for kind, bprio, label in setups:
             for i in range(args.trials):
                 r = trial(kind, Path(tmp), seed, b_priority=bprio)
                 results.setdefault(label, []).append(r)
-                print(f"{label} #{i + 1}: VIP before promote on {r['held_before'] or 'nowhere'}; promote took "
-                      f"{r['promote_s']:.3f}s; first GARP from B {fmt(r['garp_after_return_s'])}s after it returned",
-                      flush=True)
-    print("\nfirst gratuitous ARP for the VIP from B, seconds after `repmgr standby promote` returned "
-          f"(advert_int 1, {args.trials} trials)")
+                print(
+                    f"{label} #{i + 1}: VIP before promote on {r['held_before'] or 'nowhere'}; promote took "
+                    f"{r['promote_s']:.3f}s; first GARP from B {fmt(r['garp_after_return_s'])}s after it returned",
+                    flush=True,
+                )
+    print(
+        "\nfirst gratuitous ARP for the VIP from B, seconds after `repmgr standby promote` returned "
+        f"(advert_int 1, {args.trials} trials)"
+    )
     print(f"{'setup':66s} {'median':>8s} {'min':>8s} {'max':>8s}")
     for label, rs in results.items():
         xs = [r["garp_after_return_s"] for r in rs if r["garp_after_return_s"] is not None]

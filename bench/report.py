@@ -28,25 +28,53 @@ import math
 import os
 from pathlib import Path
 
-from .common import summary
+from bench.common import summary
 
 SCHEMA_VERSION = 1
 
 
-def make_record(name: str, title: str, unit: str, vk: list[float] | None, ka: list[float] | None, *,
-                goal: str, goal_met: bool | None, details: dict | None = None, ndigits: int = 3) -> dict:
+def make_record(
+    name: str,
+    title: str,
+    unit: str,
+    vk: list[float] | None,
+    ka: list[float] | None,
+    *,
+    goal: str,
+    goal_met: bool | None,
+    details: dict | None = None,
+    ndigits: int = 3,
+) -> dict:
     s_vk = summary(vk, ndigits) if vk is not None else None
     s_ka = summary(ka, ndigits) if ka is not None else None
     ratio = None
     if s_vk and s_ka and s_vk["median"] is not None and s_ka["median"]:
         ratio = round(s_vk["median"] / s_ka["median"], 4)
-    return {"name": name, "title": title, "unit": unit, "vipkeeper": s_vk, "keepalived": s_ka, "ratio": ratio,
-            "goal": goal, "goal_met": goal_met, "details": details or {}}
+    return {
+        "name": name,
+        "title": title,
+        "unit": unit,
+        "vipkeeper": s_vk,
+        "keepalived": s_ka,
+        "ratio": ratio,
+        "goal": goal,
+        "goal_met": goal_met,
+        "details": details or {},
+    }
 
 
 def unavailable_record(name: str, title: str, why: str) -> dict:
-    return {"name": name, "title": title, "unit": "", "vipkeeper": None, "keepalived": None, "ratio": None,
-            "goal": "", "goal_met": None, "details": {"status": why}}
+    return {
+        "name": name,
+        "title": title,
+        "unit": "",
+        "vipkeeper": None,
+        "keepalived": None,
+        "ratio": None,
+        "goal": "",
+        "goal_met": None,
+        "details": {"status": why},
+    }
 
 
 def results_path(out_dir: Path, date: str, suffix: str) -> Path:
@@ -166,7 +194,7 @@ def write_png(records: list[dict], path: Path, title: str) -> bool:
         ax.set_title(f"{r['title']}\n{r['unit']}{ratio}", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(axis="y", alpha=0.3)
-    for ax in list(axes.flat)[len(rec):]:
+    for ax in list(axes.flat)[len(rec) :]:
         ax.set_visible(False)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()

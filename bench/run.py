@@ -28,13 +28,20 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from vipkeeper import lab as lablib
-from vipkeeper.lab import Lab
-
-from . import failover, jitter, scale
-from .common import KINDS, NetCtl, master_down_s, skew_s
-from .pg import run_pg_hook
-from .report import SCHEMA_VERSION, make_record, render_table, results_path, unavailable_record, write_json, write_png
+from bench import failover, jitter, scale
+from bench.common import KINDS, NetCtl, master_down_s, skew_s
+from bench.pg import run_pg_hook
+from bench.report import (
+    SCHEMA_VERSION,
+    make_record,
+    render_table,
+    results_path,
+    unavailable_record,
+    write_json,
+    write_png,
+)
+from lab import netns as lablib
+from lab.netns import Lab
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
@@ -50,17 +57,29 @@ def log(msg: str) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true",
-                   help="1 trial each, 10 instances, short windows (a smoke run, not a measurement)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="1 trial each, 10 instances, short windows (a smoke run, not a measurement)",
+    )
     p.add_argument("--trials", type=int, default=None, help="trials per failover/handover config (default 10)")
     p.add_argument("--only", default="", help="comma-separated benchmark names or prefixes")
-    p.add_argument("--jitter-seconds", type=float, default=None,
-                   help="duration of each jitter run, idle and loaded (default 60; the issue asks 300)")
+    p.add_argument(
+        "--jitter-seconds",
+        type=float,
+        default=None,
+        help="duration of each jitter run, idle and loaded (default 60; the issue asks 300)",
+    )
     p.add_argument("--scale-instances", type=int, default=None, help="VRRP instances per daemon (default 200)")
     p.add_argument("--scale-window", type=float, default=None, help="CPU/RSS measurement window, s (default 30)")
-    p.add_argument("--rt-priority", type=int, default=10, metavar="P",
-                   help="jitter_load_rt: the loaded run again with 'vrrp_rt_priority P' in both daemons' "
-                        "global_defs (default 10; 0 skips it)")
+    p.add_argument(
+        "--rt-priority",
+        type=int,
+        default=10,
+        metavar="P",
+        help="jitter_load_rt: the loaded run again with 'vrrp_rt_priority P' in both daemons' "
+        "global_defs (default 10; 0 skips it)",
+    )
     p.add_argument("--pg-timeout", type=float, default=1200, help="seconds allowed to bench/pg_promote.py")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"results directory (default {DEFAULT_OUT})")
     p.add_argument("--no-png", action="store_true", help="do not draw the chart")
@@ -104,8 +123,13 @@ def _version(argv: list[str]) -> str:
 
 
 def _meta_host() -> dict:
-    return {"cpus": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version(),
-            "machine": platform.machine(), "loadavg_start": os.getloadavg()}
+    return {
+        "cpus": os.cpu_count(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "loadavg_start": os.getloadavg(),
+    }
 
 
 # ------------------------------------------------------------------ benchmark groups
@@ -125,8 +149,9 @@ def bench_fault(lab: Lab, net: NetCtl, work: Path, args, mode: str) -> list[dict
         log(f"== {name}: {title}, {args.trials} trial(s) per daemon")
         res = {}
         for kind in _order(i):
-            res[kind] = failover.run_trials(lab, net, work, kind, mode=mode, version=version, advert_int=adv,
-                                            trials=args.trials, log=log)
+            res[kind] = failover.run_trials(
+                lab, net, work, kind, mode=mode, version=version, advert_int=adv, trials=args.trials, log=log
+            )
         vk, ka = res["vipkeeper"], res["keepalived"]
         ms = lambda xs: [x * 1000 for x in xs]  # noqa: E731
         mdi_ms = master_down_s(version, adv) * 1000
@@ -137,13 +162,26 @@ def bench_fault(lab: Lab, net: NetCtl, work: Path, args, mode: str) -> list[dict
         else:
             limit = skew_ms + 20
             goal = f"every trial <= Skew_Time + 20 ms = {limit:.1f} ms"
-        rec = make_record(name, title, "ms", ms(vk["samples"]), ms(ka["samples"]), goal=goal, goal_met=None,
-                          details={"limit_ms": round(limit, 3), "master_down_interval_ms": round(mdi_ms, 3),
-                                   "skew_ms": round(skew_ms, 3), "trials": args.trials,
-                                   "since_last_advert_ms": {
-                                       "vipkeeper": [round(x * 1000, 3) for x in vk["since_last_advert"]],
-                                       "keepalived": [round(x * 1000, 3) for x in ka["since_last_advert"]]},
-                                   "problems": [f"{k}: {p}" for k, r in res.items() for p in r["problems"]]})
+        rec = make_record(
+            name,
+            title,
+            "ms",
+            ms(vk["samples"]),
+            ms(ka["samples"]),
+            goal=goal,
+            goal_met=None,
+            details={
+                "limit_ms": round(limit, 3),
+                "master_down_interval_ms": round(mdi_ms, 3),
+                "skew_ms": round(skew_ms, 3),
+                "trials": args.trials,
+                "since_last_advert_ms": {
+                    "vipkeeper": [round(x * 1000, 3) for x in vk["since_last_advert"]],
+                    "keepalived": [round(x * 1000, 3) for x in ka["since_last_advert"]],
+                },
+                "problems": [f"{k}: {p}" for k, r in res.items() for p in r["problems"]],
+            },
+        )
         v = rec["vipkeeper"]
         complete = v["n"] == args.trials and rec["keepalived"]["n"] == args.trials
         every = complete and v["max"] is not None and v["max"] <= limit
@@ -154,7 +192,8 @@ def bench_fault(lab: Lab, net: NetCtl, work: Path, args, mode: str) -> list[dict
                 rec["details"]["notes"] = [
                     f"from A's last advert to B's GARP: vipkeeper max {max(sl) * 1000:.1f} ms, keepalived max "
                     f"{max(ka['since_last_advert'] or [float('nan')]) * 1000:.1f} ms "
-                    f"(Master_Down_Interval {mdi_ms:.1f} ms)"]
+                    f"(Master_Down_Interval {mdi_ms:.1f} ms)"
+                ]
         else:
             rec["goal_met"] = bool(every)
         out.append(rec)
@@ -168,34 +207,70 @@ def bench_scale(lab: Lab, net: NetCtl, work: Path, args) -> list[dict]:
     log(f"== scale: {n} VRRPv3 instances at advert_int 0.1, window {args.scale_window:g} s")
     res = {}
     for kind in _order(1):
-        res[kind] = scale.run_scale(lab, net, work, kind, instances=n, window_s=args.scale_window,
-                                    warmup_s=args.scale_warmup, sample_s=args.scale_sample, log=log)
+        res[kind] = scale.run_scale(
+            lab,
+            net,
+            work,
+            kind,
+            instances=n,
+            window_s=args.scale_window,
+            warmup_s=args.scale_warmup,
+            sample_s=args.scale_sample,
+            log=log,
+        )
     out = []
     for role in ("master", "backup"):
         vk, ka = res["vipkeeper"][role], res["keepalived"][role]
         problems = [f"{k}: {p}" for k, r in res.items() for p in r["problems"]]
         if wanted(args, f"cpu_{role}"):
             rec = make_record(
-                f"cpu_{role}", f"CPU of the {role}, {n} instances v3 advert_int 0.1", "CPU s/min",
-                vk["cpu_s_per_min"], ka["cpu_s_per_min"], goal="ratio <= 1.0", goal_met=None, ndigits=4,
-                details={"stat_cpu_s_per_min": {"vipkeeper": vk["stat_cpu_s_per_min"],
-                                                "keepalived": ka["stat_cpu_s_per_min"]},
-                         "window_s": args.scale_window, "sample_s": args.scale_sample, "instances": n,
-                         "problems": problems,
-                         "notes": [f"utime+stime over the whole window: vipkeeper {vk['stat_cpu_s_per_min']:.3f}, "
-                                   f"keepalived {ka['stat_cpu_s_per_min']:.3f} CPU s/min "
-                                   f"({vk['stat_cpu_s_per_min'] / 0.6:.2f}% vs {ka['stat_cpu_s_per_min'] / 0.6:.2f}% "
-                                   f"of a core)"]})
+                f"cpu_{role}",
+                f"CPU of the {role}, {n} instances v3 advert_int 0.1",
+                "CPU s/min",
+                vk["cpu_s_per_min"],
+                ka["cpu_s_per_min"],
+                goal="ratio <= 1.0",
+                goal_met=None,
+                ndigits=4,
+                details={
+                    "stat_cpu_s_per_min": {
+                        "vipkeeper": vk["stat_cpu_s_per_min"],
+                        "keepalived": ka["stat_cpu_s_per_min"],
+                    },
+                    "window_s": args.scale_window,
+                    "sample_s": args.scale_sample,
+                    "instances": n,
+                    "problems": problems,
+                    "notes": [
+                        f"utime+stime over the whole window: vipkeeper {vk['stat_cpu_s_per_min']:.3f}, "
+                        f"keepalived {ka['stat_cpu_s_per_min']:.3f} CPU s/min "
+                        f"({vk['stat_cpu_s_per_min'] / 0.6:.2f}% vs {ka['stat_cpu_s_per_min'] / 0.6:.2f}% "
+                        f"of a core)"
+                    ],
+                },
+            )
             rec["goal_met"] = rec["ratio"] is not None and rec["ratio"] <= 1.0 and not problems
             out.append(rec)
         if wanted(args, f"rss_{role}"):
             by = ka["rss_mb_by_process"]
             rec = make_record(
-                f"rss_{role}", f"RSS of the {role}, {n} instances", "MB", vk["rss_mb"], ka["rss_mb"],
-                goal="vipkeeper <= 30 MB", goal_met=None, ndigits=3,
-                details={"limit": 30, "rss_mb_by_process": {"vipkeeper": vk["rss_mb_by_process"], "keepalived": by},
-                         "problems": problems,
-                         "notes": ["keepalived = parent + VRRP child: " + " + ".join(f"{k} {v:.1f} MB" for k, v in by.items())]})
+                f"rss_{role}",
+                f"RSS of the {role}, {n} instances",
+                "MB",
+                vk["rss_mb"],
+                ka["rss_mb"],
+                goal="vipkeeper <= 30 MB",
+                goal_met=None,
+                ndigits=3,
+                details={
+                    "limit": 30,
+                    "rss_mb_by_process": {"vipkeeper": vk["rss_mb_by_process"], "keepalived": by},
+                    "problems": problems,
+                    "notes": [
+                        "keepalived = parent + VRRP child: " + " + ".join(f"{k} {v:.1f} MB" for k, v in by.items())
+                    ],
+                },
+            )
             rec["goal_met"] = rec["vipkeeper"]["max"] is not None and rec["vipkeeper"]["max"] <= 30
             out.append(rec)
     return out
@@ -213,19 +288,37 @@ def bench_jitter(lab: Lab, net: NetCtl, work: Path, args) -> list[dict]:
         if rt:
             title += f", vrrp_rt_priority {rt}"
         log(f"== {name}: {title}, {args.jitter_seconds:g} s per daemon")
-        res = {kind: jitter.run_jitter(lab, net, work, kind, seconds=args.jitter_seconds, load=load, rt_priority=rt,
-                                       log=log) for kind in _order(i)}
+        res = {
+            kind: jitter.run_jitter(
+                lab, net, work, kind, seconds=args.jitter_seconds, load=load, rt_priority=rt, log=log
+            )
+            for kind in _order(i)
+        }
         vk, ka = res["vipkeeper"], res["keepalived"]
         keys = ("false_failovers", "backup_adverts", "backup_garps", "adverts_from_master", "expected_adverts")
-        rec = make_record(name, title, "ms", vk["gaps_ms"], ka["gaps_ms"], goal="zero false failovers", goal_met=None,
-                          details={"seconds": args.jitter_seconds, "load_processes": vk["load_processes"],
-                                   "rt_priority": rt, "limit": round(master_down_s(3, jitter.ADVERT_INT) * 1000, 3),
-                                   **{k: {"vipkeeper": vk[k], "keepalived": ka[k]} for k in keys},
-                                   "problems": [f"{k}: {p}" for k, r in res.items() for p in r["problems"]],
-                                   "notes": [f"false failovers: vipkeeper {vk['false_failovers']}, keepalived "
-                                             f"{ka['false_failovers']}; adverts sent: vipkeeper "
-                                             f"{vk['adverts_from_master']}, keepalived {ka['adverts_from_master']} "
-                                             f"of {vk['expected_adverts']} expected in {args.jitter_seconds:g} s"]})
+        rec = make_record(
+            name,
+            title,
+            "ms",
+            vk["gaps_ms"],
+            ka["gaps_ms"],
+            goal="zero false failovers",
+            goal_met=None,
+            details={
+                "seconds": args.jitter_seconds,
+                "load_processes": vk["load_processes"],
+                "rt_priority": rt,
+                "limit": round(master_down_s(3, jitter.ADVERT_INT) * 1000, 3),
+                **{k: {"vipkeeper": vk[k], "keepalived": ka[k]} for k in keys},
+                "problems": [f"{k}: {p}" for k, r in res.items() for p in r["problems"]],
+                "notes": [
+                    f"false failovers: vipkeeper {vk['false_failovers']}, keepalived "
+                    f"{ka['false_failovers']}; adverts sent: vipkeeper "
+                    f"{vk['adverts_from_master']}, keepalived {ka['adverts_from_master']} "
+                    f"of {vk['expected_adverts']} expected in {args.jitter_seconds:g} s"
+                ],
+            },
+        )
         rec["goal_met"] = vk["false_failovers"] == 0 and vk["daemons_alive"]
         out.append(rec)
     return out
@@ -266,8 +359,11 @@ def main(argv: list[str] | None = None) -> int:
                             log(f"!! {names[0]}...: {type(exc).__name__}: {exc}")
                             for n in names:
                                 if wanted(args, n) and not (n == "jitter_load_rt" and not args.rt_priority):
-                                    records.append(unavailable_record(n, n, f"error: {type(exc).__name__}: "
-                                                                             f"{str(exc).splitlines()[0][:200]}"))
+                                    records.append(
+                                        unavailable_record(
+                                            n, n, f"error: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+                                        )
+                                    )
                 finally:
                     net.close()
         if wanted(args, "pg_promote"):
@@ -290,11 +386,17 @@ def main(argv: list[str] | None = None) -> int:
             "vipkeeper_commit": _version(["git", "-C", str(ROOT), "describe", "--always", "--dirty"]),
             "lab_namespaces": lab_namespaces,
             "workdir": str(work),
-            "options": {"quick": args.quick, "trials": args.trials, "only": args.only_list,
-                        "jitter_seconds": args.jitter_seconds, "scale_instances": args.scale_instances,
-                        "scale_window_s": args.scale_window, "rt_priority": args.rt_priority},
+            "options": {
+                "quick": args.quick,
+                "trials": args.trials,
+                "only": args.only_list,
+                "jitter_seconds": args.jitter_seconds,
+                "scale_instances": args.scale_instances,
+                "scale_window_s": args.scale_window,
+                "rt_priority": args.rt_priority,
+            },
             "method": "each benchmark: vipkeeper and keepalived with the same keepalived.conf text, one after "
-                      "the other, on one namespace lab (hosts A, B, observer); see bench/*.py docstrings",
+            "the other, on one namespace lab (hosts A, B, observer); see bench/*.py docstrings",
         },
         "benchmarks": records,
     }
@@ -302,9 +404,15 @@ def main(argv: list[str] | None = None) -> int:
     json_path = results_path(args.out, date, ".json")
     write_json(doc, json_path)
     png_path = json_path.with_suffix(".png")
-    drew = False if args.no_png else write_png(
-        records, png_path, f"vipkeeper vs keepalived — {started:%Y-%m-%d %H:%M}, {host['cpus']} CPUs, "
-                           f"wall {wall / 60:.1f} min")
+    drew = (
+        False
+        if args.no_png
+        else write_png(
+            records,
+            png_path,
+            f"vipkeeper vs keepalived — {started:%Y-%m-%d %H:%M}, {host['cpus']} CPUs, wall {wall / 60:.1f} min",
+        )
+    )
     print(render_table(records))
     print(f"results: {json_path}" + (f"\nchart:   {png_path}" if drew else ""))
     print(f"wall time: {wall / 60:.1f} min")

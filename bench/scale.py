@@ -19,16 +19,26 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from vipkeeper.lab import Lab
-
-from .common import BACKUP, MASTER, NetCtl, Pair, pair_configs, rss_mb, sched_cpu_s, stat_cpu_s
+from bench.common import BACKUP, MASTER, NetCtl, Pair, pair_configs, rss_mb, sched_cpu_s, stat_cpu_s
+from lab.netns import Lab
 
 VIP_PREFIX = "10.77."
 
 
-def run_scale(lab: Lab, net: NetCtl, workdir: Path, kind: str, *, instances: int, window_s: float,
-              warmup_s: float, sample_s: float, advert_int: str = "0.1", extra_env: dict | None = None,
-              log=print) -> dict:
+def run_scale(
+    lab: Lab,
+    net: NetCtl,
+    workdir: Path,
+    kind: str,
+    *,
+    instances: int,
+    window_s: float,
+    warmup_s: float,
+    sample_s: float,
+    advert_int: str = "0.1",
+    extra_env: dict | None = None,
+    log=print,
+) -> dict:
     confs = pair_configs(version=3, advert_int=advert_int, instances=instances)
     pair = Pair(lab, workdir / f"scale-{kind}", kind, confs, extra_env=dict(extra_env or {}))
     out: dict = {"instances": instances, "window_s": window_s, "problems": []}
@@ -40,17 +50,28 @@ def run_scale(lab: Lab, net: NetCtl, workdir: Path, kind: str, *, instances: int
         ok = Lab.wait_for(lambda: net.count_vips(MASTER, VIP_PREFIX) == instances, 120, 0.2)
         if ok:
             pair.start(BACKUP)
-            ok = Lab.wait_for(lambda: pair.nodes[BACKUP].running and net.count_vips(MASTER, VIP_PREFIX) == instances
-                              and net.count_vips(BACKUP, VIP_PREFIX) == 0, 60, 0.2)
+            ok = Lab.wait_for(
+                lambda: (
+                    pair.nodes[BACKUP].running
+                    and net.count_vips(MASTER, VIP_PREFIX) == instances
+                    and net.count_vips(BACKUP, VIP_PREFIX) == 0
+                ),
+                60,
+                0.2,
+            )
             time.sleep(1)
             ok = ok and net.count_vips(MASTER, VIP_PREFIX) == instances and net.count_vips(BACKUP, VIP_PREFIX) == 0
         if not ok:
-            raise RuntimeError(f"{kind}: {instances} VIPs never all on A "
-                               f"(A {net.count_vips(MASTER, VIP_PREFIX)}, B {net.count_vips(BACKUP, VIP_PREFIX)})"
-                               f"\n{pair.logs()}")
+            raise RuntimeError(
+                f"{kind}: {instances} VIPs never all on A "
+                f"(A {net.count_vips(MASTER, VIP_PREFIX)}, B {net.count_vips(BACKUP, VIP_PREFIX)})"
+                f"\n{pair.logs()}"
+            )
         out["converge_s"] = round(time.monotonic() - t_start, 2)
-        log(f"    {kind:10s} {instances} instances converged in {out['converge_s']} s; "
-            f"warm-up {warmup_s:g} s, window {window_s:g} s")
+        log(
+            f"    {kind:10s} {instances} instances converged in {out['converge_s']} s; "
+            f"warm-up {warmup_s:g} s, window {window_s:g} s"
+        )
         time.sleep(warmup_s)
         pids = {h: pair.pids(h) for h in (MASTER, BACKUP)}
         every = [(h, role, pid) for h, roles in pids.items() for role, pid in roles.items()]

@@ -26,7 +26,7 @@ def unavailable(reason: str) -> None:
 
 def require_netns() -> None:
     """Root, iproute2, network namespaces and veth links must work."""
-    from vipkeeper.lab import netns_unavailable_reason
+    from lab.netns import netns_unavailable_reason
 
     reason = netns_unavailable_reason()
     if reason:
@@ -36,7 +36,8 @@ def require_netns() -> None:
 def require_binary(name: str, *extra_dirs: str) -> str:
     """The path of executable ``name`` (PATH, the sbin directories, ``extra_dirs``), else skip/fail."""
     path = shutil.which(name) or shutil.which(
-        name, path=os.pathsep.join(("/usr/sbin", "/sbin", "/usr/local/sbin", *extra_dirs)))
+        name, path=os.pathsep.join(("/usr/sbin", "/sbin", "/usr/local/sbin", *extra_dirs))
+    )
     if path is None:
         unavailable(f"{name} is not installed")
     return path  # type: ignore[return-value]

@@ -26,8 +26,9 @@ def setup_logging(level: str = "info", fmt: str = "text", syslog: bool = False) 
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s",
-                                               "%Y-%m-%d %H:%M:%S"))
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
+        )
     # pyroute2 logs every netlink message at DEBUG: keep only its warnings.
     handler.addFilter(lambda r: r.levelno >= logging.WARNING or not r.name.startswith("pyroute2"))
     handlers: list[logging.Handler] = [handler]

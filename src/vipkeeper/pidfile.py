@@ -27,3 +27,27 @@ def other_daemon(state_dir: Path) -> int | None:
     if pid == os.getpid() or pid <= 0:
         return None
     return pid if pid_alive(pid) else None
+
+
+def claim(state_dir: Path) -> int | None:
+    """Write our pid file (atomically); if another live vipkeeper owns ``state_dir``, write
+    nothing and return its pid."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    other = other_daemon(state_dir)
+    if other is not None:
+        return other
+    path = state_dir / PID_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(f"{os.getpid()}\n")
+    tmp.replace(path)
+    return None
+
+
+def release(state_dir: Path) -> None:
+    """Remove the pid file if it is still ours."""
+    path = state_dir / PID_FILE
+    try:
+        if int(path.read_text().strip()) == os.getpid():
+            path.unlink()
+    except (OSError, ValueError):
+        pass

@@ -33,8 +33,8 @@ except ImportError:
     atheris = None
 
 with atheris.instrument_imports() if atheris else contextlib.nullcontext():
-    from vipkeeper.config.model import Config
     from vipkeeper.config.load import load_config, parse_file, parse_string
+    from vipkeeper.config.model import Config
     from vipkeeper.errors import ConfigError
 
 CONFIGS = ROOT / "tests" / "unit" / "configs"

@@ -34,9 +34,9 @@ except ImportError:  # the seeds still run from tests/unit
     atheris = None
 
 with atheris.instrument_imports() if atheris else contextlib.nullcontext():
+    from tests.fuzz import harness
     from vipkeeper.core import codec
     from vipkeeper.errors import DecodeError
-    from tests.fuzz import harness
 
 _SRC4, _DST4 = IPv4Address("10.0.0.2"), IPv4Address("224.0.0.18")
 _SRC6, _DST6 = IPv6Address("fe80::2"), IPv6Address("ff02::12")
@@ -51,8 +51,9 @@ def check_decode(data: bytes) -> None:
     family = 6 if sel & 1 else 4
     src, dst = (_SRC6, _DST6) if family == 6 else (_SRC4, _DST4)
     try:
-        adv = codec.decode(payload, family=family, src=src, dst=dst, v3_checksum_pseudo=bool(sel & 2),
-                           allow_auth_ah=bool(sel & 4))
+        adv = codec.decode(
+            payload, family=family, src=src, dst=dst, v3_checksum_pseudo=bool(sel & 2), allow_auth_ah=bool(sel & 4)
+        )
     except DecodeError as exc:
         assert exc.reason, exc
     else:

@@ -26,8 +26,8 @@ from vipkeeper.core.params import RouterLink
 from vipkeeper.core.router import VrrpRouter
 
 IFINDEX = 2
-SRC4 = IPv4Address("10.0.0.1")      # ours
-PEER4 = IPv4Address("10.0.0.2")     # VU's unicast peer
+SRC4 = IPv4Address("10.0.0.1")  # ours
+PEER4 = IPv4Address("10.0.0.2")  # VU's unicast peer
 SRC6 = IPv6Address("fe80::1")
 GROUP4 = IPv4Address("224.0.0.18")
 GROUP6 = IPv6Address("ff02::12")
@@ -144,8 +144,14 @@ def build(masters: frozenset[str] = frozenset({"V2", "VU"})) -> Harness:
 def snapshot(h: Harness) -> dict[str, tuple]:
     """What a dropped packet must not change."""
     return {
-        name: (r.state, r.next_deadline(), r.master_addr, r.master_priority, r.effective_priority,
-               r.master_adver_int_cs)
+        name: (
+            r.state,
+            r.next_deadline(),
+            r.master_addr,
+            r.master_priority,
+            r.effective_priority,
+            r.master_adver_int_cs,
+        )
         for name, r in ((n, h.router(n)) for n in h.cfgs)
     }
 
@@ -162,8 +168,9 @@ def only_drops(effects: list[Effect]) -> bool:
 # ---------------------------------------------------------------- packets
 
 
-def valid_advert(h: Harness, name: str, *, priority: int = 200, password: bytes | None = None,
-                 src: object = None, dst: object = None) -> Received:
+def valid_advert(
+    h: Harness, name: str, *, priority: int = 200, password: bytes | None = None, src: object = None, dst: object = None
+) -> Received:
     """A packet instance ``name`` accepts (unless a keyword says otherwise), TTL 255."""
     cfg = h.cfgs[name]
     p = h.router(name).params
@@ -176,8 +183,7 @@ def valid_advert(h: Harness, name: str, *, priority: int = 200, password: bytes 
     auth_type, auth_data = p.auth_type, p.auth_data
     if password is not None:
         auth_data = codec.pass_auth_data(password)
-    adv = codec.Advertisement(cfg.version, cfg.vrid, priority, p.vips, cfg.advert_int_cs,
-                              auth_type, auth_data)
+    adv = codec.Advertisement(cfg.version, cfg.vrid, priority, p.vips, cfg.advert_int_cs, auth_type, auth_data)
     wire = codec.encode(adv, family=fam, src=src, dst=dst)
     return Received(fam, src, dst, 255, IFINDEX, wire)
 

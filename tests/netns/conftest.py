@@ -1,6 +1,6 @@
 """Fixtures for tests that build network-namespace labs.
 
-``make_lab(hosts=("A", "B"), **Lab kwargs)`` builds a :class:`vipkeeper.lab.Lab` that is
+``make_lab(hosts=("A", "B"), **Lab kwargs)`` builds a :class:`lab.netns.Lab` that is
 closed after the test, also when the test fails. Every test using it needs root and
 iproute2: without them it is skipped locally and fails when CI=true
 (see :func:`tests.conftest.require_netns`). Mark modules with ``pytestmark = pytest.mark.netns``.
@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import pytest
 
+from lab import netns as lablib
 from tests.conftest import require_netns
-from vipkeeper import lab as lablib
 
 
 @pytest.fixture(scope="session")
 def lab_registry():
     """Namespaces created by this session; at the end none of them may be left."""
     require_netns()
-    lablib.cleanup_stale()   # only runs whose creator process is dead
+    lablib.cleanup_stale()  # only runs whose creator process is dead
     created: list[str] = []
     yield created
     leaked = sorted(set(created) & lablib.netns_names())

@@ -14,14 +14,23 @@ from pathlib import Path
 
 import pytest
 
+from lab.netns import netns_names
 from tests.conftest import require_binary, require_netns
-from vipkeeper.lab import netns_names
 
 pytestmark = [pytest.mark.netns, pytest.mark.keepalived]
 
 ROOT = Path(__file__).resolve().parents[2]
-ONLY = ["failover_v3_10ms", "handover_v3_10ms", "cpu_master", "cpu_backup", "rss_master", "rss_backup",
-        "jitter_load", "jitter_load_rt", "pg_promote"]
+ONLY = [
+    "failover_v3_10ms",
+    "handover_v3_10ms",
+    "cpu_master",
+    "cpu_backup",
+    "rss_master",
+    "rss_backup",
+    "jitter_load",
+    "jitter_load_rt",
+    "pg_promote",
+]
 
 
 def _processes_using(path: str) -> list[str]:
@@ -34,9 +43,27 @@ def test_bench_quick_run_writes_json_table_and_chart(tmp_path):
     require_binary("keepalived")
     require_binary("tcpdump")
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--quick", "--only", ",".join(ONLY), "--jitter-seconds", "1",
-         "--scale-instances", "3", "--scale-window", "1", "--out", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "bench.run",
+            "--quick",
+            "--only",
+            ",".join(ONLY),
+            "--jitter-seconds",
+            "1",
+            "--scale-instances",
+            "3",
+            "--scale-window",
+            "1",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     files = sorted(tmp_path.glob("*.json"))
     assert len(files) == 1, proc.stdout + proc.stderr

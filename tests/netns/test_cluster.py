@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from vipkeeper.lab import Lab
-from vipkeeper.labnodes import Node, mirror_of_seed, seed_dir, seed_node, time_until, wait_single_holder
-
+from lab.conf import global_defs, vrrp_instance
+from lab.netns import Lab
+from lab.nodes import Node, time_until, wait_single_holder
+from lab.seed import mirror_of_seed, seed_dir, seed_node
 
 VIP4 = "172.20.0.115"
 VIP6 = "fd00:20::115"
@@ -23,26 +25,32 @@ VIP6 = "fd00:20::115"
 pytestmark = pytest.mark.netns
 
 
-def instance_conf(*, priority: int, state: str = "BACKUP", version: int = 3, advert_int: str = "0.05",
-                  vip: str = VIP4, extra: str = "", unicast: tuple[str, str] | None = None) -> str:
-    uni = ""
-    if unicast:
-        uni = f"    unicast_src_ip {unicast[0]}\n    unicast_peer {{\n        {unicast[1]}\n    }}\n"
-    return f"""global_defs {{
-    vrrp_garp_master_delay 1
-}}
-vrrp_instance VI_T {{
-    state {state}
-    interface eth0
-    virtual_router_id 42
-    priority {priority}
-    advert_int {advert_int}
-    version {version}
-{uni}{extra}    virtual_ipaddress {{
-        {vip}
-    }}
-}}
-"""
+def instance_conf(
+    *,
+    priority: int,
+    state: str = "BACKUP",
+    version: int = 3,
+    advert_int: str = "0.05",
+    vip: str = VIP4,
+    extra: Sequence[str] = (),
+    unicast: tuple[str, str] | None = None,
+    track_script: Sequence[str] = (),
+    globals: Sequence[str] = (),
+) -> str:
+    """VI_T, VRID 42, one VIP; ``unicast`` is (source, peer)."""
+    return global_defs("vrrp_garp_master_delay 1", *globals) + vrrp_instance(
+        "VI_T",
+        state=state,
+        vrid=42,
+        priority=priority,
+        advert_int=advert_int,
+        version=version,
+        unicast_src=unicast[0] if unicast else None,
+        unicast_peers=unicast[1:] if unicast else (),
+        extra=extra,
+        vips=[vip],
+        track_script=track_script,
+    )
 
 
 def start(lab: Lab, tmp_path: Path, host: str, conf: str, **kw) -> Node:
@@ -118,11 +126,13 @@ def test_seed_config_unchanged_vip_on_a_then_b_after_a_dies(lab, tmp_path):
 def test_election_failover_preempt_handover(lab, tmp_path, version, advert_int, vip, unicast):
     uni_a = unicast
     uni_b = (unicast[1], unicast[0]) if unicast else None
-    a = start(lab, tmp_path, "A", instance_conf(priority=150, version=version, advert_int=advert_int, vip=vip,
-                                                unicast=uni_a))
+    a = start(
+        lab, tmp_path, "A", instance_conf(priority=150, version=version, advert_int=advert_int, vip=vip, unicast=uni_a)
+    )
     wait_master(a)
-    b = start(lab, tmp_path, "B", instance_conf(priority=100, version=version, advert_int=advert_int, vip=vip,
-                                                unicast=uni_b))
+    b = start(
+        lab, tmp_path, "B", instance_conf(priority=100, version=version, advert_int=advert_int, vip=vip, unicast=uni_b)
+    )
     assert b.wait_log("-> BACKUP", 10), b.log()
     time.sleep(10 * float(advert_int))
     assert wait_single_holder(lab, vip, 15) == ["A"], a.log() + b.log()
@@ -153,7 +163,7 @@ def test_election_failover_preempt_handover(lab, tmp_path, version, advert_int, 
 
 
 def test_nopreempt_keeps_the_backup_in_charge(lab, tmp_path):
-    a = start(lab, tmp_path, "A", instance_conf(priority=150, extra="    nopreempt\n"))
+    a = start(lab, tmp_path, "A", instance_conf(priority=150, extra=["nopreempt"]))
     wait_master(a)
     b = start(lab, tmp_path, "B", instance_conf(priority=100))
     assert b.wait_log("-> BACKUP", 10)

@@ -21,11 +21,12 @@ from pathlib import Path
 
 import pytest
 
+from lab.conf import global_defs, section, vrrp_instance
+from lab.netns import Lab
+from lab.nodes import Node
 from vipkeeper.core import codec
 from vipkeeper.core.timers import master_down_us
 from vipkeeper.daemon.control import request
-from vipkeeper.lab import Lab
-from vipkeeper.labnodes import Node
 
 pytestmark = pytest.mark.netns
 
@@ -39,8 +40,12 @@ MCAST_MAC = bytes.fromhex("01005e000012")  # 224.0.0.18 (RFC 1112 §6.4)
 
 
 def vk_status(node: Node) -> dict:
-    r = subprocess.run([sys.executable, "-m", "vipkeeper", "status", "--json", "--state-dir", str(node.state_dir)],
-                       capture_output=True, text=True, timeout=30)
+    r = subprocess.run(
+        [sys.executable, "-m", "vipkeeper", "status", "--json", "--state-dir", str(node.state_dir)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert r.returncode == 0, r.stderr + node.log()[-3000:]
     return json.loads(r.stdout)
 
@@ -76,8 +81,9 @@ class HolderSampler:
     query), not through ``ip`` processes: samples are a few ms apart and cost little CPU, so the
     sampler neither misses short episodes nor slows the daemons it watches."""
 
-    def __init__(self, lab: Lab, hosts: Iterable[str], vips: Iterable[str], interval_s: float = 0.005,
-                 max_s: float = 300) -> None:
+    def __init__(
+        self, lab: Lab, hosts: Iterable[str], vips: Iterable[str], interval_s: float = 0.005, max_s: float = 300
+    ) -> None:
         self.lab, self.hosts, self.vips = lab, list(hosts), list(vips)
         self.interval_s, self.max_s = interval_s, max_s
         self.samples: list[tuple[float, dict[str, list[str]]]] = []
@@ -108,7 +114,7 @@ class HolderSampler:
             for ipr in sockets.values():
                 ipr.close()
 
-    def __enter__(self) -> "HolderSampler":
+    def __enter__(self) -> HolderSampler:
         self._thread.start()
         return self
 
@@ -145,58 +151,40 @@ class HolderSampler:
         return out
 
 
+VIPS = {"VI_2": "172.20.0.151", "VI_3": "172.20.0.152", "VI_U": "172.20.0.153"}
+
+
 def pair_conf(*, me: str, peer: str, priority: int, state: str) -> str:
     """Three instances: VI_2 (v2, PASS, multicast), VI_3 (v3 multicast 0.1 s), VI_U (v3
     unicast 0.1 s, vrrp_check_unicast_src)."""
-    return f"""global_defs {{
-    vrrp_garp_master_delay 1
-}}
-vrrp_instance VI_2 {{
-    state {state}
-    interface eth0
-    virtual_router_id 51
-    priority {priority}
-    advert_int 1
-    version 2
-    authentication {{
-        auth_type PASS
-        auth_pass s3cret
-    }}
-    virtual_ipaddress {{
-        172.20.0.151
-    }}
-}}
-vrrp_instance VI_3 {{
-    state {state}
-    interface eth0
-    virtual_router_id 52
-    priority {priority}
-    advert_int 0.1
-    version 3
-    virtual_ipaddress {{
-        172.20.0.152
-    }}
-}}
-vrrp_instance VI_U {{
-    state {state}
-    interface eth0
-    virtual_router_id 53
-    priority {priority}
-    advert_int 0.1
-    version 3
-    unicast_src_ip {me}
-    unicast_peer {{
-        {peer}
-    }}
-    check_unicast_src
-    virtual_ipaddress {{
-        172.20.0.153
-    }}
-}}
-"""
-
-
-VIPS = {"VI_2": "172.20.0.151", "VI_3": "172.20.0.152", "VI_U": "172.20.0.153"}
+    return (
+        global_defs("vrrp_garp_master_delay 1")
+        + vrrp_instance(
+            "VI_2",
+            state=state,
+            vrid=51,
+            priority=priority,
+            advert_int=1,
+            version=2,
+            auth_pass="s3cret",
+            vips=[VIPS["VI_2"]],
+        )
+        + vrrp_instance(
+            "VI_3", state=state, vrid=52, priority=priority, advert_int="0.1", version=3, vips=[VIPS["VI_3"]]
+        )
+        + vrrp_instance(
+            "VI_U",
+            state=state,
+            vrid=53,
+            priority=priority,
+            advert_int="0.1",
+            version=3,
+            unicast_src=me,
+            unicast_peers=[peer],
+            extra=["check_unicast_src"],
+            vips=[VIPS["VI_U"]],
+        )
+    )
 
 
 def start_pair(lab: Lab, tmp_path: Path, conf=pair_conf, log_level: str = "info") -> tuple[Node, Node]:
@@ -231,11 +219,13 @@ def flood_plan(lab: Lab) -> tuple[dict, dict[str, set[str]], dict[str, tuple[str
     good3 = codec.encode(v3, family=4, src=C_IP, dst=GROUP)
     bad_sum = bytearray(good3)
     bad_sum[6] ^= 0x5A
-    v2_wrong_pass = codec.encode(codec.Advertisement(2, 51, 254, (IPv4Address(VIPS["VI_2"]),), 100, 1,
-                                                     codec.pass_auth_data("guess")), family=4)
+    v2_wrong_pass = codec.encode(
+        codec.Advertisement(2, 51, 254, (IPv4Address(VIPS["VI_2"]),), 100, 1, codec.pass_auth_data("guess")), family=4
+    )
     v2_on_v3 = codec.encode(codec.Advertisement(2, 52, 254, (IPv4Address(VIPS["VI_3"]),), 100), family=4)
-    foreign = codec.encode(codec.Advertisement(3, 99, 254, (IPv4Address("172.20.0.199"),), 10), family=4,
-                           src=C_IP, dst=GROUP)
+    foreign = codec.encode(
+        codec.Advertisement(3, 99, 254, (IPv4Address("172.20.0.199"),), 10), family=4, src=C_IP, dst=GROUP
+    )
     addr_count = bytearray(good3)
     addr_count[3] = 3
     mc = lambda payload, ttl=255: [_frame(MCAST_MAC, c_mac, C_IP, GROUP, payload, ttl)]  # noqa: E731
@@ -259,8 +249,9 @@ def flood_plan(lab: Lab) -> tuple[dict, dict[str, set[str]], dict[str, tuple[str
     for host, ip in (("A", A_IP), ("B", B_IP)):
         # a higher-priority unicast advert from C, which is not a configured peer
         adv = codec.Advertisement(3, 53, 254, (IPv4Address(VIPS["VI_U"]),), 10)
-        kinds[f"not_a_peer@{host}"] = [_frame(lab.mac(host), c_mac, C_IP, ip, codec.encode(adv, family=4, src=C_IP,
-                                                                                            dst=ip))]
+        kinds[f"not_a_peer@{host}"] = [
+            _frame(lab.mac(host), c_mac, C_IP, ip, codec.encode(adv, family=4, src=C_IP, dst=ip))
+        ]
         reaches[f"not_a_peer@{host}"] = {host}
         where[f"not_a_peer@{host}"] = ("VI_U", "not_a_peer")
     plan = {"kinds": [{"name": k, "frames": f} for k, f in kinds.items()]}
@@ -308,10 +299,23 @@ def test_flood_of_hostile_adverts_changes_nothing_and_is_counted(make_lab, tmp_p
     logs_before = {h: len(transitions_in_log(n)) for h, n in nodes.items()}
     t_start = time.monotonic()
     with HolderSampler(lab, ("A", "B"), VIPS.values(), interval_s=0.02, max_s=60) as sampler:
-        proc = lab.popen("C", [sys.executable, str(HELPERS / "flood.py"), "--plan", str(plan_path),
-                               "--rate", str(FLOOD_RATE), "--seconds", str(FLOOD_S),
-                               "--max-packets", str(int(FLOOD_RATE * FLOOD_S))],
-                         stdout=subprocess.PIPE, text=True)
+        proc = lab.popen(
+            "C",
+            [
+                sys.executable,
+                str(HELPERS / "flood.py"),
+                "--plan",
+                str(plan_path),
+                "--rate",
+                str(FLOOD_RATE),
+                "--seconds",
+                str(FLOOD_S),
+                "--max-packets",
+                str(int(FLOOD_RATE * FLOOD_S)),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         out, _ = proc.communicate(timeout=FLOOD_S + 30)
         assert proc.returncode == 0, out
         time.sleep(0.5)  # let the daemons drain their sockets
@@ -324,9 +328,13 @@ def test_flood_of_hostile_adverts_changes_nothing_and_is_counted(make_lab, tmp_p
 
     sent = result["sent"]
     total = sum(sent.values())
-    report = {"rate_pps": result["rate_pps"], "sent": total, "send_errors": result["send_errors"],
-              "rss_kib": {h: (rss_before[h], rss_after[h], peak[h]) for h in nodes},
-              "kernel_socket_drops": kdrops}
+    report = {
+        "rate_pps": result["rate_pps"],
+        "sent": total,
+        "send_errors": result["send_errors"],
+        "rss_kib": {h: (rss_before[h], rss_after[h], peak[h]) for h in nodes},
+        "kernel_socket_drops": kdrops,
+    }
 
     # 1. the flood was a flood
     assert result["rate_pps"] >= 10_000 and result["elapsed_s"] >= FLOOD_S * 0.95, report
@@ -344,8 +352,12 @@ def test_flood_of_hostile_adverts_changes_nothing_and_is_counted(make_lab, tmp_p
     # ... and the master kept advertising at its pace through the flood (0.1 s for VI_3/VI_U)
     dt = t_end - t_start
     for name in ("VI_3", "VI_U"):
-        sent_adv = [i["counters"]["adverts_sent"] for st in (before["A"], after["A"]) for i in st["instances"]
-                    if i["name"] == name]
+        sent_adv = [
+            i["counters"]["adverts_sent"]
+            for st in (before["A"], after["A"])
+            for i in st["instances"]
+            if i["name"] == name
+        ]
         assert sent_adv[1] - sent_adv[0] >= 0.9 * dt / 0.1, (name, sent_adv, dt)
 
     # 3. accounting.  The daemon counts each packet its sockets got exactly once
@@ -384,21 +396,10 @@ def test_flood_of_hostile_adverts_changes_nothing_and_is_counted(make_lab, tmp_p
 
 def single_conf(*, advert_int: str, vip: str = "172.20.0.115"):
     def conf(*, me: str, peer: str, priority: int, state: str) -> str:
-        return f"""global_defs {{
-    vrrp_garp_master_delay 1
-}}
-vrrp_instance VI_1 {{
-    state {state}
-    interface eth0
-    virtual_router_id 42
-    priority {priority}
-    advert_int {advert_int}
-    version 3
-    virtual_ipaddress {{
-        {vip}
-    }}
-}}
-"""
+        return global_defs("vrrp_garp_master_delay 1") + vrrp_instance(
+            "VI_1", state=state, vrid=42, priority=priority, advert_int=advert_int, version=3, vips=[vip]
+        )
+
     return conf
 
 
@@ -444,8 +445,10 @@ def test_partition_both_master_then_heal_to_one(make_lab, tmp_path):
             # and it stays that way
             time.sleep(5 * advert_s)
             assert states(a, b) == ["MASTER", "BACKUP"] and lab.holders(vip) == ["A"]
-    print(f"partition heal: exactly one MASTER and one VIP holder after {[round(t, 3) for t in heal_times]} s "
-          f"(advert_int {advert_s} s)")
+    print(
+        f"partition heal: exactly one MASTER and one VIP holder after {[round(t, 3) for t in heal_times]} s "
+        f"(advert_int {advert_s} s)"
+    )
     assert max(heal_times) <= 2 * advert_s, heal_times
     # the VIP was never on no host at all
     assert not [h for _, h in sampler.samples if not h[vip]], "VIP on no host"
@@ -499,20 +502,33 @@ def test_crash_loop_sigkill_master_fifty_times(make_lab, tmp_path):
             a.kill()
             a.start(log_level="info")
             # (the sampler's view: no ip processes forked from here while it samples)
-            ok = lab.wait_for(lambda: a.log().count("-> MASTER") > masters_before
-                              and sampler.latest(vip, time.monotonic() - 0.005) == ["A"], 10, 0.01)
+            ok = lab.wait_for(
+                lambda masters_before=masters_before: (
+                    a.log().count("-> MASTER") > masters_before
+                    and sampler.latest(vip, time.monotonic() - 0.005) == ["A"]
+                ),
+                10,
+                0.01,
+            )
             assert ok, (i, lab.holders(vip), a.log()[-2000:], b.log()[-2000:])
             restart_s.append(time.monotonic() - t0)
             time.sleep(2 * advert_s)  # two adverts from the new A before the next crash
     doubles = [d for _, d in sampler.episodes(vip, lambda h: len(h) > 1)]
     nobody = [d for _, d in sampler.episodes(vip, lambda h: not h)]
     gaps = [t2 - t1 for (t1, _), (t2, _) in zip(sampler.samples, sampler.samples[1:])]
-    report = {"runs": runs, "samples": len(sampler.samples), "max_sample_gap_s": round(max(gaps), 3),
-              "double_episodes": len(doubles), "max_double_s": round(max(doubles, default=0.0), 3),
-              "double_starts_after_kill_s": [round(t - max(k for k in kills if k <= t), 3)
-                                             for t, d in sampler.episodes(vip, lambda h: len(h) > 1)],
-              "mdi_s": mdi_s, "max_no_holder_s": round(max(nobody, default=0.0), 3),
-              "restart_to_master_s": (round(min(restart_s), 3), round(max(restart_s), 3))}
+    report = {
+        "runs": runs,
+        "samples": len(sampler.samples),
+        "max_sample_gap_s": round(max(gaps), 3),
+        "double_episodes": len(doubles),
+        "max_double_s": round(max(doubles, default=0.0), 3),
+        "double_starts_after_kill_s": [
+            round(t - max(k for k in kills if k <= t), 3) for t, d in sampler.episodes(vip, lambda h: len(h) > 1)
+        ],
+        "mdi_s": mdi_s,
+        "max_no_holder_s": round(max(nobody, default=0.0), 3),
+        "restart_to_master_s": (round(min(restart_s), 3), round(max(restart_s), 3)),
+    }
     print(f"crash loop: {json.dumps(report)}")
     assert len(sampler.samples) > runs * 50 and not sampler.errors, (report, sampler.errors)
     assert max(gaps) < mdi_s, f"samples too far apart to see every episode: {report}"
@@ -524,40 +540,26 @@ def test_crash_loop_sigkill_master_fifty_times(make_lab, tmp_path):
     assert ns_pids == [str(a.proc.pid)], f"A's namespace runs only the last daemon: {ns_pids}"
     assert a.stop() == 0 and b.stop() == 0
     assert lab.holders(vip) == [], "no leftover VIP"
-    left = set(subprocess.run(["ip", "netns", "pids", lab.ns("A")], capture_output=True, text=True)
-               .stdout.split()) | set(subprocess.run(["ip", "netns", "pids", lab.ns("B")], capture_output=True,
-                                                     text=True).stdout.split())
+    left = set(
+        subprocess.run(["ip", "netns", "pids", lab.ns("A")], capture_output=True, text=True).stdout.split()
+    ) | set(subprocess.run(["ip", "netns", "pids", lab.ns("B")], capture_output=True, text=True).stdout.split())
     assert not left, f"processes left in the lab: {left}"
     assert _children_zombies() == []
 
 
-STALE_CONF = """vrrp_instance VI_4 {
-    interface eth0
-    virtual_router_id 1
-    priority 100
-    version 3
-    virtual_ipaddress {
-        172.20.0.115
-    }
-    virtual_ipaddress_excluded {
-        172.20.0.117/24
-    }
-}
-vrrp_instance VI_6 {
-    interface eth0
-    virtual_router_id 2
-    priority 100
-    version 3
-    virtual_ipaddress {
-        fd00:20::115
-    }
-}
-"""
+STALE_CONF = vrrp_instance(
+    "VI_4",
+    vrid=1,
+    priority=100,
+    version=3,
+    vips=["172.20.0.115"],
+    extra=[section("virtual_ipaddress_excluded", ["172.20.0.117/24"])],
+) + vrrp_instance("VI_6", vrid=2, priority=100, version=3, vips=["fd00:20::115"])
 
 STALE_CODE = """
 import sys
 from pathlib import Path
-from vipkeeper.config.parser import parse_string
+from vipkeeper.config.load import parse_string
 from vipkeeper.io.stale_vips import remove_stale_vips
 config, diagnostics = parse_string(sys.stdin.read(), path="t.conf")
 assert not [d for d in diagnostics if d.is_error], diagnostics

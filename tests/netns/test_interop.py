@@ -31,13 +31,14 @@ from pathlib import Path
 
 import pytest
 
+from lab.conf import global_defs, vrrp_instance
+from lab.netns import Lab
+from lab.nodes import Node, time_until
 from tests.conftest import require_binary
 from vipkeeper.core import codec
 from vipkeeper.core.constants import AUTH_NONE, AUTH_PASS, VRRP_GROUP_V4
 from vipkeeper.core.timers import master_down_us, skew_us
 from vipkeeper.errors import DecodeError
-from vipkeeper.lab import Lab
-from vipkeeper.labnodes import Node, time_until
 
 pytestmark = [pytest.mark.netns, pytest.mark.keepalived]
 
@@ -70,10 +71,10 @@ class Combo:
     family: int = 4
     unicast: bool = False
     auth_pass: str | None = None
-    vk_extra: tuple[str, ...] = ()          # extra vrrp_instance lines for vipkeeper
-    ka_extra: tuple[str, ...] = ()          # ... for keepalived
-    old_checksum: bool = False              # v3 unicast checksums use 224.0.0.18 (both sides)
-    vk_log_expect: tuple[str, ...] = ()     # vipkeeper must log these
+    vk_extra: tuple[str, ...] = ()  # extra vrrp_instance lines for vipkeeper
+    ka_extra: tuple[str, ...] = ()  # ... for keepalived
+    old_checksum: bool = False  # v3 unicast checksums use 224.0.0.18 (both sides)
+    vk_log_expect: tuple[str, ...] = ()  # vipkeeper must log these
     masters: tuple[str, ...] = ("vipkeeper", "keepalived")  # which side is the higher priority
 
     @property
@@ -104,45 +105,62 @@ COMBOS: dict[str, Combo] = {
     "v3-mcast-v6": Combo(3, "0.1", family=6),
     "v3-unicast-v6": Combo(3, "0.1", family=6, unicast=True),
     # keepalived's old_unicast_checksum (pseudo-header destination 224.0.0.18) on both sides
-    "v3-unicast-v4-old-checksum": Combo(3, "0.1", unicast=True, old_checksum=True,
-                                        vk_extra=("old_unicast_checksum",),
-                                        ka_extra=("old_unicast_checksum",)),
+    "v3-unicast-v4-old-checksum": Combo(
+        3,
+        "0.1",
+        unicast=True,
+        old_checksum=True,
+        vk_extra=("old_unicast_checksum",),
+        ka_extra=("old_unicast_checksum",),
+    ),
     # keepalived has old_unicast_checksum, vipkeeper the default: it switches on the first
     # advert it hears, as keepalived 2.2.7 does.  (Not the other way round: a backup
     # configured for the old checksum refuses a modern master's adverts and takes over
     # until the master hears it and switches, keepalived with keepalived included.)
-    "v3-unicast-v4-old-checksum-auto": Combo(3, "0.1", unicast=True, old_checksum=True,
-                                             ka_extra=("old_unicast_checksum",),
-                                             vk_log_expect=("uses the old VRRPv3 unicast checksum",),
-                                             masters=("keepalived",)),
+    "v3-unicast-v4-old-checksum-auto": Combo(
+        3,
+        "0.1",
+        unicast=True,
+        old_checksum=True,
+        ka_extra=("old_unicast_checksum",),
+        vk_log_expect=("uses the old VRRPv3 unicast checksum",),
+        masters=("keepalived",),
+    ),
 }
 
-CASES = [pytest.param(name, master, id=f"{name}-{master}-master")
-         for name, combo in COMBOS.items() for master in combo.masters]
+CASES = [
+    pytest.param(name, master, id=f"{name}-{master}-master")
+    for name, combo in COMBOS.items()
+    for master in combo.masters
+]
 
 
-def instance_conf(c: Combo, *, me: str, peer: str, priority: int, state: str,
-                  extra: tuple[str, ...] = (), version: int | None = None, advert_int: str | None = None,
-                  auth_pass: str | None = None) -> str:
+def instance_conf(
+    c: Combo,
+    *,
+    me: str,
+    peer: str,
+    priority: int,
+    state: str,
+    extra: tuple[str, ...] = (),
+    version: int | None = None,
+    advert_int: str | None = None,
+    auth_pass: str | None = None,
+) -> str:
     """One keepalived.conf, read unchanged by both daemons."""
-    body = [
-        f"state {state}",
-        "interface eth0",
-        f"virtual_router_id {VRID}",
-        f"priority {priority}",
-        f"advert_int {advert_int or c.advert_int}",
-        f"version {version or c.version}",
-    ]
-    if c.unicast:
-        body += [f"unicast_src_ip {me}", "unicast_peer {", f"    {peer}", "}"]
-    password = auth_pass or c.auth_pass
-    if password:
-        body += ["authentication {", "    auth_type PASS", f"    auth_pass {password}", "}"]
-    body += list(extra)
-    body += ["virtual_ipaddress {", f"    {c.vip}", "}"]
-    inner = "".join(f"    {line}\n" for line in body)
-    return ("global_defs {\n    vrrp_garp_master_delay 1\n    vrrp_garp_master_repeat 2\n}\n"
-            f"vrrp_instance VI_T {{\n{inner}}}\n")
+    return global_defs("vrrp_garp_master_delay 1", "vrrp_garp_master_repeat 2") + vrrp_instance(
+        "VI_T",
+        state=state,
+        vrid=VRID,
+        priority=priority,
+        advert_int=advert_int or c.advert_int,
+        version=version or c.version,
+        unicast_src=me if c.unicast else None,
+        unicast_peers=[peer] if c.unicast else (),
+        auth_pass=auth_pass or c.auth_pass,
+        extra=extra,
+        vips=[c.vip],
+    )
 
 
 # ------------------------------------------------------------------ daemons
@@ -151,7 +169,7 @@ def instance_conf(c: Combo, *, me: str, peer: str, priority: int, state: str,
 @dataclass
 class Side:
     node: Node
-    kind: str          # "vipkeeper" or "keepalived"
+    kind: str  # "vipkeeper" or "keepalived"
     priority: int
 
     @property
@@ -261,13 +279,13 @@ def vrrp_packets(frames: list[tuple[float, bytes]]) -> list[Packet]:
     for ts, f in frames:
         ethertype = struct.unpack_from("!H", f, 12)[0] if len(f) >= 14 else 0
         if ethertype == 0x0800:
-            hdr = codec.parse_ipv4_header(f[14:14 + struct.unpack_from("!H", f, 16)[0]])
+            hdr = codec.parse_ipv4_header(f[14 : 14 + struct.unpack_from("!H", f, 16)[0]])
             out.append(Packet(ts, f[6:12], 4, hdr.src, hdr.dst, hdr.ttl, hdr.proto, hdr.payload))
         elif ethertype == 0x86DD and len(f) >= 54:
             plen, nh, hops = struct.unpack_from("!HBB", f, 18)
             src = ipaddress.IPv6Address(f[22:38])
             dst = ipaddress.IPv6Address(f[38:54])
-            out.append(Packet(ts, f[6:12], 6, src, dst, hops, nh, f[54:54 + plen]))
+            out.append(Packet(ts, f[6:12], 6, src, dst, hops, nh, f[54 : 54 + plen]))
     return out
 
 
@@ -326,10 +344,22 @@ def test_interop(lab: Lab, tmp_path: Path, name: str, master: str) -> None:
     prio = {"vipkeeper": HIGH if master == "vipkeeper" else LOW}
     prio["keepalived"] = LOW if master == "vipkeeper" else HIGH
     confs = {
-        "vipkeeper": instance_conf(c, me=addr_a, peer=addr_b, priority=prio["vipkeeper"],
-                                   state="MASTER" if master == "vipkeeper" else "BACKUP", extra=c.vk_extra),
-        "keepalived": instance_conf(c, me=addr_b, peer=addr_a, priority=prio["keepalived"],
-                                    state="MASTER" if master == "keepalived" else "BACKUP", extra=c.ka_extra),
+        "vipkeeper": instance_conf(
+            c,
+            me=addr_a,
+            peer=addr_b,
+            priority=prio["vipkeeper"],
+            state="MASTER" if master == "vipkeeper" else "BACKUP",
+            extra=c.vk_extra,
+        ),
+        "keepalived": instance_conf(
+            c,
+            me=addr_b,
+            peer=addr_a,
+            priority=prio["keepalived"],
+            state="MASTER" if master == "keepalived" else "BACKUP",
+            extra=c.ka_extra,
+        ),
     }
     host_of = {"vipkeeper": "A", "keepalived": "B"}
     low_kind = "keepalived" if master == "vipkeeper" else "vipkeeper"
@@ -390,10 +420,12 @@ def test_interop(lab: Lab, tmp_path: Path, name: str, master: str) -> None:
 
     # 6. every packet decodes
     counts = check_capture(lab, c, frames, sides)
-    print(f"TIMING {name} master={master}: start {t_start:.3f}s, failover {failover:.3f}s "
-          f"(Master_Down_Interval {c.mdi_s(LOW):.3f}s), preempt {preempt:.3f}s "
-          f"(Master_Down_Interval {c.mdi_s(HIGH):.3f}s), handover {handover:.3f}s "
-          f"(skew {c.skew_s(LOW):.3f}s); packets {counts}")
+    print(
+        f"TIMING {name} master={master}: start {t_start:.3f}s, failover {failover:.3f}s "
+        f"(Master_Down_Interval {c.mdi_s(LOW):.3f}s), preempt {preempt:.3f}s "
+        f"(Master_Down_Interval {c.mdi_s(HIGH):.3f}s), handover {handover:.3f}s "
+        f"(skew {c.skew_s(LOW):.3f}s); packets {counts}"
+    )
 
 
 # ------------------------------------------------------------------ misconfigured third host
@@ -403,10 +435,18 @@ MISCONFIG = {
     "password": ("keepalived", dict(auth_pass="2222"), "auth_failure (wrong password)", "received an invalid passwd!"),
     # (a keepalived master re-arms its advert timer on every packet it receives for its VRID,
     # refused ones included: with a 2 s interval among 1 s adverts it would never send again)
-    "interval": ("vipkeeper", dict(advert_int="2"), "interval_mismatch (advert interval 2s, ours 1s)",
-                 "advertisement interval mismatch mine=1 sec rcv'd=2 sec"),
-    "version": ("keepalived", dict(version=3), "version_mismatch (version 3, expected 2)",
-                "wrong version. Received 3 and expect 2"),
+    "interval": (
+        "vipkeeper",
+        dict(advert_int="2"),
+        "interval_mismatch (advert interval 2s, ours 1s)",
+        "advertisement interval mismatch mine=1 sec rcv'd=2 sec",
+    ),
+    "version": (
+        "keepalived",
+        dict(version=3),
+        "version_mismatch (version 3, expected 2)",
+        "wrong version. Received 3 and expect 2",
+    ),
 }
 
 
@@ -424,8 +464,9 @@ def test_misconfigured_third_host_is_refused_and_logged_once(make_lab, tmp_path:
     assert lab.wait_for(lambda: only(lab, VIP4, ("A", "B")) == ["A"], 15), a.node.log()
     b = start(lab, tmp_path, "B", "keepalived", instance_conf(c, me="", peer="", priority=100, state="BACKUP"), 100)
     b.wait_backup()
-    bad = start(lab, tmp_path, "C", c_kind,
-                instance_conf(c, me="", peer="", priority=200, state="MASTER", **overrides), 200)
+    bad = start(
+        lab, tmp_path, "C", c_kind, instance_conf(c, me="", peer="", priority=200, state="MASTER", **overrides), 200
+    )
     # C hears nothing it accepts: it becomes master after its Master_Down_Interval ...
     assert lab.wait_for(lambda: bad.masters() == 1, 15), bad.node.log()
     # ... and keeps advertising, priority 200, while the pair carries on
@@ -460,8 +501,11 @@ def test_misconfigured_third_host_is_refused_and_logged_once(make_lab, tmp_path:
         seen.setdefault(macs[p.mac], set()).add((adv.version, adv.advert_int_cs, adv.auth_data))
     assert seen["A"] == {(2, 100, b"1111".ljust(8, b"\0"))}, seen
     assert "B" not in seen, "B stayed backup: it never advertised"
-    want_c = {"password": (2, 100, b"2222".ljust(8, b"\0")), "interval": (2, 200, b"1111".ljust(8, b"\0")),
-              "version": (3, 100, b"")}[what]
+    want_c = {
+        "password": (2, 100, b"2222".ljust(8, b"\0")),
+        "interval": (2, 200, b"1111".ljust(8, b"\0")),
+        "version": (3, 100, b""),
+    }[what]
     assert seen["C"] == {want_c}, seen
 
 
@@ -484,11 +528,23 @@ def test_v3_checksum_as_v2_between_two_vipkeepers(lab: Lab, tmp_path: Path) -> N
     c = Combo(3, "0.1")
     cap = lab.capture("observer", BPF)
     extra = ("v3_checksum_as_v2",)
-    a = start(lab, tmp_path, "A", "vipkeeper", instance_conf(c, me="", peer="", priority=HIGH, state="MASTER",
-                                                             extra=extra), HIGH)
+    a = start(
+        lab,
+        tmp_path,
+        "A",
+        "vipkeeper",
+        instance_conf(c, me="", peer="", priority=HIGH, state="MASTER", extra=extra),
+        HIGH,
+    )
     assert lab.wait_for(lambda: lab.holders(VIP4) == ["A"], 10), a.node.log()
-    b = start(lab, tmp_path, "B", "vipkeeper", instance_conf(c, me="", peer="", priority=LOW, state="BACKUP",
-                                                             extra=extra), LOW)
+    b = start(
+        lab,
+        tmp_path,
+        "B",
+        "vipkeeper",
+        instance_conf(c, me="", peer="", priority=LOW, state="BACKUP", extra=extra),
+        LOW,
+    )
     b.wait_backup()
     steady(lab, VIP4, ("A", "B"), "A", c.mdi_s(LOW) + 0.5)
     lab.set_link("A", False)

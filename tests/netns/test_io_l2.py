@@ -18,8 +18,7 @@ pytestmark = pytest.mark.netns
 def garp(mac: bytes, ip: str) -> bytes:
     """Gratuitous ARP as keepalived sends it: request to broadcast, sender = target = VIP."""
     vip = ipaddress.IPv4Address(ip).packed
-    return (b"\xff" * 6 + mac + b"\x08\x06"
-            + struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + mac + vip + b"\0" * 6 + vip)
+    return b"\xff" * 6 + mac + b"\x08\x06" + struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + mac + vip + b"\0" * 6 + vip
 
 
 def test_l2_frame_reaches_observer(lab):

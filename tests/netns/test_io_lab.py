@@ -10,10 +10,11 @@ import sys
 
 import pytest
 
+from lab import ROOT
+from lab import netns as lablib
+from lab.netns import Lab
 from tests.conftest import require_binary
 from tests.netns.helpers import run_json, start
-from vipkeeper import lab as lablib
-from vipkeeper.lab import Lab
 
 pytestmark = pytest.mark.netns
 
@@ -36,7 +37,7 @@ def test_topology(lab):
     assert any(x.startswith("fe80:") for x in addrs)
     assert lab.holders("172.20.0.113") == ["B"]
     assert lab.holders("fd00:20::112") == ["A"]
-    assert lab.holders("172.20.0.200") == []            # the observer is not a host
+    assert lab.holders("172.20.0.200") == []  # the observer is not a host
     # link-local and global IPv6 usable at once (no DAD), IPv4 too
     assert lab.address_flags("A", "fd00:20::112").get("tentative") is None
     assert reaches(lab, "A", "B", "172.20.0.113")
@@ -45,7 +46,7 @@ def test_topology(lab):
     assert reaches(lab, "A", "B", f"{ll_b}%eth0")
     # nothing of the lab lives in the root namespace
     root = subprocess.run(["ip", "-j", "link"], capture_output=True, text=True).stdout
-    assert f"vk{lab.tag}" not in root and "pa" not in {l["ifname"] for l in json.loads(root)}
+    assert f"vk{lab.tag}" not in root and "pa" not in {link["ifname"] for link in json.loads(root)}
 
 
 def test_three_hosts_and_custom_addresses(make_lab):
@@ -61,7 +62,7 @@ def test_two_labs_at_once_do_not_meet(make_lab):
     assert one.tag != two.tag and not set(one.namespaces) & set(two.namespaces)
     rx = start(two, "B", "udp_probe.py", "listen", "9999", "--timeout", "1.0")
     rx.key("ready")
-    run_json(one, "A", "udp_probe.py", "send", "172.20.0.113", "9999")   # lab one's B, not two's
+    run_json(one, "A", "udp_probe.py", "send", "172.20.0.113", "9999")  # lab one's B, not two's
     assert rx.key("got", 5) is None
 
 
@@ -88,7 +89,7 @@ def test_capture_sees_unicast_between_hosts(lab):
     frames = cap.stop()
     assert frames and all(isinstance(ts, float) for ts, _ in frames)
     assert any(f[-5:] == b"hello" and f[30:34] == bytes([172, 20, 0, 113]) for _ts, f in frames)
-    assert cap.stop() is frames                         # idempotent
+    assert cap.stop() is frames  # idempotent
 
 
 def test_teardown_on_exception_and_reaps_processes(lab_registry):
@@ -100,10 +101,10 @@ def test_teardown_on_exception_and_reaps_processes(lab_registry):
             proc = lab.popen("A", ["sleep", "1000"])
             assert set(names) <= lablib.netns_names()
             raise RuntimeError("boom")
-    assert proc.returncode is not None                  # killed and waited for
+    assert proc.returncode is not None  # killed and waited for
     assert not set(names) & lablib.netns_names()
     assert not (lablib.MARKER_DIR / f"vk{tag}").exists()
-    lab.close()                                         # idempotent
+    lab.close()  # idempotent
 
 
 def test_teardown_when_setup_fails_midway(lab_registry, monkeypatch):
@@ -138,12 +139,13 @@ def test_cleanup_stale_only_touches_dead_owners(lab_registry):
             made.append(ns)
             lab_registry.append(ns)
             (lablib.MARKER_DIR / f"vk{tag}").write_text(
-                json.dumps({"pid": pid, "start": start_time, "namespaces": [ns]}))
+                json.dumps({"pid": pid, "start": start_time, "namespaces": [ns]})
+            )
         removed = lablib.cleanup_stale()
         assert f"vk{tags[0]}-a" in removed
         assert f"vk{tags[0]}-a" not in lablib.netns_names()
         assert not (lablib.MARKER_DIR / f"vk{tags[0]}").exists()
-        assert f"vk{tags[1]}-a" in lablib.netns_names()      # owner alive: untouched
+        assert f"vk{tags[1]}-a" in lablib.netns_names()  # owner alive: untouched
         assert (lablib.MARKER_DIR / f"vk{tags[1]}").exists()
     finally:
         for ns in made:
@@ -160,9 +162,10 @@ def test_read_pcap_rejects_garbage():
 
 def test_lab_from_a_killed_process_is_cleaned_up(lab_registry):
     """A run killed with SIGKILL leaves namespaces; cleanup_stale removes them."""
-    code = ("import sys, time; from vipkeeper.lab import Lab; lab = Lab(('A',)); "
-            "print(lab.tag, flush=True); time.sleep(60)")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    code = "import sys, time; from lab.netns import Lab; lab = Lab(('A',)); print(lab.tag, flush=True); time.sleep(60)"
+    # the lab package is at the repository root, not installed: say where, whatever our cwd
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env)
     try:
         tag = proc.stdout.readline().strip()
         assert tag, "child lab did not start"
@@ -170,7 +173,7 @@ def test_lab_from_a_killed_process_is_cleaned_up(lab_registry):
         assert len(names) == 3
         lab_registry.extend(names)
         assert not set(names) & set(lablib.cleanup_stale())
-        assert set(names) <= lablib.netns_names()           # owner alive: kept
+        assert set(names) <= lablib.netns_names()  # owner alive: kept
     finally:
         proc.kill()
         proc.wait()

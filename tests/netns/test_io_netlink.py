@@ -18,20 +18,21 @@ pytestmark = pytest.mark.netns
 def test_link_by_name(lab):
     got = run_json(lab, "A", "netlink_probe.py", "link", "eth0")["link"]
     ref = lab.link("A")
-    assert got == {"ifindex": ref["ifindex"], "ifname": "eth0", "mac": lab.mac("A").hex(),
-                   "up": True, "mtu": 1500}
+    assert got == {"ifindex": ref["ifindex"], "ifname": "eth0", "mac": lab.mac("A").hex(), "up": True, "mtu": 1500}
     assert run_json(lab, "A", "netlink_probe.py", "link", "nope0")["link"] is None
     lab.set_link("A", False)
     assert run_json(lab, "A", "netlink_probe.py", "link", "eth0")["link"]["up"] is False
 
 
 def test_addresses_and_primary(lab):
-    lab.run("A", "ip", "addr", "add", "172.20.0.121/24", "dev", "eth0")   # a secondary
+    lab.run("A", "ip", "addr", "add", "172.20.0.121/24", "dev", "eth0")  # a secondary
     addrs = run_json(lab, "A", "netlink_probe.py", "addrs", "eth0")["addrs"]
     ll = next(a for a in lab.addresses("A") if a.startswith("fe80:"))
     assert set(addrs) == {"172.20.0.112/24", "172.20.0.121/24", "fd00:20::112/64", f"{ll}/64"}
     assert run_json(lab, "A", "netlink_probe.py", "addrs", "eth0", "--family", "4")["addrs"] == [
-        "172.20.0.112/24", "172.20.0.121/24"]
+        "172.20.0.112/24",
+        "172.20.0.121/24",
+    ]
     assert run_json(lab, "A", "netlink_probe.py", "primary", "eth0", "--family", "4")["primary"] == "172.20.0.112"
     assert run_json(lab, "A", "netlink_probe.py", "primary", "eth0", "--family", "6")["primary"] == ll
 
@@ -50,7 +51,7 @@ def test_add_and_delete_vip_idempotent(lab):
 def test_ipv6_vip_nodad_is_usable_at_once(lab):
     # the lab turns DAD off; turn it on for eth0 so NODAD has something to prove
     lab.run("A", "sysctl", "-q", "-w", "net.ipv6.conf.eth0.accept_dad=1")
-    lab.run("A", "ip", "addr", "add", "fd00:20::116/128", "dev", "eth0")        # control, with DAD
+    lab.run("A", "ip", "addr", "add", "fd00:20::116/128", "dev", "eth0")  # control, with DAD
     assert lab.address_flags("A", "fd00:20::116").get("tentative") is True
     got = run_json(lab, "A", "netlink_probe.py", "add", "eth0", "fd00:20::115/128", "--bind-check")
     assert got == {"result": True, "bind_ok": True}
@@ -74,7 +75,7 @@ def test_link_events_down_then_up(lab):
     assert up["event"]["up"] is True
     # a partition on the switch side is not a link change for the host
     lab.detach("A")
-    lab.run("A", "ip", "link", "add", "vk0", "type", "veth", "peer", "name", "vk1")   # a marker event
+    lab.run("A", "ip", "link", "add", "vk0", "type", "veth", "peer", "name", "vk1")  # a marker event
     nxt = ev.expect(lambda o: isinstance(o, dict) and "event" in o, 5)
     assert nxt["event"]["ifname"] in ("vk0", "vk1"), nxt
 
@@ -82,22 +83,28 @@ def test_link_events_down_then_up(lab):
 def test_link_events_end_when_netlink_closes(lab):
     ev = start(lab, "A", "netlink_probe.py", "events", "--timeout", "30", "--close-after", "0.5")
     assert ev.key("ready", 10) is True
-    done = ev.expect(lambda o: isinstance(o, dict) and "done" in o, 5)   # well before the timeout
+    done = ev.expect(lambda o: isinstance(o, dict) and "done" in o, 5)  # well before the timeout
     assert done["monitor_errors"] == 0 and done["malformed"] == 0
     assert ev.proc.wait(5) == 0
 
 
 # ---------------------------------------------------------------- no namespace needed
 
+
 def test_parse_link_message():
-    msg = {"header": {"type": lc.RTM_NEWLINK}, "family": 0, "index": 3, "ifname": "eth0",
-           "flags": lc.IFF_UP | lc.IFF_RUNNING}
+    msg = {
+        "header": {"type": lc.RTM_NEWLINK},
+        "family": 0,
+        "index": 3,
+        "ifname": "eth0",
+        "flags": lc.IFF_UP | lc.IFF_RUNNING,
+    }
     assert parse_link_message(msg) == LinkEvent(3, "eth0", True)
     assert parse_link_message({**msg, "flags": lc.IFF_UP}) == LinkEvent(3, "eth0", False)
     assert parse_link_message({**msg, "header": {"type": lc.RTM_DELLINK}}) == LinkEvent(3, "eth0", False, True)
-    assert parse_link_message({**msg, "family": 7}) is None          # AF_BRIDGE port message
+    assert parse_link_message({**msg, "family": 7}) is None  # AF_BRIDGE port message
     assert parse_link_message({**msg, "header": {"type": 20}}) is None
-    with pytest.raises(Exception):
+    with pytest.raises(KeyError):
         parse_link_message({"header": {"type": lc.RTM_NEWLINK}})
 
 
@@ -124,14 +131,17 @@ class FakeMonitor:
 
 def test_link_events_survive_garbage_and_socket_errors():
     def newlink(index, flags, name="eth0"):
-        return {"header": {"type": lc.RTM_NEWLINK}, "family": 0, "index": index, "ifname": name,
-                "flags": flags}
+        return {"header": {"type": lc.RTM_NEWLINK}, "family": 0, "index": index, "ifname": name, "flags": flags}
 
     up = lc.IFF_UP | lc.IFF_RUNNING
     monitors = [
-        FakeMonitor([[{}, {"header": {}}, newlink(2, up)],      # garbage, then eth0 up
-                     [newlink(2, up)],                          # no change: no event
-                     NetlinkError(105)]),                       # ENOBUFS: reopen + resync
+        FakeMonitor(
+            [
+                [{}, {"header": {}}, newlink(2, up)],  # garbage, then eth0 up
+                [newlink(2, up)],  # no change: no event
+                NetlinkError(105),
+            ]
+        ),  # ENOBUFS: reopen + resync
         FakeMonitor([[newlink(2, up)]]),
     ]
     opened = []
@@ -144,7 +154,7 @@ def test_link_events_survive_garbage_and_socket_errors():
             opened.append(mon)
             return mon
 
-        async def links():   # the resync after reopening: eth0 went down meanwhile
+        async def links():  # the resync after reopening: eth0 went down meanwhile
             return [LinkInfo(2, "eth0", b"", False, 1500)]
 
         nl._open_monitor = open_monitor

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from vipkeeper.labnodes import Node
-
-from .test_cluster import VIP4, instance_conf
+from lab.conf import vrrp_script
+from lab.nodes import Node
+from tests.netns.test_cluster import VIP4, instance_conf
 
 pytestmark = pytest.mark.netns
 
@@ -33,12 +33,11 @@ def start(lab, tmp_path, host, conf) -> Node:
     return n
 
 
-SCRIPT_BLOCK = """vrrp_script chk_ok {{
-    script {ok}
-    interval 1
-    weight 5
-}}
-"""
+def pair_conf_a(ok: Path) -> str:
+    """A's config: VI_T at 150 tracking a check that passes (weight 5), metrics on."""
+    return vrrp_script("chk_ok", ok, interval=1, weight=5) + instance_conf(
+        priority=150, track_script=["chk_ok"], globals=["metrics_listen 127.0.0.1:9650"]
+    )
 
 
 @pytest.fixture
@@ -46,10 +45,7 @@ def pair(lab, tmp_path):
     ok = tmp_path / "ok.sh"
     ok.write_text("#!/bin/sh\nexit 0\n")
     ok.chmod(0o755)
-    block = SCRIPT_BLOCK.format(ok=ok)
-    extra = "    track_script {\n        chk_ok\n    }\n"
-    a = start(lab, tmp_path, "A", block + instance_conf(priority=150, extra=extra)
-              .replace("global_defs {\n", "global_defs {\n    metrics_listen 127.0.0.1:9650\n"))
+    a = start(lab, tmp_path, "A", pair_conf_a(ok))
     assert a.wait_log("-> MASTER", 10), a.log()
     b = start(lab, tmp_path, "B", instance_conf(priority=100))
     assert b.wait_log("-> BACKUP", 10), b.log()
@@ -123,8 +119,11 @@ def test_twenty_reloads_under_traffic_without_a_gap(pair, tmp_path):
     echo = lab.popen("A", [sys.executable, str(HELPERS / "echo.py"), "serve", "9999"], stdout=subprocess.PIPE)
     assert json.loads(echo.stdout.readline())["ready"]
     cap = lab.capture("observer", "ip proto 112 and src 172.20.0.112")
-    ping = lab.popen("observer", [sys.executable, str(HELPERS / "echo.py"), "ping", VIP4, "9999",
-                                  "--rate", "200", "--seconds", "8"], stdout=subprocess.PIPE)
+    ping = lab.popen(
+        "observer",
+        [sys.executable, str(HELPERS / "echo.py"), "ping", VIP4, "9999", "--rate", "200", "--seconds", "8"],
+        stdout=subprocess.PIPE,
+    )
     base = a.conf.read_text()
     time.sleep(0.5)
     for i in range(20):

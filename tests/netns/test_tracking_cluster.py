@@ -1,6 +1,6 @@
 """Health tracking on a real two-host cluster: the VIP follows the checks.
 
-The seed table (../shared/seed/README.md) is reproduced with the user's own
+The seed table (examples/seed/README.md) is reproduced with the user's own
 keepalived.conf and check script, unchanged; each host sees its own
 /var/lib/pgsql (a private mount namespace), so a test flips a host's check
 by creating or removing its standby.signal.
@@ -11,13 +11,16 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
-from vipkeeper.lab import Lab
-from vipkeeper.labnodes import Node, mirror_of_seed, seed_dir, seed_node, set_standby
-
-from .test_cluster import VIP4
+from lab.conf import global_defs, vrrp_instance, vrrp_script, vrrp_sync_group, vrrp_track_file
+from lab.netns import Lab
+from lab.nodes import Node
+from lab.seed import mirror_of_seed, seed_dir, seed_node, set_standby
+from tests.netns.test_cluster import VIP4
 
 pytestmark = pytest.mark.netns
 
@@ -53,30 +56,61 @@ def test_seed_table_all_four_combinations(lab, tmp_path):
         set_standby(a, not a_ok)
         set_standby(b, not b_ok)
         got = stable_holder(lab, VIP4, [holder], 20)
-        assert got == [holder], f"check A {a_ok} / check B {b_ok}: expected {holder} ({why})\n" + a.log()[-4000:] + b.log()[-4000:]
+        assert got == [holder], (
+            f"check A {a_ok} / check B {b_ok}: expected {holder} ({why})\n" + a.log()[-4000:] + b.log()[-4000:]
+        )
         print(f"check A {'pass' if a_ok else 'fail'} / check B {'pass' if b_ok else 'fail'}: VIP on {holder} ({why})")
 
 
-CONF = """global_defs {{
-    vrrp_garp_master_delay 1
-{globals}}}
-{blocks}
-vrrp_instance VI_1 {{
-    state BACKUP
-    interface eth0
-    virtual_router_id 42
-    priority {prio}
-    advert_int 0.1
-    version 3
-{extra}    virtual_ipaddress {{
-        {vip}
-    }}
-}}
-"""
+def conf(
+    prio: int,
+    *,
+    extra: Sequence[str] = (),
+    blocks: str = "",
+    globals: Sequence[str] = (),
+    vip: str = VIP4,
+    track_script: Sequence[str] = (),
+    track_file: Sequence[str] = (),
+    track_interface: Sequence[str] = (),
+) -> str:
+    """VI_1 (VRID 42, v3, 0.1 s) after ``blocks`` (vrrp_script, vrrp_track_file...)."""
+    return (
+        global_defs("vrrp_garp_master_delay 1", *globals)
+        + blocks
+        + vrrp_instance(
+            "VI_1",
+            state="BACKUP",
+            vrid=42,
+            priority=prio,
+            advert_int="0.1",
+            version=3,
+            extra=extra,
+            vips=[vip],
+            track_script=track_script,
+            track_file=track_file,
+            track_interface=track_interface,
+        )
+    )
 
 
-def conf(prio: int, *, extra: str = "", blocks: str = "", globals: str = "", vip: str = VIP4) -> str:
-    return CONF.format(prio=prio, extra=extra, blocks=blocks, globals=globals, vip=vip)
+def sync_pair_conf(prio: int, *, track: bool, track_file_path: Path) -> str:
+    """VI_1 and VI_2 (VRID 43, VIP2) in sync group G; with ``track``, VI_2 tracks the file
+    (weight 0: a non-zero value is FAULT)."""
+    block = vrrp_track_file("tf", track_file_path) if track else ""
+    return (
+        conf(prio, blocks=block)
+        + vrrp_instance(
+            "VI_2",
+            state="BACKUP",
+            vrid=43,
+            priority=prio,
+            advert_int="0.1",
+            version=3,
+            vips=[VIP2],
+            track_file=["tf weight 0"] if track else (),
+        )
+        + vrrp_sync_group("G", ["VI_1", "VI_2"])
+    )
 
 
 def start(lab, tmp_path, host, text, **kw) -> Node:
@@ -92,9 +126,9 @@ def test_hanging_script_is_killed_at_timeout_and_fails(lab, tmp_path):
     pids = tmp_path / "pids"
     chk.write_text(f"#!/bin/sh\nif [ -f {flag} ]; then echo $$ >> {pids}; exec sleep 100; fi\nexit 0\n")
     chk.chmod(0o755)
-    block = f"vrrp_script chk {{\n    script {chk}\n    interval 1\n    timeout 1\n}}\n"
-    a = start(lab, tmp_path, "A", conf(150, blocks=block, extra="    track_script {\n        chk\n    }\n"))
-    b = start(lab, tmp_path, "B", conf(100))
+    block = vrrp_script("chk", chk, interval=1, timeout=1)
+    a = start(lab, tmp_path, "A", conf(150, blocks=block, track_script=["chk"]))
+    _b = start(lab, tmp_path, "B", conf(100))
     assert stable_holder(lab, VIP4, ["A"], 15) == ["A"], a.log()
     flag.touch()
     t0 = time.monotonic()
@@ -115,15 +149,15 @@ def test_notify_scripts_and_fifo_see_every_change_in_order(lab, tmp_path):
     out = tmp_path / "notify.out"
     fifo = tmp_path / "notify.fifo"
     script = tmp_path / "notify.sh"
-    script.write_text(f"#!/bin/sh\necho \"$@\" >> {out}\n")
+    script.write_text(f'#!/bin/sh\necho "$@" >> {out}\n')
     script.chmod(0o755)
     master = tmp_path / "master.sh"
     master.write_text(f"#!/bin/sh\necho notify_master >> {out}\n")
     master.chmod(0o755)
-    extra = f"    notify {script}\n    notify_master {master}\n"
+    extra = [f"notify {script}", f"notify_master {master}"]
     os.mkfifo(fifo)
     reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
-    a = start(lab, tmp_path, "A", conf(150, extra=extra, globals=f"    notify_fifo {fifo}\n"))
+    a = start(lab, tmp_path, "A", conf(150, extra=extra, globals=[f"notify_fifo {fifo}"]))
     assert a.wait_log("-> MASTER", 10)
     lab.set_link("A", False)
     assert a.wait_log("-> FAULT", 10)
@@ -146,10 +180,14 @@ def test_unsafe_script_is_refused_under_script_security(lab, tmp_path):
     chk = unsafe_dir / "chk.sh"
     chk.write_text("#!/bin/sh\nexit 0\n")
     chk.chmod(0o755)
-    block = f"vrrp_script chk {{\n    script {chk}\n    interval 1\n    weight 0\n}}\n"
-    a = start(lab, tmp_path, "A", conf(150, blocks=block, globals="    enable_script_security\n    script_user root\n",
-                                       extra="    track_script {\n        chk\n    }\n"))
-    b = start(lab, tmp_path, "B", conf(100))
+    block = vrrp_script("chk", chk, interval=1, weight=0)
+    a = start(
+        lab,
+        tmp_path,
+        "A",
+        conf(150, blocks=block, globals=["enable_script_security", "script_user root"], track_script=["chk"]),
+    )
+    _b = start(lab, tmp_path, "B", conf(100))
     assert a.wait_log("refusing to run script", 10), a.log()
     assert "writable by others" in a.log()
     # a refused check counts as failed: weight 0 holds A in FAULT, B has the VIP
@@ -159,9 +197,9 @@ def test_unsafe_script_is_refused_under_script_security(lab, tmp_path):
 def test_track_file_weight_moves_the_vip(lab, tmp_path):
     f = tmp_path / "prio"
     f.write_text("0\n")
-    block = f"vrrp_track_file tf {{\n    file {f}\n    weight 10\n}}\n"
-    a = start(lab, tmp_path, "A", conf(150, blocks=block, extra="    track_file {\n        tf\n    }\n"))
-    b = start(lab, tmp_path, "B", conf(100))
+    block = vrrp_track_file("tf", f, weight=10)
+    a = start(lab, tmp_path, "A", conf(150, blocks=block, track_file=["tf"]))
+    _b = start(lab, tmp_path, "B", conf(100))
     assert stable_holder(lab, VIP4, ["A"], 10) == ["A"]
     f.write_text("-6\n")  # 150 - 60 = 90 < 100
     assert lab.wait_for(lambda: lab.holders(VIP4) == ["B"], 5), a.log()
@@ -178,8 +216,8 @@ def test_track_interface_down_means_fault(lab, tmp_path):
     lab.run("A", "ip", "link", "add", "tk0", "type", "veth", "peer", "name", "tk1")
     lab.run("A", "ip", "link", "set", "tk0", "up")
     lab.run("A", "ip", "link", "set", "tk1", "up")
-    a = start(lab, tmp_path, "A", conf(150, extra="    track_interface {\n        tk0\n    }\n"))
-    b = start(lab, tmp_path, "B", conf(100))
+    a = start(lab, tmp_path, "A", conf(150, track_interface=["tk0"]))
+    _b = start(lab, tmp_path, "B", conf(100))
     assert stable_holder(lab, VIP4, ["A"], 10) == ["A"], a.log()
     lab.run("A", "ip", "link", "set", "tk1", "down")  # tk0 loses carrier
     assert lab.wait_for(lambda: lab.holders(VIP4) == ["B"], 5), a.log()
@@ -192,32 +230,8 @@ def test_sync_group_members_move_together(lab, tmp_path):
     f = tmp_path / "fault"
     f.write_text("0\n")
 
-    def two(prio: int, track: bool) -> str:
-        tf = "    track_file {\n        tf weight 0\n    }\n" if track else ""
-        block = f"vrrp_track_file tf {{\n    file {f}\n}}\n" if track else ""
-        second = f"""
-vrrp_instance VI_2 {{
-    state BACKUP
-    interface eth0
-    virtual_router_id 43
-    priority {prio}
-    advert_int 0.1
-    version 3
-{tf}    virtual_ipaddress {{
-        {VIP2}
-    }}
-}}
-vrrp_sync_group G {{
-    group {{
-        VI_1
-        VI_2
-    }}
-}}
-"""
-        return conf(prio, blocks=block) + second
-
-    a = start(lab, tmp_path, "A", two(150, track=True))
-    b = start(lab, tmp_path, "B", two(100, track=False))
+    a = start(lab, tmp_path, "A", sync_pair_conf(150, track=True, track_file_path=f))
+    _b = start(lab, tmp_path, "B", sync_pair_conf(100, track=False, track_file_path=f))
     assert stable_holder(lab, VIP4, ["A"], 10) == ["A"]
     assert lab.holders(VIP2) == ["A"]
     f.write_text("1\n")  # VI_2 FAULT on A: VI_1 must follow

@@ -14,8 +14,8 @@ from tests.conftest import require_netns, unavailable
 @pytest.fixture(scope="module")
 def pg_env() -> None:
     require_netns()
-    from vipkeeper import lab as lablib
-    from vipkeeper.pglab import pg_unavailable_reason
+    from lab import netns as lablib
+    from lab.pg import pg_unavailable_reason
 
     why = pg_unavailable_reason()
     if why:

@@ -31,9 +31,10 @@ import time
 
 import pytest
 
-from vipkeeper.lab import Lab
-from vipkeeper.labnodes import Node
-from vipkeeper.pglab import SEED_VIP, VIP, PgCluster, find_seed_dir, install_seed_check, vipkeeper_conf
+from lab.netns import Lab
+from lab.nodes import Node
+from lab.pg import SEED_VIP, VIP, PgCluster, vipkeeper_conf
+from lab.seed import install_seed_check, seed_dir
 
 pytestmark = [pytest.mark.netns, pytest.mark.pg]
 
@@ -100,7 +101,7 @@ class World:
 @pytest.fixture(scope="module")
 def world(pg_env, tmp_path_factory):
     work = tmp_path_factory.mktemp("pgcluster")
-    seed = find_seed_dir()
+    seed = seed_dir()
     lab = Lab(("A", "B"))
     pg = sampler = None
     try:
@@ -147,8 +148,12 @@ def test_1_healthy_vip_on_the_primary(w):
     assert w.wait_holder(["A"], SEED_SETTLE_S, SEED_VIP), w.logs()
     # the check's state reaches `vipkeeper status`
     for host, role in (("A", "primary"), ("B", "standby")):
-        out = subprocess.run([sys.executable, "-m", "vipkeeper", "status", "--state-dir",
-                              str(w.nodes[host].state_dir), "--json"], capture_output=True, text=True, timeout=20)
+        out = subprocess.run(
+            [sys.executable, "-m", "vipkeeper", "status", "--state-dir", str(w.nodes[host].state_dir), "--json"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
         assert out.returncode == 0, out.stderr
         inst = next(i for i in json.loads(out.stdout)["instances"] if i["name"] == "VI_PG")
         tr = next(t for t in inst["trackers"] if t["name"] == "chk_pg")
@@ -191,8 +196,7 @@ def test_4_old_primary_restarted_without_rejoin_is_fenced(w):
     a = w.pg["A"]
     a.start()
     assert a.in_recovery() is False and a.timeline() == 1 and w.pg["B"].timeline() == 2
-    assert w.nodes["A"].wait_log("SPLIT BRAIN: peer 172.20.0.113:5432 is a writable primary on timeline 2", 5), \
-        w.logs()
+    assert w.nodes["A"].wait_log("SPLIT BRAIN: peer 172.20.0.113:5432 is a writable primary on timeline 2", 5), w.logs()
     assert w.stays(["B"], 4), w.logs()
     alarms = [ln for ln in w.nodes["A"].log().splitlines() if "SPLIT BRAIN" in ln]
     assert len(alarms) == 1, alarms  # one clear line, not one per probe
@@ -218,14 +222,16 @@ def test_5_old_primary_rejoined_as_standby(w):
 def test_6_planned_switchover_vip_follows(w):
     """``repmgr standby switchover`` run on the standby A: repmgr stops the primary B
     over "ssh" (this machine has no sshd: the lab puts a stand-in on postgres's PATH,
-    see vipkeeper.pglab_rsh), promotes A, and rejoins B as A's standby."""
+    see lab.pg_rsh), promotes A, and rejoins B as A's standby."""
     t0 = time.monotonic()
     out = w.pg.switchover("A")
     assert "STANDBY SWITCHOVER has completed successfully" in out.stdout + out.stderr
     took_sw = time.monotonic() - t0
     assert w.wait_holder(["A"], 5), w.logs()
-    print(f"scenario 6: repmgr standby switchover took {took_sw:.3f}s; VIP on A "
-          f"{time.monotonic() - t0:.3f}s after it began")
+    print(
+        f"scenario 6: repmgr standby switchover took {took_sw:.3f}s; VIP on A "
+        f"{time.monotonic() - t0:.3f}s after it began"
+    )
     assert w.pg["B"].in_recovery() is True and w.pg.wait_streaming("B")
     assert w.pg["A"].timeline() == 3
     assert w.stays(["A"], 2), w.logs()
@@ -242,7 +248,7 @@ def test_7_hung_primary_loses_the_vip_at_timeout(w):
     A and is nowhere: nobody promoted B, and a standby must not get the VIP.
     Then B is promoted while A is still hung: A's unreachable server does not
     block B, and the VIP goes to B."""
-    a, b = w.pg["A"], w.pg["B"]
+    a = w.pg["A"]
     pids = a.freeze()
     try:
         t0 = time.monotonic()
@@ -296,12 +302,12 @@ def test_9_seed_check_beside_vrrp_pgsql(w):
     for s, pg, seed in w.table:
         print(f"{s:66s}{','.join(pg) or 'nowhere':13s}{','.join(seed) or 'nowhere'}")
     assert rows["1"] == (["A"], ["A"])
-    assert rows["2"] == ([], ["A"])          # seed: VIP on a dead node
+    assert rows["2"] == ([], ["A"])  # seed: VIP on a dead node
     assert rows["3"] == (["B"], ["B"])
-    assert rows["4"] == (["B"], ["A"])       # seed: split brain, VIP back to the stale primary
+    assert rows["4"] == (["B"], ["A"])  # seed: split brain, VIP back to the stale primary
     assert rows["5"] == (["B"], ["B"])
     assert rows["6"] == (["A"], ["A"])
-    assert rows["7a"] == ([], ["A"])         # seed: VIP on a hung server
+    assert rows["7a"] == ([], ["A"])  # seed: VIP on a hung server
     assert rows["7b"] == (["B"], ["B"])
     assert w.sampler.samples > 100
     w.no_double_pg_vip()

@@ -9,11 +9,10 @@ import stat
 import time
 from pathlib import Path
 
-
 from vipkeeper.config.model import Notify
 from vipkeeper.core.events import State
-from vipkeeper.io.scripts import insecure_reason, run_script, script_path_env
 from vipkeeper.daemon.notify import Notifier
+from vipkeeper.io.scripts import insecure_reason, run_script, script_path_env
 
 
 def _children_of_self() -> list[tuple[int, str]]:
@@ -93,7 +92,7 @@ def test_ten_thousand_runs_leave_no_zombies_and_no_fds(tmp_path):
 def test_notify_scripts_and_fifo_in_state_change_order(tmp_path):
     out = tmp_path / "out"
     script = tmp_path / "n.sh"
-    script.write_text(f"#!/bin/sh\nsleep 0.0$(( $$ % 5 ))\necho \"$@\" >> {out}\n")
+    script.write_text(f'#!/bin/sh\nsleep 0.0$(( $$ % 5 ))\necho "$@" >> {out}\n')
     script.chmod(0o755)
     master = tmp_path / "m.sh"
     master.write_text(f"#!/bin/sh\necho master-script >> {out}\n")
@@ -117,13 +116,20 @@ def test_notify_scripts_and_fifo_in_state_change_order(tmp_path):
 
     fifo_lines = asyncio.run(main()).splitlines()
     assert fifo_lines == [
-        'INSTANCE "VI_1" BACKUP 100', 'INSTANCE "VI_1" MASTER 100', 'INSTANCE "VI_1" FAULT 100',
-        'INSTANCE "VI_1" BACKUP 100', 'INSTANCE "VI_1" STOP 100',
+        'INSTANCE "VI_1" BACKUP 100',
+        'INSTANCE "VI_1" MASTER 100',
+        'INSTANCE "VI_1" FAULT 100',
+        'INSTANCE "VI_1" BACKUP 100',
+        'INSTANCE "VI_1" STOP 100',
     ]
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
     assert out.read_text().splitlines() == [
-        "INSTANCE VI_1 BACKUP 100", "master-script", "INSTANCE VI_1 MASTER 100", "INSTANCE VI_1 FAULT 100",
-        "INSTANCE VI_1 BACKUP 100", "INSTANCE VI_1 STOP 100",
+        "INSTANCE VI_1 BACKUP 100",
+        "master-script",
+        "INSTANCE VI_1 MASTER 100",
+        "INSTANCE VI_1 FAULT 100",
+        "INSTANCE VI_1 BACKUP 100",
+        "INSTANCE VI_1 STOP 100",
     ]
 
 

@@ -22,7 +22,7 @@ def capture(case: str) -> tuple[bytes, IPv4Address, IPv4Address]:
     return bytes.fromhex(pkt["payload_hex"]), IPv4Address(pkt["src"]), IPv4Address(pkt["dst"])
 
 
-OLD = capture("v3_unicast_v4_old_checksum")   # keepalived with old_unicast_checksum
+OLD = capture("v3_unicast_v4_old_checksum")  # keepalived with old_unicast_checksum
 NEW = capture("v3_unicast_v4")
 
 
@@ -91,12 +91,15 @@ def test_a_corrupt_advert_is_still_a_bad_checksum() -> None:
 BASE = "interface eth0\nvirtual_router_id 5\nversion 3\nunicast_src_ip 10.0.0.1\nunicast_peer {\n10.0.0.2\n}\n"
 
 
-@pytest.mark.parametrize("line, mode, warned", [
-    ("", "auto", False),
-    ("old_unicast_checksum\n", "always", False),
-    ("old_unicast_checksum never\n", "never", False),
-    ("old_unicast_checksum sometimes\n", "auto", True),
-])
+@pytest.mark.parametrize(
+    "line, mode, warned",
+    [
+        ("", "auto", False),
+        ("old_unicast_checksum\n", "always", False),
+        ("old_unicast_checksum never\n", "never", False),
+        ("old_unicast_checksum sometimes\n", "auto", True),
+    ],
+)
 def test_parser_old_unicast_checksum(line: str, mode: str, warned: bool) -> None:
     config, diagnostics = parse_string(f"vrrp_instance V {{\n{BASE}{line}virtual_ipaddress {{\n10.0.0.9\n}}\n}}\n")
     assert config.instances[0].old_unicast_checksum == mode

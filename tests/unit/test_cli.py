@@ -29,15 +29,18 @@ main(["run", "-f", sys.argv[1], "--state-dir", sys.argv[2]])
 
 
 def test_run_removes_stale_vips_before_importing_asyncio_pyroute2_or_the_daemon(tmp_path: Path) -> None:
-    r = subprocess.run([sys.executable, "-c", _PROBE, str(SEED), str(tmp_path)], capture_output=True, text=True,
-                       timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-c", _PROBE, str(SEED), str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) == {"instances": 1, "loaded": []}
 
 
 def test_the_package_imports_no_heavy_module() -> None:
-    code = ("import sys, vipkeeper.cli, vipkeeper.__main__; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('asyncio', 'pyroute2') "
-            "or m == 'vipkeeper.daemon'))")
+    code = (
+        "import sys, vipkeeper.cli, vipkeeper.__main__; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('asyncio', 'pyroute2') "
+        "or m == 'vipkeeper.daemon'))"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert (r.returncode, r.stdout) == (0, "[]\n"), r.stderr

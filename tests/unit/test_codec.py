@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import ast
 import struct
 from dataclasses import FrozenInstanceError
 from ipaddress import IPv4Address, IPv6Address
-from pathlib import Path
 
 import pytest
 
-from vipkeeper.core import checksum, codec, constants as C
+from vipkeeper.core import checksum, codec
+from vipkeeper.core import constants as C
 from vipkeeper.core.codec import (
     AdvertEncoder,
     Advertisement,
@@ -492,4 +491,3 @@ def test_constants() -> None:
     for bad in ((0, 4), (256, 4), (1, 5)):
         with pytest.raises(ValueError):
             C.vmac(*bad)
-

@@ -23,8 +23,8 @@ from vipkeeper.core.codec import (
     decode_ipv4_packet,
     encode,
     parse_ipv4_header,
+    pass_auth_data,
 )
-from vipkeeper.core.codec import pass_auth_data
 from vipkeeper.core.events import AdvertDropped, Received, TrackingChanged
 from vipkeeper.core.node import VrrpNode
 from vipkeeper.core.params import RouterLink, RouterParams
@@ -137,7 +137,6 @@ def test_ipv4_header_matches_keepalived(name: str) -> None:
 @pytest.mark.parametrize("name", [n for n, c in sorted(CASES.items()) if c["expected"]["family"] == 6])
 def test_ipv6_header_facts(name: str) -> None:
     case = CASES[name]
-    exp = case["expected"]
     for pkt in case["packets"]:
         raw = bytes.fromhex(pkt["ip_packet_hex"])
         vtf, plen, nxt, hlim = struct.unpack_from("!IHBB", raw)
@@ -163,13 +162,24 @@ def test_v2_pass_seed_authentication() -> None:
     adv = decode(payload, family=4)
     assert adv.auth_data == b"1111\0\0\0\0"
     src, dst = IPv4Address(pkt["src"]), IPv4Address(pkt["dst"])
-    for auth, expect in (((C.AUTH_PASS, pass_auth_data("1111")), None),
-                         ((C.AUTH_PASS, pass_auth_data("2222")), "auth_failure"),
-                         ((C.AUTH_NONE, b""), "auth_type_mismatch")):
+    for auth, expect in (
+        ((C.AUTH_PASS, pass_auth_data("1111")), None),
+        ((C.AUTH_PASS, pass_auth_data("2222")), "auth_failure"),
+        ((C.AUTH_NONE, b""), "auth_type_mismatch"),
+    ):
         node = VrrpNode()
-        params = RouterParams(name="VI_1", vrid=adv.vrid, version=2, family=4, base_priority=99,
-                              advert_int_cs=adv.advert_int_cs, vips=adv.addresses, unicast_peers=(src,),
-                              auth_type=auth[0], auth_data=auth[1])
+        params = RouterParams(
+            name="VI_1",
+            vrid=adv.vrid,
+            version=2,
+            family=4,
+            base_priority=99,
+            advert_int_cs=adv.advert_int_cs,
+            vips=adv.addresses,
+            unicast_peers=(src,),
+            auth_type=auth[0],
+            auth_data=auth[1],
+        )
         node.add_router(params, RouterLink(2, dst, bytes(6)))
         node.set_tracking("VI_1", TrackingChanged(offset=0), 0)
         node.start(0)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import struct
 from ipaddress import IPv4Address, IPv6Address
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vipkeeper.core import checksum
 from vipkeeper.core.codec import (
@@ -118,9 +119,13 @@ def valid_header_junk(draw: st.DrawFn) -> tuple[bytes, int]:
 @given(valid_header_junk(), st.booleans())
 def test_decode_well_shaped_junk_raises_only_decode_error(case: tuple[bytes, int], pseudo: bool) -> None:
     data, family = case
-    src, dst = (IPv4Address("10.0.0.1"), IPv4Address("224.0.0.18")) if family == 4 else (
-        IPv6Address("fe80::1"),
-        IPv6Address("ff02::12"),
+    src, dst = (
+        (IPv4Address("10.0.0.1"), IPv4Address("224.0.0.18"))
+        if family == 4
+        else (
+            IPv6Address("fe80::1"),
+            IPv6Address("ff02::12"),
+        )
     )
     try:
         decode(data, family=family, src=src, dst=dst, v3_checksum_pseudo=pseudo)

@@ -66,7 +66,12 @@ CASES = [
     # (advert, family, src, dst)
     (Advertisement(2, 51, 100, (IPv4Address("172.20.0.115"),), 100, 1, pass_auth_data("1111")), 4, SRC4, PEER4),
     (Advertisement(2, 56, 120, tuple(IPv4Address(f"10.1.0.{i}") for i in range(1, 6)), 300), 4, SRC4, C.VRRP_GROUP_V4),
-    (Advertisement(3, 52, 150, (IPv4Address("172.20.0.116"), IPv4Address("172.20.0.117")), 100), 4, SRC4, C.VRRP_GROUP_V4),
+    (
+        Advertisement(3, 52, 150, (IPv4Address("172.20.0.116"), IPv4Address("172.20.0.117")), 100),
+        4,
+        SRC4,
+        C.VRRP_GROUP_V4,
+    ),
     (Advertisement(3, 54, 0, (IPv4Address("172.20.0.118"),), 4095), 4, SRC4, PEER4),
     (Advertisement(3, 53, 255, (IPv6Address("fd00::115"), IPv6Address("2001:db8::115")), 25), 6, SRC6, C.VRRP_GROUP_V6),
     (Advertisement(3, 58, 1, (IPv6Address("fd00::116"),), 1), 6, IPv6Address("fd00::112"), IPv6Address("fd00::113")),

@@ -9,20 +9,68 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vipkeeper.config.model import Config
 from vipkeeper.config.load import load_config, parse_file, parse_string
+from vipkeeper.config.model import Config
 from vipkeeper.errors import ConfigError
 
 SEED_TEXT = (Path(__file__).parent / "configs" / "valid" / "seed.conf").read_text()
 RICH_TEXT = (Path(__file__).parent / "configs" / "broken" / "adjustments.conf").read_text()
 TOKENS = re.findall(r"\S+|\n", SEED_TEXT)
 VOCAB = sorted(set(TOKENS)) + [
-    "{", "}", "{{", '"', "#", "!", "$X=1", "$X", "${X}", "@host", "include", "include *.nope",
-    "vrrp_instance", "vrrp_sync_group", "group", "version", "3", "2", "255", "0", "-1", "1.5",
-    "fe80::1", "2001:db8::1", "::", "10.0.0.1/33", "weight", "reverse", "nopreempt", "priority",
-    "state", "BACKUP", "authentication", "auth_pass", "AH", "use_vmac", "vrrp_pgsql", "conninfo",
-    "track_file", "vrrp_track_file", "file", "init_file", "brd", "+", "dev", "label", "scope",
-    "\\", "\t", "'", "\x00", "é", "\u2028", "\x0c",
+    "{",
+    "}",
+    "{{",
+    '"',
+    "#",
+    "!",
+    "$X=1",
+    "$X",
+    "${X}",
+    "@host",
+    "include",
+    "include *.nope",
+    "vrrp_instance",
+    "vrrp_sync_group",
+    "group",
+    "version",
+    "3",
+    "2",
+    "255",
+    "0",
+    "-1",
+    "1.5",
+    "fe80::1",
+    "2001:db8::1",
+    "::",
+    "10.0.0.1/33",
+    "weight",
+    "reverse",
+    "nopreempt",
+    "priority",
+    "state",
+    "BACKUP",
+    "authentication",
+    "auth_pass",
+    "AH",
+    "use_vmac",
+    "vrrp_pgsql",
+    "conninfo",
+    "track_file",
+    "vrrp_track_file",
+    "file",
+    "init_file",
+    "brd",
+    "+",
+    "dev",
+    "label",
+    "scope",
+    "\\",
+    "\t",
+    "'",
+    "\x00",
+    "é",
+    "\u2028",
+    "\x0c",
 ]
 
 
@@ -86,7 +134,9 @@ def test_arbitrary_text(text: str) -> None:
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(edits)
-def test_load_config_raises_only_config_error(tmp_path_factory: pytest.TempPathFactory, e: list[tuple[int, int, str]]) -> None:
+def test_load_config_raises_only_config_error(
+    tmp_path_factory: pytest.TempPathFactory, e: list[tuple[int, int, str]]
+) -> None:
     path = tmp_path_factory.mktemp("fuzz") / "k.conf"
     path.write_text(_mutate(TOKENS, e), errors="surrogateescape")
     try:
@@ -98,15 +148,27 @@ def test_load_config_raises_only_config_error(tmp_path_factory: pytest.TempPathF
 # Byte-level damage on disk (NUL, invalid UTF-8, CR, odd line separators) and hostile include
 # lines go through parse_file and load_config, as the daemon reads its configuration.
 HOSTILE_LINES = [
-    b'include "a\x00b"', b"include a\x00*", b"include a\x00/*", b"include /etc/\x00*/x", b"include /dev/null",
-    b"include /dev/zero", b"include /",
-    b"include /proc/self/status", b"include *", b"include [", b'include ""', b"include \xff\xfe",
-    b"$V=\x00", b"@\xff vrrp_instance X {", b'"' + b"x" * 5000,
+    b'include "a\x00b"',
+    b"include a\x00*",
+    b"include a\x00/*",
+    b"include /etc/\x00*/x",
+    b"include /dev/null",
+    b"include /dev/zero",
+    b"include /",
+    b"include /proc/self/status",
+    b"include *",
+    b"include [",
+    b'include ""',
+    b"include \xff\xfe",
+    b"$V=\x00",
+    b"@\xff vrrp_instance X {",
+    b'"' + b"x" * 5000,
 ]
 BYTES = [b"\x00", b"\xff", b"\xc3", b"\r", b"\r\n", b"\\", b"{", b"}", b'"', b"\x0b", b"\xe2\x80\xa8", b"\t"]
 byte_edits = st.lists(
     st.tuples(st.integers(0, 10_000), st.sampled_from(BYTES + [b"\n" + line + b"\n" for line in HOSTILE_LINES])),
-    min_size=1, max_size=8,
+    min_size=1,
+    max_size=8,
 )
 
 

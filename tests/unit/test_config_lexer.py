@@ -16,7 +16,10 @@ def words(text: str, **kw: object) -> list[list[str]]:
 def test_braces_are_lines_of_their_own_even_when_glued() -> None:
     assert words("track_script{\n  chk\n}\n") == [["track_script"], ["{"], ["chk"], ["}"]]
     assert words("vrrp_instance VI_1 { state MASTER }") == [
-        ["vrrp_instance", "VI_1"], ["{"], ["state", "MASTER"], ["}"],
+        ["vrrp_instance", "VI_1"],
+        ["{"],
+        ["state", "MASTER"],
+        ["}"],
     ]
     assert words("a{b}c") == [["a"], ["{"], ["b"], ["}"], ["c"]]
 
@@ -34,7 +37,8 @@ def test_tokens_know_file_and_line() -> None:
 
 def test_comments_hash_and_bang_anywhere_outside_quotes() -> None:
     assert words("# full line\n! another\npriority 100 # trailing\nauth_pass ab#cd\n") == [
-        ["priority", "100"], ["auth_pass", "ab"],
+        ["priority", "100"],
+        ["auth_pass", "ab"],
     ]
     assert words('script "/bin/echo #1 !x"  # comment') == [["script", "/bin/echo #1 !x"]]
     assert words(r"auth_pass ab\#c\!d") == [["auth_pass", "ab#c!d"]]
@@ -90,8 +94,11 @@ def test_multiline_definition_expands_to_several_lines() -> None:
     lines, diagnostics = lex_string(text)
     assert diagnostics == []
     assert [(ln.line, ln.words) for ln in lines] == [
-        (4, ("unicast_peer",)), (4, ("{",)),
-        (5, ("10.0.0.1",)), (5, ("10.0.0.2",)), (5, ("10.0.0.3",)),
+        (4, ("unicast_peer",)),
+        (4, ("{",)),
+        (5, ("10.0.0.1",)),
+        (5, ("10.0.0.2",)),
+        (5, ("10.0.0.3",)),
         (6, ("}",)),
     ]
 
@@ -114,7 +121,10 @@ def test_include_is_relative_to_the_including_file(tmp_path: Path) -> None:
     lines, diagnostics = lex_file(str(tmp_path / "main.conf"))
     assert diagnostics == []
     assert [(Path(ln.file).name, ln.line, ln.words[0]) for ln in lines] == [
-        ("main.conf", 1, "a"), ("one.conf", 1, "b"), ("two.conf", 1, "c"), ("main.conf", 3, "z"),
+        ("main.conf", 1, "a"),
+        ("one.conf", 1, "b"),
+        ("two.conf", 1, "c"),
+        ("main.conf", 3, "z"),
     ]
 
 

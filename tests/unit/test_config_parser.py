@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from vipkeeper.config.load import load_config, parse_file, parse_string
 from vipkeeper.config.model import (
     Authentication,
     Config,
@@ -17,10 +18,9 @@ from vipkeeper.config.model import (
     VrrpInstance,
     VrrpScript,
 )
-from vipkeeper.config.load import load_config, parse_file, parse_string
 from vipkeeper.errors import ConfigError
 
-SEED = Path("/work/shared/seed/keepalived.conf")
+SEED = Path(__file__).resolve().parents[2] / "examples" / "seed" / "keepalived.conf"
 SEED_COPY = Path(__file__).parent / "configs" / "valid" / "seed.conf"
 VALID = Path(__file__).parent / "configs" / "valid"
 
@@ -123,7 +123,9 @@ def test_valid_config_with_includes_globs_and_definitions() -> None:
     assert vi1.unicast_peers == (ipaddress.ip_address("172.20.0.113"), ipaddress.ip_address("172.20.0.114"))
     assert vi1.vips == (
         VirtualAddress(
-            ipaddress.IPv4Interface("172.20.0.115/24"), dev="eth0", label="eth0:vip",
+            ipaddress.IPv4Interface("172.20.0.115/24"),
+            dev="eth0",
+            label="eth0:vip",
             loc=Location(str(VALID / "conf.d" / "10-vi1.conf"), 10),
         ),
     )
@@ -162,14 +164,19 @@ def test_version_from_instance_or_global() -> None:
 
 
 def test_ipv6_instance_uses_version_3_even_if_global_says_2() -> None:
-    inst = instance("interface eth0\nvirtual_router_id 9\nvirtual_ipaddress {\nfe80::9\n2001:db8::9/64\n}",
-                    head="global_defs {\nvrrp_version 2\n}")
+    inst = instance(
+        "interface eth0\nvirtual_router_id 9\nvirtual_ipaddress {\nfe80::9\n2001:db8::9/64\n}",
+        head="global_defs {\nvrrp_version 2\n}",
+    )
     assert (inst.family, inst.version) == (6, 3)
     assert inst.vips[1].address == ipaddress.IPv6Interface("2001:db8::9/64")
 
 
 def test_family_from_unicast_addresses() -> None:
-    text = "vrrp_instance V {\ninterface eth0\nvirtual_router_id 9\nunicast_src_ip 10.0.0.1\nunicast_peer {\n2001:db8::2\n}\n}\n"
+    text = (
+        "vrrp_instance V {\ninterface eth0\nvirtual_router_id 9\nunicast_src_ip 10.0.0.1\n"
+        "unicast_peer {\n2001:db8::2\n}\n}\n"
+    )
     assert diags(text) == [
         ("warning", 1, "vrrp_instance V: no virtual_ipaddress; at least one is sensible"),
         ("error", 6, "unicast peer '2001:db8::2' is IPv6 but the instance is IPv4 (set by '10.0.0.1' at line 4)"),
@@ -263,13 +270,23 @@ def test_globals_are_inherited_and_overridden() -> None:
         vrrp_down_timer_adverts 5
     }"""
     inst = instance(BASE, head=head)
-    assert (inst.garp_master_delay_s, inst.garp_master_repeat, inst.garp_master_refresh_s,
-            inst.garp_master_refresh_repeat, inst.garp_interval_us, inst.gna_interval_us,
-            inst.garp_lower_prio_repeat, inst.garp_lower_prio_delay_s) == (1, 2, 60, 3, 1000, 2000, 4, None)
+    assert (
+        inst.garp_master_delay_s,
+        inst.garp_master_repeat,
+        inst.garp_master_refresh_s,
+        inst.garp_master_refresh_repeat,
+        inst.garp_interval_us,
+        inst.gna_interval_us,
+        inst.garp_lower_prio_repeat,
+        inst.garp_lower_prio_delay_s,
+    ) == (1, 2, 60, 3, 1000, 2000, 4, None)
     assert inst.lower_prio_no_advert and inst.higher_prio_send_advert and inst.check_unicast_src
     assert inst.down_timer_adverts == 5
-    inst = instance(BASE + "garp_master_delay 9\ngarp_master_repeat 8\nlower_prio_no_advert off\n"
-                    "higher_prio_send_advert false\ngarp_interval 0.5\ndown_timer_adverts 2", head=head)
+    inst = instance(
+        BASE + "garp_master_delay 9\ngarp_master_repeat 8\nlower_prio_no_advert off\n"
+        "higher_prio_send_advert false\ngarp_interval 0.5\ndown_timer_adverts 2",
+        head=head,
+    )
     assert (inst.garp_master_delay_s, inst.garp_master_repeat, inst.garp_interval_us) == (9, 8, 500_000)
     assert not inst.lower_prio_no_advert and not inst.higher_prio_send_advert and inst.down_timer_adverts == 2
 
@@ -339,14 +356,18 @@ vrrp_script s1b {{
     inst = config.instances[0]
     # an entry without 'reverse'/'noreverse' keeps the tracked object's own direction
     assert [(r.name, r.weight, r.weight_reverse) for r in inst.track_scripts] == [
-        ("s1", None, True), ("pg", -5, False), ("s1b", 4, False),
+        ("s1", None, True),
+        ("pg", -5, False),
+        ("s1b", 4, False),
     ]
     assert [(r.name, r.weight) for r in inst.track_interfaces] == [("eth1", -10), ("eth2", None)]
     assert [(r.name, r.weight, r.weight_reverse) for r in inst.track_files] == [("tf", 2, True)]
 
 
 def test_script_command_words() -> None:
-    config = parse_ok('vrrp_script a {\nscript "/bin/check --x \'a b\'"\ntimeout 5\nuser nobody nogroup\ninit_fail\n}\n')
+    config = parse_ok(
+        "vrrp_script a {\nscript \"/bin/check --x 'a b'\"\ntimeout 5\nuser nobody nogroup\ninit_fail\n}\n"
+    )
     s = config.scripts["a"]
     assert s.script == "/bin/check --x 'a b'"
     assert (s.timeout_s, s.effective_timeout_s, s.user, s.group, s.init_fail) == (5.0, 5.0, "nobody", "nogroup", True)
@@ -354,18 +375,29 @@ def test_script_command_words() -> None:
 
 
 def test_notify_scripts() -> None:
-    inst = instance(BASE + 'notify "/bin/notify all"\nnotify_master /bin/m\nnotify_backup /bin/b\n'
-                    'notify_fault "/bin/f x"\nnotify_stop /bin/s')
-    assert inst.notify == Notify(master="/bin/m", backup="/bin/b", fault="/bin/f x", stop="/bin/s", any="/bin/notify all")
+    inst = instance(
+        BASE + 'notify "/bin/notify all"\nnotify_master /bin/m\nnotify_backup /bin/b\n'
+        'notify_fault "/bin/f x"\nnotify_stop /bin/s'
+    )
+    assert inst.notify == Notify(
+        master="/bin/m", backup="/bin/b", fault="/bin/f x", stop="/bin/s", any="/bin/notify all"
+    )
 
 
 def test_virtual_address_options() -> None:
-    inst = instance("interface eth0\nvirtual_router_id 9\nvirtual_ipaddress {\n"
-                    "10.0.0.9/24 brd + dev eth1 scope link label eth1:9\n10.0.0.10/24 broadcast -\n"
-                    "10.0.0.11/24 brd 10.0.0.200\n}\nvirtual_ipaddress_excluded {\n2001:db8::1\n10.1.0.1\n}")
+    inst = instance(
+        "interface eth0\nvirtual_router_id 9\nvirtual_ipaddress {\n"
+        "10.0.0.9/24 brd + dev eth1 scope link label eth1:9\n10.0.0.10/24 broadcast -\n"
+        "10.0.0.11/24 brd 10.0.0.200\n}\nvirtual_ipaddress_excluded {\n2001:db8::1\n10.1.0.1\n}"
+    )
     a, b, c = inst.vips
     assert (a.address, a.dev, a.brd, a.scope, a.label) == (
-        ipaddress.IPv4Interface("10.0.0.9/24"), "eth1", ipaddress.IPv4Address("10.0.0.255"), "link", "eth1:9")
+        ipaddress.IPv4Interface("10.0.0.9/24"),
+        "eth1",
+        ipaddress.IPv4Address("10.0.0.255"),
+        "link",
+        "eth1:9",
+    )
     assert b.brd == ipaddress.IPv4Address("10.0.0.0") and c.brd == ipaddress.IPv4Address("10.0.0.200")
     assert [v.family for v in inst.vips_excluded] == [6, 4]
 
@@ -400,7 +432,10 @@ vrrp_sync_group G {{
 
 
 def test_sync_group_instance_in_two_groups_and_single_member() -> None:
-    text = f"vrrp_instance A {{\n{BASE}}}\nvrrp_sync_group G {{\ngroup {{\nA\n}}\n}}\nvrrp_sync_group H {{\ngroup {{\nA\n}}\n}}\n"
+    text = (
+        f"vrrp_instance A {{\n{BASE}}}\nvrrp_sync_group G {{\ngroup {{\nA\n}}\n}}\n"
+        "vrrp_sync_group H {\ngroup {\nA\n}\n}\n"
+    )
     assert [(s, n) for s, n, _ in diags(text)] == [("warning", 8), ("error", 15)]
 
 
@@ -420,11 +455,25 @@ def test_global_defs_values() -> None:
         vrrp_skip_check_adv_addr
         metrics_listen 127.0.0.1:9650
     }""").global_defs
-    assert (g.router_id, g.script_user, g.script_group, g.enable_script_security) == ("r1", "keepalived_script", "scripts", True)
+    assert (g.router_id, g.script_user, g.script_group, g.enable_script_security) == (
+        "r1",
+        "keepalived_script",
+        "scripts",
+        True,
+    )
     assert (str(g.vrrp_mcast_group4), str(g.vrrp_mcast_group6)) == ("224.0.0.19", "ff02::13")
     assert (g.notify_fifo, g.notify_fifo_script, g.vrrp_notify_fifo, g.vrrp_notify_fifo_script) == (
-        "/run/k.fifo", "/bin/fifo handler", "/run/v.fifo", "/bin/vfifo")
-    assert (g.vrrp_rt_priority, g.vrrp_priority, g.vrrp_skip_check_adv_addr, g.metrics_listen) == (50, -5, True, "127.0.0.1:9650")
+        "/run/k.fifo",
+        "/bin/fifo handler",
+        "/run/v.fifo",
+        "/bin/vfifo",
+    )
+    assert (g.vrrp_rt_priority, g.vrrp_priority, g.vrrp_skip_check_adv_addr, g.metrics_listen) == (
+        50,
+        -5,
+        True,
+        "127.0.0.1:9650",
+    )
     assert g.loc.line == 0
 
 
@@ -463,7 +512,10 @@ def test_diagnostics_are_sorted_by_file_then_line(tmp_path: Path) -> None:
     (tmp_path / "main.conf").write_text("bogus_a 1\ninclude inc.conf\nbogus_b 1\n}\n")
     _config, diagnostics = parse_file(str(tmp_path / "main.conf"))
     assert [(Path(d.file).name, d.line) for d in diagnostics] == [
-        ("main.conf", 1), ("main.conf", 3), ("main.conf", 4), ("inc.conf", 1),
+        ("main.conf", 1),
+        ("main.conf", 3),
+        ("main.conf", 4),
+        ("inc.conf", 1),
     ]
 
 

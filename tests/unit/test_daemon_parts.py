@@ -20,8 +20,9 @@ def conf(text: str) -> Config:
     return cfg
 
 
-def instance(name: str, vrid: int, *, iface: str = "eth0", prio: int = 100, vips: str = "10.0.0.100",
-             track: str = "") -> str:
+def instance(
+    name: str, vrid: int, *, iface: str = "eth0", prio: int = 100, vips: str = "10.0.0.100", track: str = ""
+) -> str:
     vip_lines = "\n".join(f"        {v}" for v in vips.split())
     return f"""
 vrrp_instance {name} {{
@@ -46,11 +47,19 @@ vrrp_script chk {{
 
 
 def test_plan_matches_instances_by_vrid_interface_and_family() -> None:
-    old = conf(SCRIPT.format(arg="a") + instance("VI_1", 51, track="track_script {\n chk\n }")
-               + instance("VI_2", 52) + instance("VI_3", 53, iface="eth1"))
-    new = conf(SCRIPT.format(arg="a") + instance("RENAMED", 51, prio=120, track="track_script {\n chk\n }")
-               + instance("VI_2", 52, vips="10.0.0.100 10.0.0.101") + instance("VI_3", 53, iface="eth2")
-               + instance("VI_4", 54))
+    old = conf(
+        SCRIPT.format(arg="a")
+        + instance("VI_1", 51, track="track_script {\n chk\n }")
+        + instance("VI_2", 52)
+        + instance("VI_3", 53, iface="eth1")
+    )
+    new = conf(
+        SCRIPT.format(arg="a")
+        + instance("RENAMED", 51, prio=120, track="track_script {\n chk\n }")
+        + instance("VI_2", 52, vips="10.0.0.100 10.0.0.101")
+        + instance("VI_3", 53, iface="eth2")
+        + instance("VI_4", 54)
+    )
     plan = plan_reload(old, new, ["VI_1", "VI_2", "VI_3"])
     assert [(old_name, inst.name) for old_name, inst in plan.keep] == [("VI_1", "RENAMED"), ("VI_2", "VI_2")]
     assert [i.name for i in plan.add] == ["VI_3", "VI_4"]  # VI_3 moved to another interface: a new instance

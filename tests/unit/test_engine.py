@@ -10,7 +10,10 @@ import ipaddress
 
 import pytest
 
+from tests.unit.linked import US, LinkedNodes, params
 from vipkeeper.core import codec, timers
+from vipkeeper.core.codec import Advertisement
+from vipkeeper.core.constants import AUTH_PASS
 from vipkeeper.core.events import (
     AdvertDropped,
     AdvertReceived,
@@ -20,19 +23,18 @@ from vipkeeper.core.events import (
     TrackingChanged,
     Transmit,
 )
-from vipkeeper.core.codec import Advertisement
 from vipkeeper.core.router import VrrpRouter
-from vipkeeper.core.constants import AUTH_PASS
-
-from .linked import US, LinkedNodes, params
 
 MS = 1000
 
 
 def sent_priorities(effects) -> list[int]:
     """The priority of every advert put on the wire, decoded from its bytes."""
-    return [codec.decode(e.payload, family=e.family, src=e.src, dst=e.dst).priority
-            for e in effects if isinstance(e, Transmit)]
+    return [
+        codec.decode(e.payload, family=e.family, src=e.src, dst=e.dst).priority
+        for e in effects
+        if isinstance(e, Transmit)
+    ]
 
 
 def pair(version=2, advert_int_cs=100, a_kw=None, b_kw=None, **net_kw):
@@ -230,8 +232,15 @@ def test_wrong_password_is_dropped_with_reason():
     r = VrrpRouter(a)
     r.src_addr = ipaddress.ip_address("172.20.0.113")
     r.handle(__import__("vipkeeper.core.events", fromlist=["Start"]).Start(), 0)
-    adv = Advertisement(version=2, vrid=51, priority=200, addresses=a.vips, advert_int_cs=100,
-                        auth_type=AUTH_PASS, auth_data=b"2222\0\0\0\0")
+    adv = Advertisement(
+        version=2,
+        vrid=51,
+        priority=200,
+        addresses=a.vips,
+        advert_int_cs=100,
+        auth_type=AUTH_PASS,
+        auth_data=b"2222\0\0\0\0",
+    )
     out = r.handle(AdvertReceived(adv, ipaddress.ip_address("172.20.0.9"), 255, True), 10)
     assert [type(e) for e in out] == [AdvertDropped]
     assert out[0].reason == "auth_failure"

@@ -88,7 +88,10 @@ def test_seed_flags_the_two_bad_rows_and_nothing_worse() -> None:
     assert str(dead.loc) == f"{SEED_A}:6"
     split = only(report, "split-brain")
     assert split.severity == "warning" and split.host == "A"
-    assert "pass / pass (two primaries): split brain: VIP returns to the stale primary: A wins (104 vs 103)" in split.message
+    assert (
+        "pass / pass (two primaries): split brain: VIP returns to the stale primary: A wins (104 vs 103)"
+        in split.message
+    )
     assert "failover-impossible" not in codes(report)
     assert "equal-priority" not in codes(report)
 
@@ -162,7 +165,10 @@ def test_weight_0_puts_a_failing_host_in_fault() -> None:
     assert all(f.severity == "info" and "goes to FAULT" in f.message for f in infos)
     rows = report.routers[0].rows
     assert [(row.holder, row.priorities) for row in rows] == [
-        ("A", (100, None)), ("B", (None, 99)), (None, (None, None)), ("A", (100, 99)),
+        ("A", (100, None)),
+        ("B", (None, 99)),
+        (None, (None, None)),
+        ("A", (100, 99)),
     ]
     assert rows[2].verdict == "no-holder" and "no host can hold the VIP" in rows[2].note
     assert only(report, "no-holder").severity == "info"  # no primary, no VIP: by design
@@ -273,7 +279,12 @@ def test_service_checks_and_track_interface() -> None:
     assert len(r.rows) == 16
     first = r.rows[0]
     assert (first.results, first.scenario, first.holder, first.priorities, first.note) == (
-        (True, True, True, True), "normal", "A", (120, 115), "correct")
+        (True, True, True, True),
+        "normal",
+        "A",
+        (120, 115),
+        "correct",
+    )
     # A's check fails: 110 < 115, B takes over
     row = next(row for row in r.rows if row.results == (False, True, True, True))
     assert (row.holder, row.priorities, row.verdict) == ("B", (110, 115), "correct")
@@ -326,7 +337,8 @@ vrrp_instance VI_2 {
     vi2 = next(r for r in report.routers if r.vrid == 2)
     assert [v.id for v in vi2.trackers] == ["A:chk"]
     assert [(row.results, row.holder, row.priorities) for row in vi2.rows] == [
-        ((True,), "A", (100,)), ((False,), None, (None,)),
+        ((True,), "A", (100,)),
+        ((False,), None, (None,)),
     ]
 
 
@@ -340,10 +352,31 @@ def test_json_keys_are_stable() -> None:
     assert data["format"] == 1
     assert data["hosts"] == [{"label": "A", "file": str(SEED_A)}, {"label": "B", "file": str(SEED_B)}]
     (r,) = data["routers"]
-    assert list(r) == ["key", "vrid", "family", "interface", "vips", "check_kind", "preferred", "instances",
-                       "trackers", "table_skipped", "rows"]
-    assert list(r["instances"][0]) == ["host", "name", "interface", "state", "priority", "primary_ip", "nopreempt",
-                                       "file", "line", "trackers"]
+    assert list(r) == [
+        "key",
+        "vrid",
+        "family",
+        "interface",
+        "vips",
+        "check_kind",
+        "preferred",
+        "instances",
+        "trackers",
+        "table_skipped",
+        "rows",
+    ]
+    assert list(r["instances"][0]) == [
+        "host",
+        "name",
+        "interface",
+        "state",
+        "priority",
+        "primary_ip",
+        "nopreempt",
+        "file",
+        "line",
+        "trackers",
+    ]
     assert r["rows"][0] == {
         "results": {"A:chk_haproxy": "pass", "B:chk_haproxy": "fail"},
         "scenario": "normal",
@@ -356,8 +389,10 @@ def test_json_keys_are_stable() -> None:
         "note": "correct",
     }
     assert [(row["holder"], list(row["priorities"].values()), row["verdict"]) for row in r["rows"]] == [
-        ("A", [104, 99], "correct"), ("B", [100, 103], "correct"),
-        ("A", [100, 99], "dead-node"), ("A", [104, 103], "split-brain"),
+        ("A", [104, 99], "correct"),
+        ("B", [100, 103], "correct"),
+        ("A", [100, 99], "dead-node"),
+        ("A", [104, 103], "split-brain"),
     ]
     assert list(data["findings"][0]) == ["severity", "code", "host", "router", "file", "line", "message"]
 
@@ -371,7 +406,7 @@ def test_cli_seed_pair(capsys: pytest.CaptureFixture[str]) -> None:
     assert err == ""
     lines = out.splitlines()
     start = lines.index(SEED_TABLE[0])
-    assert lines[start:start + len(SEED_TABLE)] == SEED_TABLE
+    assert lines[start : start + len(SEED_TABLE)] == SEED_TABLE
     assert f"{SEED_A}:6: warning: A: fail / fail (no primary): VIP on a dead node" in out
     assert out.splitlines()[-1] == "0 error(s), 2 warning(s), 2 note(s)"
 
@@ -403,7 +438,8 @@ def test_cli_config_errors_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
     assert err.splitlines() == [
         f"{broken}:16: error: vrrp_instance VI_1: track_script 'chk_missing' is not defined "
         "(no vrrp_script or vrrp_pgsql 'chk_missing')",
-        f"{broken}:20: error: vrrp_instance VI_1: track_file 'chk_haproxy' is not defined (no track_file 'chk_haproxy')",
+        f"{broken}:20: error: vrrp_instance VI_1: track_file 'chk_haproxy' is not defined "
+        "(no track_file 'chk_haproxy')",
         f"{broken}: FAILED (2 errors)",
     ]
 
@@ -465,8 +501,9 @@ def test_scripts_at_their_configured_path_are_read_only_for_this_host(tmp_path: 
     assert only(report, "locale-string-match").loc.file == str(root / SEED_SCRIPT)  # type: ignore[union-attr]
     assert only(report, "script-not-read").host == "B"
     text = render_text(report)
-    assert f"      script read from {root / SEED_SCRIPT} (on this machine, at its configured path; A is this host)" \
-        in text
+    assert (
+        f"      script read from {root / SEED_SCRIPT} (on this machine, at its configured path; A is this host)" in text
+    )
     tracker = to_json(report)["routers"][0]["trackers"][0]
     assert (tracker["script_read_from"], tracker["script_origin"]) == (str(root / SEED_SCRIPT), "this-host")
 

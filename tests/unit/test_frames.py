@@ -10,7 +10,8 @@ from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from vipkeeper.core.frames import gratuitous_arp, ipv6_multicast_mac, parse_mac, unsolicited_na
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import vipkeeper.core
+from tests.unit.linked import IFINDEX, MAC, US, LinkedNodes, params
 from vipkeeper.core import codec
 from vipkeeper.core.constants import VRRP_GROUP_V4
 from vipkeeper.core.events import (
@@ -33,8 +34,6 @@ from vipkeeper.core.events import (
 )
 from vipkeeper.core.node import VrrpNode
 from vipkeeper.core.params import RouterLink
-
-from .linked import IFINDEX, MAC, US, LinkedNodes, params
 
 ME = IPv4Address("10.0.0.1")
 PEER = IPv4Address("10.0.0.2")
@@ -119,10 +118,13 @@ def test_every_packet_lands_in_exactly_one_counter() -> None:
     node = node_with(p)
     node.start(0)
     good = advert(p, 150)
-    packets = [good, Received(4, PEER, good.dst, 255, IFINDEX, b"\x21"),  # too short
-               Received(4, PEER, good.dst, 64, IFINDEX, good.payload),  # bad TTL
-               Received(4, ME, good.dst, 255, IFINDEX, good.payload),  # our own address
-               Received(4, PEER, good.dst, 255, IFINDEX, good.payload[:-1] + b"x")]  # checksum
+    packets = [
+        good,
+        Received(4, PEER, good.dst, 255, IFINDEX, b"\x21"),  # too short
+        Received(4, PEER, good.dst, 64, IFINDEX, good.payload),  # bad TTL
+        Received(4, ME, good.dst, 255, IFINDEX, good.payload),  # our own address
+        Received(4, PEER, good.dst, 255, IFINDEX, good.payload[:-1] + b"x"),
+    ]  # checksum
     for i, pkt in enumerate(packets):
         node.receive(pkt, 10 + i)
     c = node.router("VI_1").counters
@@ -155,8 +157,13 @@ def test_master_sends_one_advert_per_unicast_peer_with_its_own_checksum() -> Non
 
 
 def test_gratuitous_burst_carries_keepalived_frames_for_every_vip() -> None:
-    p = params("VI_1", want_master=True, garp_master_repeat=3, garp_interval_us=2000,
-               excluded_vips=(IPv4Address("172.20.0.200"),))
+    p = params(
+        "VI_1",
+        want_master=True,
+        garp_master_repeat=3,
+        garp_interval_us=2000,
+        excluded_vips=(IPv4Address("172.20.0.200"),),
+    )
     node = node_with(p)
     node.start(0)
     (g,) = [e for e in become_master(node, "VI_1") if isinstance(e, Gratuitous)]
@@ -245,8 +252,10 @@ def test_sync_group_over_a_link_pair_one_master_per_group() -> None:
     net = LinkedNodes()
     for host, addr, prio in (("X", "10.0.0.1", 200), ("Y", "10.0.0.2", 100)):
         h = net.add(host, addr, params("A", vrid=1, base_priority=prio))
-        h.node.add_router(params("B", vrid=2, base_priority=prio, vips=(IPv4Address("172.20.0.116"),)),
-                          RouterLink(IFINDEX, h.addr, MAC))
+        h.node.add_router(
+            params("B", vrid=2, base_priority=prio, vips=(IPv4Address("172.20.0.116"),)),
+            RouterLink(IFINDEX, h.addr, MAC),
+        )
         h.node.set_sync_groups({"G": ("A", "B")})
     net.start()
     net.run_for(10 * US)
@@ -267,8 +276,13 @@ def test_reconfigure_keeps_a_master_and_announces_added_vips() -> None:
     node = node_with(p)
     node.start(0)
     become_master(node, "VI_1")
-    new = params("VI_1-renamed", want_master=True, garp_master_repeat=2, base_priority=120,
-                 vips=(IPv4Address("172.20.0.115"), IPv4Address("172.20.0.117")))
+    new = params(
+        "VI_1-renamed",
+        want_master=True,
+        garp_master_repeat=2,
+        base_priority=120,
+        vips=(IPv4Address("172.20.0.115"), IPv4Address("172.20.0.117")),
+    )
     out = node.reconfigure("VI_1", new, RouterLink(IFINDEX, ME, MAC), 5 * US)
     r = node.router("VI_1-renamed")
     assert "VI_1" not in node and r.state is State.MASTER and r.effective_priority == 120

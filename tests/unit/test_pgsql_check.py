@@ -257,8 +257,12 @@ def test_data_directory_events_trigger_a_probe_at_once(tmp_path) -> None:
     async def main() -> None:
         (tmp_path / "standby.signal").touch()
         local = FakeServer(STANDBY1)
-        check = PgsqlCheck(cfg(interval_s=5.0, timeout_s=1.0, data_directory=str(tmp_path)),
-                           on_change=lambda n, s: None, local=local, peers=[])
+        check = PgsqlCheck(
+            cfg(interval_s=5.0, timeout_s=1.0, data_directory=str(tmp_path)),
+            on_change=lambda n, s: None,
+            local=local,
+            peers=[],
+        )
         task = asyncio.create_task(check.run_forever())
         await wait_until(lambda: check.status is Status.FAIL)
         calls = local.calls
@@ -278,8 +282,12 @@ def test_data_directory_events_trigger_a_probe_at_once(tmp_path) -> None:
 
 def test_missing_data_directory_only_warns(tmp_path, caplog) -> None:
     async def main() -> None:
-        check = PgsqlCheck(cfg(data_directory=str(tmp_path / "nope")), on_change=lambda n, s: None,
-                           local=FakeServer(PRIMARY1), peers=[])
+        check = PgsqlCheck(
+            cfg(data_directory=str(tmp_path / "nope")),
+            on_change=lambda n, s: None,
+            local=FakeServer(PRIMARY1),
+            peers=[],
+        )
         task = asyncio.create_task(check.run_forever())
         await wait_until(lambda: check.status is Status.OK)
         task.cancel()

@@ -20,8 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.fuzz import harness as h
-from vipkeeper.core.events import State
-from vipkeeper.core.events import Received
+from vipkeeper.core.events import Received, State
 
 masters = st.sets(st.sampled_from(["V2", "V3", "VU", "V6"])).map(frozenset)
 
@@ -31,8 +30,11 @@ def mutated_advert(draw: st.DrawFn, d) -> Received:
     """A valid advert for one of the instances, then a few field or byte changes."""
     name = draw(st.sampled_from(sorted(d.cfgs)))
     fam = d.cfgs[name].family
-    addr = st.builds(IPv4Address, st.integers(0, 2**32 - 1)) if fam == 4 else st.builds(
-        IPv6Address, st.integers(0, 2**128 - 1))
+    addr = (
+        st.builds(IPv4Address, st.integers(0, 2**32 - 1))
+        if fam == 4
+        else st.builds(IPv6Address, st.integers(0, 2**128 - 1))
+    )
     kw = {"priority": draw(st.integers(0, 255))}
     if draw(st.booleans()):
         kw["src"] = draw(st.one_of(addr, st.sampled_from([h.PEER4, h.SRC4] if fam == 4 else [h.SRC6])))
@@ -47,7 +49,7 @@ def mutated_advert(draw: st.DrawFn, d) -> Received:
         if op == "flip" and payload:
             payload[draw(st.integers(0, len(payload) - 1))] ^= draw(st.integers(1, 255))
         elif op == "truncate":
-            del payload[draw(st.integers(0, len(payload))):]
+            del payload[draw(st.integers(0, len(payload))) :]
         elif op == "extend":
             payload += draw(st.binary(min_size=1, max_size=20))
         elif op == "vrid" and len(payload) > 1:
@@ -105,10 +107,14 @@ def _with(pkt: Received, **kw) -> Received:
 
 
 @settings(max_examples=100, deadline=None)
-@given(masters, st.integers(0, 254), st.binary(min_size=1, max_size=8).filter(lambda p: p.rstrip(b"\0") != h.PASSWORD),
-       st.integers(1, 255).filter(lambda v: v not in (51, 52, 53, 54)),
-       st.builds(IPv4Address, st.integers(0, 2**32 - 1)).filter(lambda a: a not in (h.PEER4, h.SRC4)),
-       st.integers(0, 255))
+@given(
+    masters,
+    st.integers(0, 254),
+    st.binary(min_size=1, max_size=8).filter(lambda p: p.rstrip(b"\0") != h.PASSWORD),
+    st.integers(1, 255).filter(lambda v: v not in (51, 52, 53, 54)),
+    st.builds(IPv4Address, st.integers(0, 2**32 - 1)).filter(lambda a: a not in (h.PEER4, h.SRC4)),
+    st.integers(0, 255),
+)
 def test_each_defect_is_counted_under_its_reason(ms, ttl, password, vrid, stranger, prio) -> None:
     d = h.build(ms)
     states = {n: d.router(n).state for n in d.cfgs}
@@ -135,8 +141,11 @@ def test_a_flood_of_dropped_packets_keeps_the_timer_heap_small() -> None:
     advert_int 1 s, a 10,000 packet/s flood kept ~36,000 entries per BACKUP instance."""
     d = h.build(frozenset({"V2"}))
     good = h.valid_advert(d, "V3", priority=200)
-    bad = [_with(good, ttl=64), h.valid_advert(d, "VU", priority=255, src=IPv4Address("10.9.9.9")),
-           h.valid_advert(d, "V2", priority=255, password=b"wrong")]
+    bad = [
+        _with(good, ttl=64),
+        h.valid_advert(d, "VU", priority=255, src=IPv4Address("10.9.9.9")),
+        h.valid_advert(d, "V2", priority=255, password=b"wrong"),
+    ]
     start = d.node.timer_queue_len
     for i in range(30_000):
         d.receive(bad[i % 3])

@@ -6,6 +6,7 @@ import ipaddress
 
 import pytest
 
+from tests.unit.linked import params
 from vipkeeper.core.events import Start, State, SyncGroupChanged, TrackingChanged
 from vipkeeper.core.router import VrrpRouter
 from vipkeeper.core.tracking import (
@@ -19,20 +20,18 @@ from vipkeeper.core.tracking import (
     is_fault,
 )
 
-from .linked import params
-
 OK, FAIL, INIT = Status.OK, Status.FAIL, Status.INIT
 
 
 @pytest.mark.parametrize(
     "weight, reverse, status, offset",
     [
-        (4, False, OK, 4),     # the seed: +4 while the script succeeds
+        (4, False, OK, 4),  # the seed: +4 while the script succeeds
         (4, False, FAIL, 0),
-        (4, False, INIT, 0),   # nothing until the first result
+        (4, False, INIT, 0),  # nothing until the first result
         (-10, False, OK, 0),
         (-10, False, FAIL, -10),  # negative weight: subtracted while failed
-        (4, True, OK, -4),     # reverse flips the direction
+        (4, True, OK, -4),  # reverse flips the direction
         (4, True, FAIL, 0),
         (-10, True, FAIL, 10),
         (-10, True, OK, 0),
@@ -91,10 +90,10 @@ def test_init_fail_starts_failed_and_needs_rise_successes():
         (-3, 10, False, (-30, False)),
         (3, 10, True, (-30, False)),
         (100, 10, False, (253, False)),  # clamped
-        (-26, 10, False, (0, True)),     # -260 -> -254 = FAULT
+        (-26, 10, False, (0, True)),  # -260 -> -254 = FAULT
         (0, 0, False, (0, False)),
-        (7, 0, False, (0, True)),        # weight 0: non-zero is FAULT
-        (0, 0, True, (0, True)),         # ... reversed: zero is FAULT
+        (7, 0, False, (0, True)),  # weight 0: non-zero is FAULT
+        (0, 0, True, (0, True)),  # ... reversed: zero is FAULT
     ],
 )
 def test_track_file_effect(value, weight, reverse, effect):

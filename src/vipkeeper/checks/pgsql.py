@@ -99,8 +99,7 @@ def import_psycopg(what: str = "vrrp_pgsql") -> Any:
         import psycopg  # noqa: PLC0415 - optional dependency, imported on use
     except ImportError as exc:
         raise PsycopgMissing(
-            f"{what} needs psycopg 3, which is not installed ({exc}); "
-            "install it with: pip install 'vipkeeper[pgsql]'"
+            f"{what} needs psycopg 3, which is not installed ({exc}); install it with: pip install 'vipkeeper[pgsql]'"
         ) from None
     return psycopg
 
@@ -184,15 +183,21 @@ def decide(local: PgFacts | None, local_error: str | None, peers: Sequence[PeerV
                 f"primary on timeline {tl}: this server is a stale old primary (rejoin it as a standby); "
                 "check fails"
             )
-            return Verdict(False, f"stale primary: peer {p.name} is primary on newer timeline {f.timeline}",
-                           alarm=alarm, role=role, timeline=tl)
+            return Verdict(
+                False,
+                f"stale primary: peer {p.name} is primary on newer timeline {f.timeline}",
+                alarm=alarm,
+                role=role,
+                timeline=tl,
+            )
         if f.timeline is None or tl is None or f.timeline == tl:
             alarm = (
                 f"SPLIT BRAIN: peer {p.name} is also a writable primary on timeline {_tl(f.timeline)} "
                 f"(ours {_tl(tl)}): two primaries, no VIP is safer than a VIP on the wrong one; check fails"
             )
-            return Verdict(False, f"two primaries (peer {p.name}, timeline {_tl(f.timeline)})",
-                           alarm=alarm, role=role, timeline=tl)
+            return Verdict(
+                False, f"two primaries (peer {p.name}, timeline {_tl(f.timeline)})", alarm=alarm, role=role, timeline=tl
+            )
         notes.append(f"peer {p.name} is a stale primary on timeline {f.timeline}")
     reason = f"writable primary, timeline {_tl(tl)}"
     if notes:
@@ -483,16 +488,21 @@ class PgsqlCheck:
 
     def describe(self, now_mono: float) -> dict[str, Any]:
         st = self.state
-        return {**describe_runs("pgsql", self.status, st, now_mono), "role": st.role, "timeline": st.timeline,
-                "alarm": st.alarm}
+        return {
+            **describe_runs("pgsql", self.status, st, now_mono),
+            "role": st.role,
+            "timeline": st.timeline,
+            "alarm": st.alarm,
+        }
 
     @property
     def peer_max_age_s(self) -> float:
         return 2 * (self.cfg.interval_s + self.cfg.timeout_s)
 
     async def run_forever(self) -> None:
-        tasks = [asyncio.create_task(p.run_forever(), name=f"pgsql-{self.name}-peer-{p.state.name}")
-                 for p in self.peers]
+        tasks = [
+            asyncio.create_task(p.run_forever(), name=f"pgsql-{self.name}-peer-{p.state.name}") for p in self.peers
+        ]
         try:
             if self.peers:  # the first verdict waits for every peer's first answer
                 with contextlib.suppress(TimeoutError):
@@ -553,8 +563,13 @@ class PgsqlCheck:
         changed = self.rf.feed(v.ok)
         st.status = self.rf.status
         if changed is not None:
-            log.info("VRRP_Pgsql(%s) %s (%s; %.0f ms)", self.name,
-                     "succeeded" if changed is Status.OK else "failed", v.reason, latency_s * 1000)
+            log.info(
+                "VRRP_Pgsql(%s) %s (%s; %.0f ms)",
+                self.name,
+                "succeeded" if changed is Status.OK else "failed",
+                v.reason,
+                latency_s * 1000,
+            )
             self.on_change(self.name, changed)
         else:
             log.debug("VRRP_Pgsql(%s) %s: %s", self.name, "ok" if v.ok else "fail", v.reason)
@@ -582,12 +597,24 @@ class PgsqlCheck:
                 watcher.open()
                 self._ino = watcher
             self._wd = self._ino.watch_dir(
-                ddir, ino.IN_CREATE | ino.IN_DELETE | ino.IN_MOVED_FROM | ino.IN_MOVED_TO | ino.IN_MODIFY
-                | ino.IN_DELETE_SELF | ino.IN_MOVE_SELF)
+                ddir,
+                ino.IN_CREATE
+                | ino.IN_DELETE
+                | ino.IN_MOVED_FROM
+                | ino.IN_MOVED_TO
+                | ino.IN_MODIFY
+                | ino.IN_DELETE_SELF
+                | ino.IN_MOVE_SELF,
+            )
         except OSError as exc:
             if self._watch_error != str(exc):
-                log.warning("VRRP_Pgsql(%s) cannot watch data_directory %s (%s); probing every %gs only",
-                            self.name, ddir, exc.strerror or exc, self.cfg.interval_s)
+                log.warning(
+                    "VRRP_Pgsql(%s) cannot watch data_directory %s (%s); probing every %gs only",
+                    self.name,
+                    ddir,
+                    exc.strerror or exc,
+                    self.cfg.interval_s,
+                )
                 self._watch_error = str(exc)
             return
         log.info("VRRP_Pgsql(%s) watching %s for promotion and restarts", self.name, ddir)
@@ -617,8 +644,13 @@ class PgsqlCheck:
 def _mask_word(mask: int) -> str:
     from vipkeeper.io import inotify as ino
 
-    for bit, word in ((ino.IN_CREATE, "created"), (ino.IN_DELETE, "removed"), (ino.IN_MOVED_TO, "moved in"),
-                      (ino.IN_MOVED_FROM, "moved away"), (ino.IN_MODIFY, "changed")):
+    for bit, word in (
+        (ino.IN_CREATE, "created"),
+        (ino.IN_DELETE, "removed"),
+        (ino.IN_MOVED_TO, "moved in"),
+        (ino.IN_MOVED_FROM, "moved away"),
+        (ino.IN_MODIFY, "changed"),
+    ):
         if mask & bit:
             return word
     return hex(mask)

@@ -7,7 +7,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-
 from typing import Any
 
 from vipkeeper.checks import describe_runs

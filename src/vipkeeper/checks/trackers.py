@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-
 from typing import Any
 
 from vipkeeper.config.model import VrrpTrackFile

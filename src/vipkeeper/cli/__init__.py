@@ -31,7 +31,9 @@ COMMANDS: tuple[Subcommand, ...] = (
 
 def build_parser(commands: Sequence[Subcommand] | None = None) -> argparse.ArgumentParser:
     """The argument parser for ``commands`` (default: :data:`COMMANDS`)."""
-    parser = argparse.ArgumentParser(prog="vipkeeper", description="A VRRP daemon that keeps a virtual IP on the right host.")
+    parser = argparse.ArgumentParser(
+        prog="vipkeeper", description="A VRRP daemon that keeps a virtual IP on the right host."
+    )
     parser.add_argument("--version", action="version", version=f"vipkeeper {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS if commands is None else commands:

@@ -37,11 +37,20 @@ def default_config_path() -> str:
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
     """``-f/--config FILE`` and ``-i/--config-id ID`` (selects ``@ID`` lines, as keepalived)."""
     parser.add_argument(
-        "-f", "--config", "--use-file", dest="config", metavar="FILE", default=None,
+        "-f",
+        "--config",
+        "--use-file",
+        dest="config",
+        metavar="FILE",
+        default=None,
         help=f"configuration file (default: {' if it exists, else '.join(DEFAULT_CONFIG_PATHS)})",
     )
     parser.add_argument(
-        "-i", "--config-id", dest="config_id", metavar="ID", default=None,
+        "-i",
+        "--config-id",
+        dest="config_id",
+        metavar="ID",
+        default=None,
         help="config id for '@ID' lines (default: the short host name)",
     )
 

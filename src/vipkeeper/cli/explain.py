@@ -29,22 +29,34 @@ HOST_ROOT = "/"
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "-f", "--config", dest="configs", metavar="[LABEL=]FILE", action="append", required=True,
+        "-f",
+        "--config",
+        dest="configs",
+        metavar="[LABEL=]FILE",
+        action="append",
+        required=True,
         help="one host's configuration; once per host.  The host label is LABEL, else the file name "
         "without '.conf'; it is also the config id for '@ID' lines",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument(
-        "--check-kind", choices=["auto", "primary", "service"], default="auto",
+        "--check-kind",
+        choices=["auto", "primary", "service"],
+        default="auto",
         help="primary: at most one host's checks should pass (a database primary check); service: all may "
         "pass; auto (default): primary for vrrp_pgsql and PostgreSQL scripts",
     )
     parser.add_argument(
-        "--script-dir", metavar="DIR", action="append", default=[],
+        "--script-dir",
+        metavar="DIR",
+        action="append",
+        default=[],
         help="also look for check scripts here, by file name (the configuration's own directory is searched too)",
     )
     parser.add_argument(
-        "--this-host", metavar="LABEL", default=None,
+        "--this-host",
+        metavar="LABEL",
+        default=None,
         help="the host that is this machine: only its check scripts are read at their configured paths here "
         "(default: the host labelled with this machine's short host name, or given this machine's own "
         "configuration file)",
@@ -111,10 +123,25 @@ def run(args: argparse.Namespace) -> int:
         hosts.append(HostInput(label, config, tuple(diagnostics), scripts))
     if failed:
         if args.json:
-            print(json.dumps({"format": 1, "error": "configuration errors", "diagnostics": [
-                {"host": label, "severity": d.severity, "file": d.file, "line": d.line or None, "message": d.message}
-                for label, d in all_diagnostics
-            ]}, indent=2))
+            print(
+                json.dumps(
+                    {
+                        "format": 1,
+                        "error": "configuration errors",
+                        "diagnostics": [
+                            {
+                                "host": label,
+                                "severity": d.severity,
+                                "file": d.file,
+                                "line": d.line or None,
+                                "message": d.message,
+                            }
+                            for label, d in all_diagnostics
+                        ],
+                    },
+                    indent=2,
+                )
+            )
         return 1
     report = explain(hosts, check_kind=args.check_kind)
     if args.json:

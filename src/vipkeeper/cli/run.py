@@ -25,8 +25,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     parser.add_argument("--log-format", default="text", choices=["text", "json"])
     parser.add_argument("--syslog", action="store_true", help="also log to syslog (/dev/log)")
-    parser.add_argument("--metrics-listen", metavar="HOST:PORT", default=None,
-                        help="serve Prometheus metrics (overrides global_defs metrics_listen)")
+    parser.add_argument(
+        "--metrics-listen",
+        metavar="HOST:PORT",
+        default=None,
+        help="serve Prometheus metrics (overrides global_defs metrics_listen)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

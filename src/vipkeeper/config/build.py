@@ -13,7 +13,10 @@ from vipkeeper.config.blocks.vrrp_pgsql import VRRP_PGSQL_KEYWORDS, complete_pgs
 from vipkeeper.config.blocks.vrrp_script import VRRP_SCRIPT_KEYWORDS, complete_script
 from vipkeeper.config.blocks.vrrp_sync_group import VRRP_SYNC_GROUP_KEYWORDS, complete_sync_group
 from vipkeeper.config.keepalived_keywords import (
-    GLOBAL_DEFS_IGNORED, TOP_LEVEL_UNSUPPORTED, VRRP_INSTANCE_IGNORED, VRRP_SYNC_GROUP_IGNORED,
+    GLOBAL_DEFS_IGNORED,
+    TOP_LEVEL_UNSUPPORTED,
+    VRRP_INSTANCE_IGNORED,
+    VRRP_SYNC_GROUP_IGNORED,
 )
 from vipkeeper.config.keywords import Ctx, Draft, Kw, dispatch
 from vipkeeper.config.lexer import Diagnostic
@@ -36,7 +39,11 @@ class _Parse:
         self.broken: set[tuple[str, str]] = set()  # (kind, name) defined but unusable
 
     def named(
-        self, kind: str, registry: dict[str, Draft], node: Node, table: Mapping[str, Kw],
+        self,
+        kind: str,
+        registry: dict[str, Draft],
+        node: Node,
+        table: Mapping[str, Kw],
         unsupported: frozenset[str] = frozenset(),
     ) -> Draft | None:
         """A ``KIND NAME { ... }`` block: parse it into a new draft in ``registry``."""
@@ -65,8 +72,9 @@ class _Parse:
                 if node.children is None:
                     self.ctx.error(node, "'global_defs' needs a '{ ... }' block")
                     continue
-                dispatch(self.ctx, node.children, GLOBAL_DEFS_KEYWORDS, self.global_draft, "global_defs",
-                          GLOBAL_DEFS_IGNORED)
+                dispatch(
+                    self.ctx, node.children, GLOBAL_DEFS_KEYWORDS, self.global_draft, "global_defs", GLOBAL_DEFS_IGNORED
+                )
             elif name == "vrrp_script":
                 self.named(name, self.scripts, node, VRRP_SCRIPT_KEYWORDS)
             elif name == "vrrp_pgsql":
@@ -101,7 +109,9 @@ def _check_vrid_conflicts(instances: list[VrrpInstance], ctx: Ctx) -> set[str]:
             continue
         ctx.diagnostics.append(
             Diagnostic(
-                "error", inst.loc.file, inst.loc.line,
+                "error",
+                inst.loc.file,
+                inst.loc.line,
                 f"vrrp_instance {inst.name}: virtual_router_id {inst.vrid} on {inst.interface} is already used "
                 f"by vrrp_instance {other.name} at {where_of(other.loc.file, other.loc.line, inst.loc.file)}",
             )

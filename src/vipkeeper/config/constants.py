@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 VRRP_PRIO_OWNER = 255
 VRRP_PRIO_DFL = 100
 VRRP_ADVER_DFL_US = 1_000_000

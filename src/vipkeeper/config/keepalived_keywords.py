@@ -59,4 +59,6 @@ VRRP_SYNC_GROUP_IGNORED = frozenset(
 
 
 #: Virtual address options (keepalived vrrp_ipaddress.c) vipkeeper ignores.
-VIRTUAL_ADDRESS_IGNORED = frozenset({"home", "-nodad", "mngtmpaddr", "noprefixroute", "autojoin", "no_track", "use_vmac"})
+VIRTUAL_ADDRESS_IGNORED = frozenset(
+    {"home", "-nodad", "mngtmpaddr", "noprefixroute", "autojoin", "no_track", "use_vmac"}
+)

@@ -99,7 +99,9 @@ def dispatch(
             continue
         nargs = len(node.args)
         if nargs < spec.min_args:
-            ctx.error(node, f"'{name}' needs a value" if spec.min_args == 1 else f"'{name}' needs {spec.min_args} values")
+            ctx.error(
+                node, f"'{name}' needs a value" if spec.min_args == 1 else f"'{name}' needs {spec.min_args} values"
+            )
             draft.failed.add(name)
             continue
         if spec.max_args is not None and nargs > spec.max_args:

@@ -506,9 +506,7 @@ def lex_file(path: str, config_id: str | None = None) -> tuple[list[Line], list[
     return lines, lexer.diagnostics
 
 
-def lex_string(
-    text: str, path: str = "<string>", config_id: str | None = None
-) -> tuple[list[Line], list[Diagnostic]]:
+def lex_string(text: str, path: str = "<string>", config_id: str | None = None) -> tuple[list[Line], list[Diagnostic]]:
     """Lex configuration text (includes are relative to ``path``'s directory)."""
     lexer = Lexer(config_id)
     lines = lexer.lex_string(text, path)

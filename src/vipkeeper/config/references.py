@@ -23,9 +23,7 @@ class Trackables:
 TRACKED_KINDS = {"track_script": ("vrrp_script", "vrrp_pgsql"), "track_file": ("track_file",)}
 
 
-def resolve_refs(
-    kind: str, pending: list[PendingRef], t: Trackables, owner: str, ctx: Ctx
-) -> tuple[TrackRef, ...]:
+def resolve_refs(kind: str, pending: list[PendingRef], t: Trackables, owner: str, ctx: Ctx) -> tuple[TrackRef, ...]:
     """Check each entry names a defined object; fill in the effective ``weight_reverse``.
 
     ``track_script`` may name a vrrp_script or a vrrp_pgsql, ``track_file`` a track_file.
@@ -49,7 +47,9 @@ def resolve_refs(
             # so it ignores a reference to an object defined further down the file.
             ctx.diagnostics.append(
                 Diagnostic(
-                    "warning", at.file, at.line,
+                    "warning",
+                    at.file,
+                    at.line,
                     f"{owner}: '{ref.name}' is defined after this reference; "
                     "keepalived 2.2.7 would ignore the reference, vipkeeper accepts it",
                 )

@@ -48,39 +48,62 @@ class UnicastChecksum:
         self.old = applies and mode == "always"
 
     @classmethod
-    def for_instance(cls, *, mode: str, version: int, family: int, unicast: bool, v3_checksum_as_v2: bool,
-                     group: IPv4Address = VRRP_GROUP_V4) -> UnicastChecksum:
+    def for_instance(
+        cls,
+        *,
+        mode: str,
+        version: int,
+        family: int,
+        unicast: bool,
+        v3_checksum_as_v2: bool,
+        group: IPv4Address = VRRP_GROUP_V4,
+    ) -> UnicastChecksum:
         applies = version == 3 and family == 4 and unicast and not v3_checksum_as_v2
         return cls(mode, applies=applies, group=group)
 
     @classmethod
     def for_params(cls, p: RouterParams) -> UnicastChecksum:
         group = p.group if isinstance(p.group, IPv4Address) else VRRP_GROUP_V4
-        return cls.for_instance(mode=p.checksum_mode, version=p.version, family=p.family, unicast=p.unicast,
-                                v3_checksum_as_v2=not p.v3_checksum_pseudo, group=group)
+        return cls.for_instance(
+            mode=p.checksum_mode,
+            version=p.version,
+            family=p.family,
+            unicast=p.unicast,
+            v3_checksum_as_v2=not p.v3_checksum_pseudo,
+            group=group,
+        )
 
     def pseudo_dst(self, dst: Address) -> Address:
         """The destination to put in the checksum's pseudo-header for a packet to ``dst``."""
         return self.group if self.old else dst
 
-    def decode(self, payload: bytes, *, family: int, src: Address, dst: Address,
-               v3_checksum_pseudo: bool = True) -> tuple[codec.Advertisement, bool]:
+    def decode(
+        self, payload: bytes, *, family: int, src: Address, dst: Address, v3_checksum_pseudo: bool = True
+    ) -> tuple[codec.Advertisement, bool]:
         """:func:`codec.decode` in this dialect: (advertisement, True if it just switched to old).
 
         Raises DecodeError like :func:`codec.decode` (``bad_checksum`` when neither
         allowed form verifies).
         """
         try:
-            adv = codec.decode(payload, family=family, src=src, dst=self.pseudo_dst(dst),
-                               v3_checksum_pseudo=v3_checksum_pseudo)
+            adv = codec.decode(
+                payload, family=family, src=src, dst=self.pseudo_dst(dst), v3_checksum_pseudo=v3_checksum_pseudo
+            )
             return adv, False
         except DecodeError as exc:
-            if (exc.reason != "bad_checksum" or not self.applies or self.old or self.mode != "auto"
-                    or family != 4 or dst == self.group):
+            if (
+                exc.reason != "bad_checksum"
+                or not self.applies
+                or self.old
+                or self.mode != "auto"
+                or family != 4
+                or dst == self.group
+            ):
                 raise
             try:
-                adv = codec.decode(payload, family=family, src=src, dst=self.group,
-                                   v3_checksum_pseudo=v3_checksum_pseudo)
+                adv = codec.decode(
+                    payload, family=family, src=src, dst=self.group, v3_checksum_pseudo=v3_checksum_pseudo
+                )
             except DecodeError:
                 raise exc from None
         self.old = True

@@ -33,6 +33,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from ipaddress import IPv4Address
 
 from vipkeeper.core import codec, frames
 from vipkeeper.core.checksum_dialect import UnicastChecksum
@@ -88,11 +89,21 @@ class _Endpoint:
         if enc is None:
             p = self.router.params
             adv = codec.Advertisement(
-                version=p.version, vrid=p.vrid, priority=p.base_priority, addresses=p.vips,
-                advert_int_cs=p.advert_int_cs, auth_type=p.auth_type, auth_data=p.auth_data,
+                version=p.version,
+                vrid=p.vrid,
+                priority=p.base_priority,
+                addresses=p.vips,
+                advert_int_cs=p.advert_int_cs,
+                auth_type=p.auth_type,
+                auth_data=p.auth_data,
             )
-            enc = codec.AdvertEncoder(adv, family=p.family, src=self.link.src, dst=self.dialect.pseudo_dst(dst),
-                                      v3_checksum_pseudo=p.v3_checksum_pseudo)
+            enc = codec.AdvertEncoder(
+                adv,
+                family=p.family,
+                src=self.link.src,
+                dst=self.dialect.pseudo_dst(dst),
+                v3_checksum_pseudo=p.v3_checksum_pseudo,
+            )
             self.encoders[dst] = enc
         return enc
 
@@ -103,7 +114,10 @@ def _gratuitous_frames(params: RouterParams, mac: bytes) -> tuple[bytes, ...]:
         return ()  # no Ethernet address (e.g. a point-to-point link): nothing to announce
     out = []
     for ip in params.vips + params.excluded_vips:
-        out.append(frames.gratuitous_arp(mac, ip) if ip.version == 4 else frames.unsolicited_na(mac, ip))  # type: ignore[arg-type]
+        if isinstance(ip, IPv4Address):
+            out.append(frames.gratuitous_arp(mac, ip))
+        else:
+            out.append(frames.unsolicited_na(mac, ip))
     return tuple(out)
 
 
@@ -129,12 +143,15 @@ class VrrpNode:
         """Add one router (in INIT; :meth:`start` or :meth:`start_router` starts it)."""
         if params.name in self._eps:
             raise ValueError(f"router {params.name} already exists")
-        ep = _Endpoint(VrrpRouter(params), link, UnicastChecksum.for_params(params),
-                       _gratuitous_frames(params, link.mac))
+        ep = _Endpoint(
+            VrrpRouter(params), link, UnicastChecksum.for_params(params), _gratuitous_frames(params, link.mac)
+        )
         ep.router.src_addr = link.src
         if ep.key in self._by_key:
-            raise ValueError(f"VRID {params.vrid} (IPv{params.family}) on ifindex {link.ifindex} is already used "
-                             f"by {self._by_key[ep.key].router.params.name}")
+            raise ValueError(
+                f"VRID {params.vrid} (IPv{params.family}) on ifindex {link.ifindex} is already used "
+                f"by {self._by_key[ep.key].router.params.name}"
+            )
         self._eps[params.name] = ep
         self._by_key[ep.key] = ep
 
@@ -153,7 +170,10 @@ class VrrpNode:
         ep.router.src_addr = link.src
         ep.encoders.clear()
         if (old.checksum_mode, old.v3_checksum_pseudo, old.unicast, old.group) != (
-            params.checksum_mode, params.v3_checksum_pseudo, params.unicast, params.group
+            params.checksum_mode,
+            params.v3_checksum_pseudo,
+            params.unicast,
+            params.group,
         ):
             ep.dialect = UnicastChecksum.for_params(params)
         ep.frames = _gratuitous_frames(params, link.mac)
@@ -164,8 +184,9 @@ class VrrpNode:
         if gained and ep.router.state is State.MASTER and ep.frames:
             # New VIPs on a MASTER: announce them as on becoming MASTER (after the
             # daemon has added them: it queues the VIP change first).
-            out.append(Gratuitous(params.name, link.ifindex, ep.frames, params.garp_master_repeat,
-                                  params.garp_interval_us))
+            out.append(
+                Gratuitous(params.name, link.ifindex, ep.frames, params.garp_master_repeat, params.garp_interval_us)
+            )
         return out
 
     def remove_router(self, name: str, now_us: int) -> list[Effect]:
@@ -280,8 +301,13 @@ class VrrpNode:
             drops["own_address"] = drops.get("own_address", 0) + 1
             return []
         try:
-            adv, switched = ep.dialect.decode(payload, family=pkt.family, src=pkt.src, dst=pkt.dst,
-                                              v3_checksum_pseudo=router.params.v3_checksum_pseudo)
+            adv, switched = ep.dialect.decode(
+                payload,
+                family=pkt.family,
+                src=pkt.src,
+                dst=pkt.dst,
+                v3_checksum_pseudo=router.params.v3_checksum_pseudo,
+            )
         except DecodeError as exc:
             self.decode_errors[exc.reason] = self.decode_errors.get(exc.reason, 0) + 1
             drops[exc.reason] = drops.get(exc.reason, 0) + 1
@@ -368,4 +394,3 @@ class VrrpNode:
 
     def _unqueue(self, name: str) -> None:
         self._queued.pop(name, None)  # its heap entries are now stale
-

@@ -18,18 +18,16 @@ from dataclasses import dataclass, field
 
 from vipkeeper.core import timers
 from vipkeeper.core.constants import AUTH_PASS, PRIORITY_OWNER, PRIORITY_STOP, VRRP_TTL
-from vipkeeper.core.params import RouterParams
-from vipkeeper.core.tracking import clamp_priority
 from vipkeeper.core.events import (
     AddVips,
     AdvertDropped,
     AdvertReceived,
     DelVips,
-    RouterEffect,
     Event,
     LinkChanged,
     PeerConflict,
     PriorityChanged,
+    RouterEffect,
     SendAdvert,
     SendGratuitous,
     Shutdown,
@@ -39,8 +37,11 @@ from vipkeeper.core.events import (
     SyncGroupChanged,
     TrackingChanged,
 )
+from vipkeeper.core.params import RouterParams
+from vipkeeper.core.tracking import clamp_priority
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
 
 @dataclass(slots=True)
 class Counters:
@@ -474,7 +475,9 @@ class VrrpRouter:
             if prio == PRIORITY_STOP:
                 return
         if prio == mine and cmp == 0:
-            out.append(PeerConflict(f"equal priority advert from {ev.src}, which has our own address", self.params.name))
+            out.append(
+                PeerConflict(f"equal priority advert from {ev.src}, which has our own address", self.params.name)
+            )
         elif prio == mine == PRIORITY_OWNER:
             out.append(
                 PeerConflict(

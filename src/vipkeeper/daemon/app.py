@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vipkeeper import pidfile
 from vipkeeper.config.model import Config, Notify, VirtualAddress, VrrpInstance, VrrpSyncGroup
 from vipkeeper.config.to_params import router_params, sync_groups
 from vipkeeper.core.events import Effect, Received, State, TrackingChanged
@@ -37,7 +38,6 @@ from vipkeeper.io import scripts
 from vipkeeper.io.l2_socket import L2Sender
 from vipkeeper.io.netlink import LinkInfo, Netlink
 from vipkeeper.io.vrrp_socket import VrrpSocket
-from vipkeeper.pidfile import PID_FILE, other_daemon
 
 if TYPE_CHECKING:
     from vipkeeper.daemon.metrics import MetricsServer
@@ -50,11 +50,12 @@ __all__ = ["Daemon", "StartupError", "run_daemon"]
 
 
 class Daemon:
-    def __init__(self, config: Config, *, state_dir: Path, config_id: str | None = None,
-                 metrics_listen: str | None = None) -> None:
+    def __init__(
+        self, config: Config, *, state_dir: Path, config_id: str | None = None, metrics_listen: str | None = None
+    ) -> None:
         self.config = config
         self.state_dir = state_dir
-        self.pid_file = state_dir / PID_FILE
+        self.pid_file = state_dir / pidfile.PID_FILE
         self.config_id = config_id
         self.metrics_listen = metrics_listen or config.global_defs.metrics_listen
         self.started_monotonic = time.monotonic()
@@ -70,8 +71,13 @@ class Daemon:
         self._nl: Netlink | None = None
         self.supervisor = Supervisor(on_fatal=self._stop.set)
         self.trackers = TrackerSet(self.supervisor, self._on_verdict, self._users)
-        self.effects = EffectRunner(sockets=self._sockets, vips=self.vips, notifier=lambda: self._notifier,
-                                    notify_of=self._notify_block, ifname_of=lambda n: self._links[n].ifname)
+        self.effects = EffectRunner(
+            sockets=self._sockets,
+            vips=self.vips,
+            notifier=lambda: self._notifier,
+            notify_of=self._notify_block,
+            ifname_of=lambda n: self._links[n].ifname,
+        )
         self.reloads = SingleFlight(self._reload, self.supervisor.spawn)
         self._scheduler: Scheduler | None = None
 
@@ -79,7 +85,9 @@ class Daemon:
 
     async def run(self) -> int:
         """Run until SIGTERM/SIGINT (exit status 0) or a fatal failure (1)."""
-        self._write_pid()
+        other = pidfile.claim(self.state_dir)
+        if other is not None:
+            raise StartupError(f"{self.pid_file}: another vipkeeper is running (pid {other})")
         loop = asyncio.get_running_loop()
         self.supervisor.install(loop)
         self._scheduler = Scheduler(loop, self._on_timer)
@@ -129,7 +137,7 @@ class Daemon:
             self.trackers.close()
             if self._notifier is not None:
                 self._notifier.close()
-            self._remove_pid()
+            pidfile.release(self.state_dir)
         return 1 if self.supervisor.failure is not None else 0
 
     async def _shutdown(self) -> None:
@@ -147,22 +155,6 @@ class Daemon:
                         log.error("(%s) cannot release VIPs: %s", v.name, exc)
         if self._notifier is not None:
             await self._notifier.drain(RELEASE_TIMEOUT_S)
-
-    def _write_pid(self) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        other = other_daemon(self.state_dir)
-        if other is not None:
-            raise StartupError(f"{self.pid_file}: another vipkeeper is running (pid {other})")
-        tmp = self.pid_file.with_suffix(".tmp")
-        tmp.write_text(f"{os.getpid()}\n")
-        tmp.replace(self.pid_file)
-
-    def _remove_pid(self) -> None:
-        try:
-            if int(self.pid_file.read_text().strip()) == os.getpid():
-                self.pid_file.unlink()
-        except (OSError, ValueError):
-            pass
 
     async def _start_metrics(self) -> MetricsServer | None:
         """The HTTP listener (/metrics, /status, /healthz), only if configured."""
@@ -183,8 +175,10 @@ class Daemon:
         fifos = [f for f in (gd.notify_fifo, gd.vrrp_notify_fifo) if f]
         if self._notifier is not None and [f.path for f in self._notifier.fifos] == list(dict.fromkeys(fifos)):
             return
-        wanted = fifos or any(_has_notify(i.notify) for i in config.instances) or any(
-            _has_notify(g.notify) for g in config.sync_groups
+        wanted = (
+            fifos
+            or any(_has_notify(i.notify) for i in config.instances)
+            or any(_has_notify(g.notify) for g in config.sync_groups)
         )
         if self._notifier is not None:
             self._notifier.close()
@@ -216,20 +210,37 @@ class Daemon:
         self.node.add_router(params, RouterLink(link.ifindex, src, link.mac))
         self.instances[inst.name] = inst
         self._links[inst.name] = link
-        vips = VipActions(inst.name, inst.vips + inst.vips_excluded, link.ifindex, link.ifname, netlink=nl, l2=l2,
-                          is_master=self._is_master)
+        vips = VipActions(
+            inst.name,
+            inst.vips + inst.vips_excluded,
+            link.ifindex,
+            link.ifname,
+            netlink=nl,
+            l2=l2,
+            is_master=self._is_master,
+        )
         self.vips[inst.name] = vips
         await self.trackers.wire(nl, inst, self._group_cfg(inst.name))
         # At start, a crash may have left our VIPs behind: remove them before
         # the first election so the cluster never sees two holders.
         removed = await vips.delete(quiet=True)
         if removed:
-            log.warning("(%s) removed %d stale VIP(s) left from a previous run: %s", inst.name,
-                        len(removed), ", ".join(removed))
+            log.warning(
+                "(%s) removed %d stale VIP(s) left from a previous run: %s", inst.name, len(removed), ", ".join(removed)
+            )
         vips.start(self.supervisor)
-        log.info("(%s) VRID %d on %s, VRRPv%d %s, priority %d, source %s, %s %s", inst.name, inst.vrid,
-                 inst.interface, inst.version, "IPv4" if inst.family == 4 else "IPv6", inst.priority, src,
-                 "unicast to" if inst.unicast else "multicast to", ", ".join(map(str, params.destinations)))
+        log.info(
+            "(%s) VRID %d on %s, VRRPv%d %s, priority %d, source %s, %s %s",
+            inst.name,
+            inst.vrid,
+            inst.interface,
+            inst.version,
+            "IPv4" if inst.family == 4 else "IPv6",
+            inst.priority,
+            src,
+            "unicast to" if inst.unicast else "multicast to",
+            ", ".join(map(str, params.destinations)),
+        )
 
     def _is_master(self, name: str) -> bool:
         return name in self.node and self.node.router(name).state is State.MASTER
@@ -255,8 +266,9 @@ class Daemon:
             return inst.mcast_src_ip
         addr = await nl.primary_address(link.ifindex, inst.family)
         if addr is None:
-            raise StartupError(f"{inst.loc}: ({inst.name}) {inst.interface} has no IPv{inst.family} address "
-                               "to send from")
+            raise StartupError(
+                f"{inst.loc}: ({inst.name}) {inst.interface} has no IPv{inst.family} address to send from"
+            )
         return addr
 
     # ------------------------------------------------------------ inputs
@@ -343,8 +355,12 @@ class Daemon:
             self._run(self.node.set_tracking(inst.name, self.trackers.verdict(inst.name), now))
             self._run(self.node.start_router(inst.name, now))
 
-    async def _reconfigure(self, old_name: str, inst: VrrpInstance,
-                           vip_change: tuple[tuple[VirtualAddress, ...], tuple[VirtualAddress, ...]] | None) -> None:
+    async def _reconfigure(
+        self,
+        old_name: str,
+        inst: VrrpInstance,
+        vip_change: tuple[tuple[VirtualAddress, ...], tuple[VirtualAddress, ...]] | None,
+    ) -> None:
         assert self._nl is not None
         link = self._links.pop(old_name)
         vips = self.vips.pop(old_name)
@@ -389,16 +405,28 @@ class Daemon:
         views = []
         for name, inst in self.instances.items():
             router = self.node.router(name)
-            views.append(status_mod.InstanceView(
-                cfg=inst, router=router, source=self.node.link(name).src, destinations=router.params.destinations,
-                vips_held=self.vips[name].held, garps_sent=self.vips[name].garps_sent,
-                tracked=self.trackers.tracked.get(name, []),
-            ))
+            views.append(
+                status_mod.InstanceView(
+                    cfg=inst,
+                    router=router,
+                    source=self.node.link(name).src,
+                    destinations=router.params.destinations,
+                    vips_held=self.vips[name].held,
+                    garps_sent=self.vips[name].garps_sent,
+                    tracked=self.trackers.tracked.get(name, []),
+                )
+            )
         return status_mod.Snapshot(
-            config_path=self.config.path, uptime_s=time.monotonic() - self.started_monotonic, now_us=now_us(),
-            now_mono=time.monotonic(), instances=views, unknown_vrid=self.node.unknown_vrid,
-            decode_errors=dict(self.node.decode_errors), received=sum(s.received for s in socks),
-            recv_errors=sum(s.recv_errors for s in socks), ip_errors=ip_errors,
+            config_path=self.config.path,
+            uptime_s=time.monotonic() - self.started_monotonic,
+            now_us=now_us(),
+            now_mono=time.monotonic(),
+            instances=views,
+            unknown_vrid=self.node.unknown_vrid,
+            decode_errors=dict(self.node.decode_errors),
+            received=sum(s.received for s in socks),
+            recv_errors=sum(s.recv_errors for s in socks),
+            ip_errors=ip_errors,
         )
 
     def status(self) -> dict[str, Any]:
@@ -416,8 +444,9 @@ def _has_notify(n: Notify) -> bool:
     return any((n.master, n.backup, n.fault, n.stop, n.any))
 
 
-async def run_daemon(config: Config, state_dir: Path, config_id: str | None = None,
-                     metrics_listen: str | None = None) -> int:
+async def run_daemon(
+    config: Config, state_dir: Path, config_id: str | None = None, metrics_listen: str | None = None
+) -> int:
     d = Daemon(config, state_dir=state_dir, config_id=config_id, metrics_listen=metrics_listen)
     try:
         return await d.run()

@@ -63,7 +63,7 @@ class ControlServer:
             reply = await self.handle(line[:MAX_REQUEST_BYTES])
             writer.write(json.dumps(reply).encode() + b"\n")
             await writer.drain()
-        except (asyncio.TimeoutError, ConnectionError, OSError) as exc:
+        except (TimeoutError, ConnectionError, OSError) as exc:
             log.debug("control client: %s", exc)
         finally:
             writer.close()

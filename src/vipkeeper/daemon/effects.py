@@ -77,8 +77,17 @@ VipAction = AddVips | DelVips | Gratuitous | VipDiff
 class VipActions:
     """One instance's VIP changes and gratuitous bursts, one after another."""
 
-    def __init__(self, name: str, vips: tuple[VirtualAddress, ...], ifindex: int, ifname: str, *,
-                 netlink: Netlink, l2: L2Sender, is_master: Callable[[str], bool]) -> None:
+    def __init__(
+        self,
+        name: str,
+        vips: tuple[VirtualAddress, ...],
+        ifindex: int,
+        ifname: str,
+        *,
+        netlink: Netlink,
+        l2: L2Sender,
+        is_master: Callable[[str], bool],
+    ) -> None:
         self.name = name
         self.vips = vips  # virtual_ipaddress + virtual_ipaddress_excluded
         self.ifindex = ifindex
@@ -100,7 +109,7 @@ class VipActions:
     async def join(self, timeout_s: float) -> None:
         try:
             await asyncio.wait_for(self._queue.join(), timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.error("(%s) timed out releasing VIPs", self.name)
 
     def stop(self) -> None:
@@ -128,8 +137,7 @@ class VipActions:
     async def add(self) -> None:
         added = []
         for v in self.vips:
-            if await self._nl.add_address(await self._ifindex(v), v.address, brd=v.brd, scope=v.scope,
-                                          label=v.label):
+            if await self._nl.add_address(await self._ifindex(v), v.address, brd=v.brd, scope=v.scope, label=v.label):
                 added.append(str(v.address.ip))
         self.held = True
         log.info("(%s) VIPs added: %s", self.name, ", ".join(added) or "(already present)")
@@ -149,8 +157,12 @@ class VipActions:
             await self._nl.del_address(await self._ifindex(v), v.address)
         for v in diff.added:
             await self._nl.add_address(await self._ifindex(v), v.address, brd=v.brd, scope=v.scope, label=v.label)
-        log.info("(%s) reload: VIPs removed %s, added %s", self.name, [str(v.address.ip) for v in diff.removed],
-                 [str(v.address.ip) for v in diff.added])
+        log.info(
+            "(%s) reload: VIPs removed %s, added %s",
+            self.name,
+            [str(v.address.ip) for v in diff.removed],
+            [str(v.address.ip) for v in diff.added],
+        )
 
     async def _ifindex(self, v: VirtualAddress) -> int:
         if v.dev is None or v.dev == self.ifname:
@@ -174,9 +186,15 @@ class VipActions:
 class EffectRunner:
     """Carries out a list of node effects, in order."""
 
-    def __init__(self, *, sockets: Mapping[tuple[int, int], VrrpSocket], vips: Mapping[str, VipActions],
-                 notifier: Callable[[], Notifier | None], notify_of: Callable[[str, str], object],
-                 ifname_of: Callable[[str], str]) -> None:
+    def __init__(
+        self,
+        *,
+        sockets: Mapping[tuple[int, int], VrrpSocket],
+        vips: Mapping[str, VipActions],
+        notifier: Callable[[], Notifier | None],
+        notify_of: Callable[[str, str], object],
+        ifname_of: Callable[[str], str],
+    ) -> None:
         self._sockets = sockets
         self._vips = vips
         self._notifier = notifier
@@ -203,8 +221,9 @@ class EffectRunner:
                 return
             self.ratelog.warn(("", e.reason), "dropped packet from %s: %s (%s)", e.src, e.reason, e.detail)
             return
-        self.ratelog.warn((e.instance, e.reason), "(%s) dropped advert from %s: %s (%s)", e.instance, e.src,
-                          e.reason, e.detail)
+        self.ratelog.warn(
+            (e.instance, e.reason), "(%s) dropped advert from %s: %s (%s)", e.instance, e.src, e.reason, e.detail
+        )
 
     def _other(self, e: Effect) -> None:
         match e:
@@ -219,8 +238,13 @@ class EffectRunner:
             case PeerConflict(message=msg, instance=name):
                 self.ratelog.warn((name, "conflict"), "(%s) %s", name, msg)
             case ChecksumSwitched(instance=name, src=src, pseudo_dst=group):
-                log.warning("(%s) %s uses the old VRRPv3 unicast checksum (pseudo-header destination %s); "
-                            "using it from now on, as keepalived does (old_unicast_checksum)", name, src, group)
+                log.warning(
+                    "(%s) %s uses the old VRRPv3 unicast checksum (pseudo-header destination %s); "
+                    "using it from now on, as keepalived does (old_unicast_checksum)",
+                    name,
+                    src,
+                    group,
+                )
             case LinkStateChanged(instance=name, up=up):
                 log.info("(%s) interface %s is %s", name, self._ifname_of(name), "up" if up else "down")
 

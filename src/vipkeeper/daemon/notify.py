@@ -101,8 +101,12 @@ class Notifier:
         line = f'{kind} "{name}" {state.value} {priority}\n'
         for f in self.fifos:
             f.write(line)
-        specific = {State.MASTER: notify.master, State.BACKUP: notify.backup,
-                    State.FAULT: notify.fault, State.STOP: notify.stop}[state]
+        specific = {
+            State.MASTER: notify.master,
+            State.BACKUP: notify.backup,
+            State.FAULT: notify.fault,
+            State.STOP: notify.stop,
+        }[state]
         if specific:
             self._queue.put_nowait(_Job(split_command(specific), f"notify_{state.value.lower()} of {name}"))
         if notify.any:
@@ -121,7 +125,7 @@ class Notifier:
         """Wait (bounded) until every queued notification has run: at shutdown."""
         try:
             await asyncio.wait_for(self._queue.join(), timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.error("notify scripts still running after %.0fs at shutdown", timeout_s)
 
     async def _run(self, job: _Job) -> None:

@@ -35,8 +35,7 @@ class ReloadPlan:
     remove: tuple[str, ...]  # running names
     trackers_kept: frozenset[str]
     # new instance name -> (VIPs to remove, VIPs to add), for kept instances whose VIPs changed
-    vip_changes: dict[str, tuple[tuple[VirtualAddress, ...], tuple[VirtualAddress, ...]]] = field(
-        default_factory=dict)
+    vip_changes: dict[str, tuple[tuple[VirtualAddress, ...], tuple[VirtualAddress, ...]]] = field(default_factory=dict)
 
     def summary(self) -> str:
         return f"{len(self.keep)} instance(s) kept, {len(self.add)} added, {len(self.remove)} removed"
@@ -69,8 +68,11 @@ def plan_reload(old: Config, new: Config, running: Iterable[str]) -> ReloadPlan:
             )
     kept_trackers = frozenset(
         name
-        for table_old, table_new in ((old.scripts, new.scripts), (old.track_files, new.track_files),
-                                     (old.pgsql_checks, new.pgsql_checks))
+        for table_old, table_new in (
+            (old.scripts, new.scripts),
+            (old.track_files, new.track_files),
+            (old.pgsql_checks, new.pgsql_checks),
+        )
         for name, cfg in table_old.items()
         if table_new.get(name) == cfg
     )
@@ -91,8 +93,11 @@ class SingleFlight:
     queues at most one more reload behind the one running, which reads the file
     after the running one has finished."""
 
-    def __init__(self, reload: Callable[[], Awaitable[Result]],
-                 spawn: Callable[[Coroutine[Any, Any, Result], str], asyncio.Task[Result]]) -> None:
+    def __init__(
+        self,
+        reload: Callable[[], Awaitable[Result]],
+        spawn: Callable[[Coroutine[Any, Any, Result], str], asyncio.Task[Result]],
+    ) -> None:
         self._reload = reload
         self._spawn = spawn
         self._lock = asyncio.Lock()

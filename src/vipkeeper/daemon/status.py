@@ -144,13 +144,17 @@ def render_table(st: dict[str, Any]) -> str:
         vips = ",".join(v.split("/")[0] for v in i["vips"])
         vips += " (held)" if i["vips_held"] else ""
         drops = sum(i["counters"]["drops"].values())
-        lines.append(f"{i['name']:<12} {i['state']:<7} {prio:>8} {i['vrid']:>4} {i['interface']:<8} {master:<26} "
-                     f"{vips:<24} {drops}")
+        lines.append(
+            f"{i['name']:<12} {i['state']:<7} {prio:>8} {i['vrid']:>4} {i['interface']:<8} {master:<26} "
+            f"{vips:<24} {drops}"
+        )
         for t in i["trackers"]:
             lat = f" {t['latency_s'] * 1000:.1f}ms" if "latency_s" in t else ""
             extra = "".join(f" {k}={t[k]}" for k in ("role", "timeline", "value") if k in t and t[k] is not None)
-            lines.append(f"  {t['kind']:<9} {t['name']:<20} {t['status']:<5} w={t['weight']:<4} "
-                         f"{t.get('reason', '')}{lat}{extra}")
+            lines.append(
+                f"  {t['kind']:<9} {t['name']:<20} {t['status']:<5} w={t['weight']:<4} "
+                f"{t.get('reason', '')}{lat}{extra}"
+            )
         if i["faults"]:
             lines.append(f"  fault: {', '.join(i['faults'])}")
     return "\n".join(lines)

@@ -36,8 +36,13 @@ class Supervisor:
 
     def fail(self, what: str, exc: BaseException | None) -> None:
         if exc is not None:
-            log.critical("%s failed: %s: %s; stopping (VIPs are released, exit status 1)", what,
-                         type(exc).__name__, exc, exc_info=(type(exc), exc, exc.__traceback__))
+            log.critical(
+                "%s failed: %s: %s; stopping (VIPs are released, exit status 1)",
+                what,
+                type(exc).__name__,
+                exc,
+                exc_info=(type(exc), exc, exc.__traceback__),
+            )
         else:
             log.critical("%s failed; stopping (VIPs are released, exit status 1)", what)
         if self.failure is None:

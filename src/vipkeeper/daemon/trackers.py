@@ -42,8 +42,9 @@ class ScriptUsers:
     def __init__(self) -> None:
         self._warned_root = False
 
-    def resolve(self, user: str | None, group: str | None, script: str,
-                gd: GlobalDefs) -> tuple[scripts.RunAs | None, str | None]:
+    def resolve(
+        self, user: str | None, group: str | None, script: str, gd: GlobalDefs
+    ) -> tuple[scripts.RunAs | None, str | None]:
         """(who runs it, why script security refuses it or None)."""
         name = user or gd.script_user
         grp_name = group if user else gd.script_group
@@ -54,14 +55,15 @@ class ScriptUsers:
             run_as = scripts.RunAs("root", 0, 0)
             if not gd.enable_script_security and not self._warned_root:
                 self._warned_root = True
-                log.warning("scripts run as root: no script_user and no keepalived_script user "
-                            "(keepalived: SECURITY VIOLATION - enable_script_security is off)")
+                log.warning(
+                    "scripts run as root: no script_user and no keepalived_script user "
+                    "(keepalived: SECURITY VIOLATION - enable_script_security is off)"
+                )
         if gd.enable_script_security and script:
             argv = scripts.split_command(script)
             why = scripts.insecure_reason(argv[0], run_as.uid) if argv else "empty script"
             if why:
-                log.error("refusing to run script %s as %s: %s (enable_script_security)", script,
-                          run_as.user, why)
+                log.error("refusing to run script %s as %s: %s (enable_script_security)", script, run_as.user, why)
                 return run_as, why
         return run_as, None
 
@@ -69,8 +71,9 @@ class ScriptUsers:
 class TrackerSet:
     """Every tracker the daemon runs, and which instances track which."""
 
-    def __init__(self, supervisor: Supervisor, on_verdict: Callable[[str, TrackingChanged], None],
-                 users: ScriptUsers) -> None:
+    def __init__(
+        self, supervisor: Supervisor, on_verdict: Callable[[str, TrackingChanged], None], users: ScriptUsers
+    ) -> None:
         self._supervisor = supervisor
         self._on_verdict = on_verdict  # (instance name, verdict)
         self.users = users

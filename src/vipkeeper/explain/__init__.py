@@ -13,7 +13,15 @@ from __future__ import annotations
 
 from vipkeeper.explain.build import explain
 from vipkeeper.explain.model import (
-    CheckKind, Finding, HostInput, Report, Router, Row, ScriptOrigin, ScriptText, TrackerVar,
+    CheckKind,
+    Finding,
+    HostInput,
+    Report,
+    Router,
+    Row,
+    ScriptOrigin,
+    ScriptText,
+    TrackerVar,
 )
 from vipkeeper.explain.render import render_text, to_json
 from vipkeeper.explain.scripts import read_scripts, script_path

@@ -10,11 +10,19 @@ from vipkeeper.config.model import Location, TrackRef, VrrpInstance
 from vipkeeper.core.tracking import Tracked
 from vipkeeper.explain.election import build_table
 from vipkeeper.explain.model import (
-    SEVERITY_RANK, CheckKind, Finding, HostInput, Member, Report, Router, TrackerKind, TrackerVar, Use,
+    SEVERITY_RANK,
+    CheckKind,
+    Finding,
+    HostInput,
+    Member,
+    Report,
+    Router,
+    TrackerKind,
+    TrackerVar,
+    Use,
 )
 from vipkeeper.explain.scripts import script_path
 from vipkeeper.explain.traps import diagnostic_traps, router_traps, script_traps, vrid_mismatches
-
 
 _PRIMARY_WORDS = re.compile(
     r"pg_isready|pg_is_in_recovery|standby\.signal|recovery\.conf|repmgr|patroni|pgsql|postgres|psql",
@@ -49,8 +57,14 @@ class _Builder:
             self.vars[key] = v
         return v
 
-    def uses_of(self, h: HostInput, scripts: Sequence[TrackRef], files: Sequence[TrackRef],
-                interfaces: Sequence[TrackRef], force_weight_0: bool = False) -> list[Use]:
+    def uses_of(
+        self,
+        h: HostInput,
+        scripts: Sequence[TrackRef],
+        files: Sequence[TrackRef],
+        interfaces: Sequence[TrackRef],
+        force_weight_0: bool = False,
+    ) -> list[Use]:
         """Resolve track_* entries as the daemon does (an entry's weight overrides the object's)."""
         cfg = h.config
         out: list[Use] = []
@@ -74,8 +88,16 @@ class _Builder:
             out.append(self._use(h, "interface", ref, 0, False, ref.loc, force_weight_0))
         return out
 
-    def _use(self, h: HostInput, kind: TrackerKind, ref: TrackRef, weight: int, reverse: bool,
-             loc: Location, force_weight_0: bool) -> Use:
+    def _use(
+        self,
+        h: HostInput,
+        kind: TrackerKind,
+        ref: TrackRef,
+        weight: int,
+        reverse: bool,
+        loc: Location,
+        force_weight_0: bool,
+    ) -> Use:
         if ref.weight is not None:
             weight, reverse = ref.weight, ref.weight_reverse
         if force_weight_0:  # keepalived ignores weights of sync group trackers
@@ -113,11 +135,15 @@ class _Builder:
             for ifname, sub in by_if.items():
                 r = Router(vrid, family, ifname, [self.member(h, i) for h, i in sub])
                 routers.append(r)
-            findings.append(Finding(
-                "info", "vrid-on-several-interfaces", None,
-                f"VRID {vrid} is used on several interfaces ({', '.join(by_if)}); "
-                "each interface is treated as its own virtual router",
-            ))
+            findings.append(
+                Finding(
+                    "info",
+                    "vrid-on-several-interfaces",
+                    None,
+                    f"VRID {vrid} is used on several interfaces ({', '.join(by_if)}); "
+                    "each interface is treated as its own virtual router",
+                )
+            )
         return routers
 
 

@@ -12,7 +12,6 @@ from vipkeeper.config.lexer import Diagnostic
 from vipkeeper.config.model import NOWHERE, Config, IPAddress, Location, VrrpInstance
 from vipkeeper.core.tracking import Tracked
 
-
 Severity = Literal["error", "warning", "info"]
 CheckKind = Literal["auto", "primary", "service"]
 TrackerKind = Literal["script", "pgsql", "file", "interface"]

@@ -45,8 +45,10 @@ def render_text(report: Report) -> str:
             i = m.instance
             src = f", primary IP {m.primary_ip}" if m.primary_ip else ""
             extra = ", nopreempt" if i.nopreempt else ""
-            out.append(f"  {m.host}: {i.name} on {i.interface}, state {i.initial_state}, priority {i.priority}"
-                       f"{src}{extra} ({i.loc})")
+            out.append(
+                f"  {m.host}: {i.name} on {i.interface}, state {i.initial_state}, priority {i.priority}"
+                f"{src}{extra} ({i.loc})"
+            )
             for u in m.uses:
                 out.append(f"    tracks {u.var.kind} {u.var.name}, {_fmt_weight(u)}")
                 out.extend(_script_read(u))
@@ -88,64 +90,84 @@ def to_json(report: Report) -> dict[str, Any]:
     """A JSON-ready dict; its keys are stable (``format`` says which version)."""
     routers = []
     for r in report.routers:
-        routers.append({
-            "key": r.key_str,
-            "vrid": r.vrid,
-            "family": r.family,
-            "interface": r.interface,
-            "vips": [str(v.address) for v in r.members[0].instance.vips],
-            "check_kind": "primary" if r.primary_checks else "service",
-            "preferred": r.preferred,
-            "instances": [
-                {
-                    "host": m.host,
-                    "name": m.instance.name,
-                    "interface": m.instance.interface,
-                    "state": m.instance.initial_state,
-                    "priority": m.instance.priority,
-                    "primary_ip": str(m.primary_ip) if m.primary_ip else None,
-                    "nopreempt": m.instance.nopreempt,
-                    **_loc_json(m.instance.loc),
-                    "trackers": [
-                        {"id": u.var.id, "weight": u.tracked.weight, "reverse": u.tracked.reverse,
-                         "fault_only": False} for u in m.uses
-                    ] + [
-                        {"id": u.var.id, "weight": 0, "reverse": u.tracked.reverse, "fault_only": True}
-                        for u in m.group_faults
-                    ],
-                }
-                for m in r.members
-            ],
-            "trackers": [
-                {"id": v.id, "host": v.host, "kind": v.kind, "name": v.name, "primary_check": v.primary_check,
-                 **_loc_json(v.loc),
-                 "script_read_from": v.script.path if v.script else None,
-                 "script_origin": v.script.origin if v.script else None}
-                for v in r.trackers
-            ],
-            "table_skipped": r.table_skipped,
-            "rows": [
-                {
-                    "results": {v.id: v.value(ok) for v, ok in zip(r.trackers, row.results)},
-                    "scenario": row.scenario,
-                    "holder": row.holder,
-                    "priorities": {h: p for h, p in zip(r.hosts, row.priorities)},
-                    "fault": [h for h, p in zip(r.hosts, row.priorities) if p is None],
-                    "healthy": list(row.healthy),
-                    "tie": row.tie,
-                    "verdict": row.verdict,
-                    "note": row.note,
-                }
-                for row in r.rows
-            ],
-        })
+        routers.append(
+            {
+                "key": r.key_str,
+                "vrid": r.vrid,
+                "family": r.family,
+                "interface": r.interface,
+                "vips": [str(v.address) for v in r.members[0].instance.vips],
+                "check_kind": "primary" if r.primary_checks else "service",
+                "preferred": r.preferred,
+                "instances": [
+                    {
+                        "host": m.host,
+                        "name": m.instance.name,
+                        "interface": m.instance.interface,
+                        "state": m.instance.initial_state,
+                        "priority": m.instance.priority,
+                        "primary_ip": str(m.primary_ip) if m.primary_ip else None,
+                        "nopreempt": m.instance.nopreempt,
+                        **_loc_json(m.instance.loc),
+                        "trackers": [
+                            {
+                                "id": u.var.id,
+                                "weight": u.tracked.weight,
+                                "reverse": u.tracked.reverse,
+                                "fault_only": False,
+                            }
+                            for u in m.uses
+                        ]
+                        + [
+                            {"id": u.var.id, "weight": 0, "reverse": u.tracked.reverse, "fault_only": True}
+                            for u in m.group_faults
+                        ],
+                    }
+                    for m in r.members
+                ],
+                "trackers": [
+                    {
+                        "id": v.id,
+                        "host": v.host,
+                        "kind": v.kind,
+                        "name": v.name,
+                        "primary_check": v.primary_check,
+                        **_loc_json(v.loc),
+                        "script_read_from": v.script.path if v.script else None,
+                        "script_origin": v.script.origin if v.script else None,
+                    }
+                    for v in r.trackers
+                ],
+                "table_skipped": r.table_skipped,
+                "rows": [
+                    {
+                        "results": {v.id: v.value(ok) for v, ok in zip(r.trackers, row.results)},
+                        "scenario": row.scenario,
+                        "holder": row.holder,
+                        "priorities": {h: p for h, p in zip(r.hosts, row.priorities)},
+                        "fault": [h for h, p in zip(r.hosts, row.priorities) if p is None],
+                        "healthy": list(row.healthy),
+                        "tie": row.tie,
+                        "verdict": row.verdict,
+                        "note": row.note,
+                    }
+                    for row in r.rows
+                ],
+            }
+        )
     return {
         "format": JSON_FORMAT_VERSION,
         "hosts": [{"label": label, "file": path} for label, path in report.hosts],
         "routers": routers,
         "findings": [
-            {"severity": f.severity, "code": f.code, "host": f.host, "router": f.router, **_loc_json(f.loc),
-             "message": f.message}
+            {
+                "severity": f.severity,
+                "code": f.code,
+                "host": f.host,
+                "router": f.router,
+                **_loc_json(f.loc),
+                "message": f.message,
+            }
             for f in report.findings
         ],
     }

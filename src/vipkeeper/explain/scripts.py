@@ -28,7 +28,16 @@ def script_path(command: str) -> str | None:
         argv = command.split()
     if not argv:
         return None
-    if len(argv) > 1 and argv[0].rsplit("/", 1)[-1] in ("sh", "bash", "dash", "zsh", "ksh", "python", "python3", "perl"):
+    if len(argv) > 1 and argv[0].rsplit("/", 1)[-1] in (
+        "sh",
+        "bash",
+        "dash",
+        "zsh",
+        "ksh",
+        "python",
+        "python3",
+        "perl",
+    ):
         rest = [a for a in argv[1:] if not a.startswith("-")]
         return rest[0] if rest else None
     return argv[0]
@@ -43,7 +52,12 @@ def _read_text(path: str) -> str | None:
 
 
 def read_scripts(
-    config: Config, config_path: str, script_dirs: Sequence[str] = (), *, this_host: bool = False, root: str = "/",
+    config: Config,
+    config_path: str,
+    script_dirs: Sequence[str] = (),
+    *,
+    this_host: bool = False,
+    root: str = "/",
 ) -> dict[str, ScriptText]:
     """The text of each vrrp_script's file for one host, by its configured path (see :func:`script_path`).
 

@@ -82,13 +82,13 @@ class Inotify:
         off = 0
         while off + _EVENT.size <= len(data):
             wd, mask, _cookie, length = _EVENT.unpack_from(data, off)
-            name = data[off + _EVENT.size: off + _EVENT.size + length].split(b"\0", 1)[0]
+            name = data[off + _EVENT.size : off + _EVENT.size + length].split(b"\0", 1)[0]
             off += _EVENT.size + length
             if mask & IN_Q_OVERFLOW:
                 self.overflows += 1
                 for d in list(self._dirs.values()):
                     self.on_event(d, "", mask)
                 continue
-            d = self._dirs.get(wd)
-            if d is not None:
-                self.on_event(d, os.fsdecode(name), mask)
+            directory = self._dirs.get(wd)
+            if directory is not None:
+                self.on_event(directory, os.fsdecode(name), mask)

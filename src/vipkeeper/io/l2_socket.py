@@ -75,7 +75,7 @@ class L2Sender:
     def is_open(self) -> bool:
         return self._sock is not None
 
-    def __enter__(self) -> "L2Sender":
+    def __enter__(self) -> L2Sender:
         self.open()
         return self
 

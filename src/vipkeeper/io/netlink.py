@@ -56,7 +56,7 @@ class LinkInfo:
     ifindex: int
     ifname: str
     mac: bytes
-    up: bool      # administratively up (IFF_UP) and operationally up (IFF_RUNNING)
+    up: bool  # administratively up (IFF_UP) and operationally up (IFF_RUNNING)
     mtu: int
 
 
@@ -65,7 +65,7 @@ class LinkEvent:
     ifindex: int
     ifname: str
     up: bool
-    deleted: bool = False   # RTM_DELLINK: the interface is gone (up is False)
+    deleted: bool = False  # RTM_DELLINK: the interface is gone (up is False)
 
 
 def _family_af(family: int | None) -> int | None:
@@ -155,13 +155,13 @@ class Netlink:
         self.malformed = 0
 
     # -- lifecycle -----------------------------------------------------------
-    async def open(self) -> "Netlink":
+    async def open(self) -> Netlink:
         if self._ipr is None:
             self._closed = False
             self._ipr = AsyncIPRoute()
         return self
 
-    async def __aenter__(self) -> "Netlink":
+    async def __aenter__(self) -> Netlink:
         return await self.open()
 
     async def __aexit__(self, *exc: object) -> None:
@@ -283,8 +283,7 @@ class Netlink:
         """Delete an address. True if deleted, False if it was not there (EADDRNOTAVAIL)."""
         iface = ip_interface(addr)
         try:
-            await self.ipr.addr("del", index=ifindex, address=str(iface.ip),
-                                prefixlen=iface.network.prefixlen)
+            await self.ipr.addr("del", index=ifindex, address=str(iface.ip), prefixlen=iface.network.prefixlen)
         except NetlinkError as exc:
             if exc.code in (errno.EADDRNOTAVAIL, errno.ENODEV):
                 return False

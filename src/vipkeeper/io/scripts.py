@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import glob
+import grp
 import logging
 import os
 import pwd
-import grp
 import shlex
 import signal
 import stat
@@ -99,9 +99,7 @@ def insecure_reason(path: str, run_as_uid: int) -> str | None:
         st = os.stat(p)
         if st.st_uid not in (0, run_as_uid):
             return f"{p} is owned by uid {st.st_uid}"
-        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not (
-            stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX
-        ):
+        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not (stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX):
             if st.st_mode & stat.S_IWOTH or st.st_gid != 0:
                 return f"{p} is writable by {'others' if st.st_mode & stat.S_IWOTH else f'group {st.st_gid}'}"
         if p == "/":
@@ -137,7 +135,7 @@ async def run_script(
     timed_out = False
     try:
         rc = await asyncio.wait_for(proc.wait(), timeout_s)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         timed_out = True
         _kill_group(proc.pid)
         rc = await proc.wait()

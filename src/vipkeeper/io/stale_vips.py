@@ -29,9 +29,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_NLMSGHDR = struct.Struct("=IHHII")   # struct nlmsghdr   <linux/netlink.h>
+_NLMSGHDR = struct.Struct("=IHHII")  # struct nlmsghdr   <linux/netlink.h>
 _IFADDRMSG = struct.Struct("=BBBBi")  # struct ifaddrmsg  <linux/if_addr.h>
-_RTATTR = struct.Struct("=HH")        # struct rtattr     <linux/rtnetlink.h>
+_RTATTR = struct.Struct("=HH")  # struct rtattr     <linux/rtnetlink.h>
 
 
 def _rta(kind: int, data: bytes) -> bytes:
@@ -42,7 +42,9 @@ def _rta(kind: int, data: bytes) -> bytes:
 def _delete(sock: socket.socket, seq: int, ifindex: int, ip: bytes, prefixlen: int, family: int) -> int:
     """One RTM_DELADDR; returns the kernel's errno (0: deleted)."""
     body = _IFADDRMSG.pack(family, prefixlen, 0, 0, ifindex) + _rta(lc.IFA_LOCAL, ip) + _rta(lc.IFA_ADDRESS, ip)
-    sock.send(_NLMSGHDR.pack(_NLMSGHDR.size + len(body), lc.RTM_DELADDR, lc.NLM_F_REQUEST | lc.NLM_F_ACK, seq, 0) + body)
+    sock.send(
+        _NLMSGHDR.pack(_NLMSGHDR.size + len(body), lc.RTM_DELADDR, lc.NLM_F_REQUEST | lc.NLM_F_ACK, seq, 0) + body
+    )
     while True:
         data = sock.recv(65536)
         off = 0
@@ -55,7 +57,7 @@ def _delete(sock: socket.socket, seq: int, ifindex: int, ip: bytes, prefixlen: i
             off += (length + 3) & ~3
 
 
-def remove_stale_vips(config: "Config", state_dir: Path) -> int:
+def remove_stale_vips(config: Config, state_dir: Path) -> int:
     """Delete every configured VIP (and excluded VIP) from its interface; returns how many
     were there.  Logs what it removed, like the daemon's own start-up removal."""
     if other_daemon(state_dir) is not None:  # that daemon owns these VIPs (this one will not start)
@@ -85,7 +87,11 @@ def remove_stale_vips(config: "Config", state_dir: Path) -> int:
                 elif err not in (errno.EADDRNOTAVAIL, errno.ENODEV):
                     log.debug("(%s) early stale VIP removal of %s: %s", inst.name, v.address, os.strerror(err))
             if removed:
-                log.warning("(%s) removed %d stale VIP(s) left from a previous run: %s", inst.name,
-                            len(removed), ", ".join(removed))
+                log.warning(
+                    "(%s) removed %d stale VIP(s) left from a previous run: %s",
+                    inst.name,
+                    len(removed),
+                    ", ".join(removed),
+                )
                 total += len(removed)
     return total

@@ -51,15 +51,15 @@ log = logging.getLogger(__name__)
 
 __all__ = ["VrrpSocket"]
 
-_RECV_BUF_BYTES = 65536          # larger than any MTU: MSG_TRUNC never happens
-_SO_RCVBUF_BYTES = 1 << 20       # 200 instances x 10 adverts/s with bursts
-_MAX_BATCH = 64                  # packets drained per readiness callback
-_CACHE_MAX = 1024                # bound on the address caches
+_RECV_BUF_BYTES = 65536  # larger than any MTU: MSG_TRUNC never happens
+_SO_RCVBUF_BYTES = 1 << 20  # 200 instances x 10 adverts/s with bursts
+_MAX_BATCH = 64  # packets drained per readiness callback
+_CACHE_MAX = 1024  # bound on the address caches
 
-_IN_PKTINFO = struct.Struct("=i4s4s")   # struct in_pktinfo   <linux/in.h>
-_IN6_PKTINFO = struct.Struct("=16si")   # struct in6_pktinfo  <linux/ipv6.h>
-_IP_MREQN = struct.Struct("=4s4si")     # struct ip_mreqn     <linux/in.h>
-_IPV6_MREQ = struct.Struct("=16sI")     # struct ipv6_mreq    <linux/in6.h>
+_IN_PKTINFO = struct.Struct("=i4s4s")  # struct in_pktinfo   <linux/in.h>
+_IN6_PKTINFO = struct.Struct("=16si")  # struct in6_pktinfo  <linux/ipv6.h>
+_IP_MREQN = struct.Struct("=4s4si")  # struct ip_mreqn     <linux/in.h>
+_IPV6_MREQ = struct.Struct("=16sI")  # struct ipv6_mreq    <linux/in6.h>
 _NATIVE_INT = struct.Struct("=i")
 _ANC_V6 = socket.CMSG_SPACE(_IN6_PKTINFO.size) + socket.CMSG_SPACE(_NATIVE_INT.size) + 64
 
@@ -93,16 +93,16 @@ class VrrpSocket:
         self._view = memoryview(self._buf)
         self._bufs = [self._view]
         self._groups: set[IPAddress] = set()
-        self._addr_cache: dict[object, IPv6Address] = {}   # IPv6 receive path
+        self._addr_cache: dict[object, IPv6Address] = {}  # IPv6 receive path
         self._sockaddr_cache: dict[IPAddress, tuple] = {}
         self._cmsg_cache: dict[IPAddress | None, list] = {}
         # counters
         self.sent = 0
         self.received = 0
         self.send_errors = 0
-        self.recv_errors = 0        # socket errors, truncated or malformed IP framing
-        self.ip_errors: dict[str, int] = {}   # IPv4 header DecodeError reason -> count
-        self.callback_errors = 0    # exceptions raised by on_packet (caught here)
+        self.recv_errors = 0  # socket errors, truncated or malformed IP framing
+        self.ip_errors: dict[str, int] = {}  # IPv4 header DecodeError reason -> count
+        self.callback_errors = 0  # exceptions raised by on_packet (caught here)
         self.last_send_errno = 0
 
     # -- lifecycle -----------------------------------------------------------
@@ -178,7 +178,7 @@ class VrrpSocket:
     def fileno(self) -> int:
         return -1 if self._sock is None else self._sock.fileno()
 
-    def __enter__(self) -> "VrrpSocket":
+    def __enter__(self) -> VrrpSocket:
         self.open()
         return self
 
@@ -228,11 +228,9 @@ class VrrpSocket:
             if src is None:
                 cm = []
             elif self.family == 4:
-                cm = [(socket.IPPROTO_IP, lc.IP_PKTINFO,
-                       _IN_PKTINFO.pack(self.ifindex, src.packed, b"\0" * 4))]
+                cm = [(socket.IPPROTO_IP, lc.IP_PKTINFO, _IN_PKTINFO.pack(self.ifindex, src.packed, b"\0" * 4))]
             else:
-                cm = [(socket.IPPROTO_IPV6, lc.IPV6_PKTINFO,
-                       _IN6_PKTINFO.pack(src.packed, self.ifindex))]
+                cm = [(socket.IPPROTO_IPV6, lc.IPV6_PKTINFO, _IN6_PKTINFO.pack(src.packed, self.ifindex))]
             self._cmsg_cache[src] = cm
         return cm
 

@@ -73,6 +73,7 @@ def run_json(lab, host: str, name: str, *args: object, timeout: float = 30) -> d
 
 def start(lab, host: str, name: str, *args: object) -> JsonLines:
     """Start probe ``name`` in ``host`` (killed and reaped at lab close)."""
-    proc = lab.popen(host, [PYTHON, script(name), *map(str, args)],
-                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = lab.popen(
+        host, [PYTHON, script(name), *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     return JsonLines(proc)

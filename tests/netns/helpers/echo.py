@@ -1,7 +1,7 @@
 """Traffic to a VIP: a UDP echo server and a pinger that measures gaps.
 
-  echo.py serve PORT
-  echo.py ping IP PORT --rate R --seconds S  -> {"sent": n, "received": m, "max_gap_s": g}
+echo.py serve PORT
+echo.py ping IP PORT --rate R --seconds S  -> {"sent": n, "received": m, "max_gap_s": g}
 """
 
 from __future__ import annotations

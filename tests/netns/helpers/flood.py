@@ -67,8 +67,17 @@ def main() -> int:
     elapsed = time.monotonic() - t0
     sock.close()
     total = sum(sent.values())
-    print(json.dumps({"sent": sent, "send_errors": errors, "elapsed_s": round(elapsed, 3),
-                      "rate_pps": round(total / elapsed, 1) if elapsed else 0.0}), flush=True)
+    print(
+        json.dumps(
+            {
+                "sent": sent,
+                "send_errors": errors,
+                "elapsed_s": round(elapsed, 3),
+                "rate_pps": round(total / elapsed, 1) if elapsed else 0.0,
+            }
+        ),
+        flush=True,
+    )
     return 0
 
 

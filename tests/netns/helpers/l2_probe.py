@@ -1,6 +1,6 @@
 """Probe: L2Sender inside a lab namespace.
 
-  l2_probe.py IFNAME HEXFRAME [--repeat N]   ->  {"results": [...], "sent": n, "send_errors": n, "errno": e}
+l2_probe.py IFNAME HEXFRAME [--repeat N]   ->  {"results": [...], "sent": n, "send_errors": n, "errno": e}
 """
 
 from __future__ import annotations
@@ -21,5 +21,15 @@ with L2Sender(ifname=args.ifname) as l2:
     for _ in range(args.repeat):
         results.append(l2.send(bytes.fromhex(args.frame)))
         time.sleep(0.02)
-    print(json.dumps({"results": results, "sent": l2.sent, "send_errors": l2.send_errors,
-                      "errno": l2.last_send_errno, "ifindex": l2.ifindex}), flush=True)
+    print(
+        json.dumps(
+            {
+                "results": results,
+                "sent": l2.sent,
+                "send_errors": l2.send_errors,
+                "errno": l2.last_send_errno,
+                "ifindex": l2.ifindex,
+            }
+        ),
+        flush=True,
+    )

@@ -1,14 +1,14 @@
 """Probe: vipkeeper.io.netlink inside a lab namespace. Prints JSON lines.
 
-  netlink_probe.py link IFNAME                     {"link": {...} | null}
-  netlink_probe.py addrs IFNAME [--family F]       {"addrs": ["172.20.0.112/24", ...]}
-  netlink_probe.py primary IFNAME --family F       {"primary": "..." | null}
-  netlink_probe.py add IFNAME ADDR [--bind-check]  {"result": bool, "bind_ok": bool | null}
-  netlink_probe.py del IFNAME ADDR                 {"result": bool}
-  netlink_probe.py events --ready-on IFNAME [--timeout S] [--close-after S]
-      {"event": {...}} per LinkEvent (snapshot first), {"ready": true} once IFNAME's
-      snapshot event is out; runs until killed, timeout, or Netlink.close() after S s
-      (the iterator must then end by itself); finally {"done": true, ...}.
+netlink_probe.py link IFNAME                     {"link": {...} | null}
+netlink_probe.py addrs IFNAME [--family F]       {"addrs": ["172.20.0.112/24", ...]}
+netlink_probe.py primary IFNAME --family F       {"primary": "..." | null}
+netlink_probe.py add IFNAME ADDR [--bind-check]  {"result": bool, "bind_ok": bool | null}
+netlink_probe.py del IFNAME ADDR                 {"result": bool}
+netlink_probe.py events --ready-on IFNAME [--timeout S] [--close-after S]
+    {"event": {...}} per LinkEvent (snapshot first), {"ready": true} once IFNAME's
+    snapshot event is out; runs until killed, timeout, or Netlink.close() after S s
+    (the iterator must then end by itself); finally {"done": true, ...}.
 """
 
 from __future__ import annotations
@@ -44,18 +44,20 @@ def bind_check(addr: str) -> bool:
 async def main(args: argparse.Namespace) -> None:
     async with Netlink() as nl:
         if args.cmd == "events":
+
             async def consume() -> None:
                 async for ev in nl.link_events(snapshot=True):
                     out({"event": dataclasses.asdict(ev)})
                     if ev.ifname == args.ready_on and not consume.ready:
                         consume.ready = True
                         out({"ready": True})
+
             consume.ready = False
             if args.close_after is not None:
                 asyncio.get_running_loop().call_later(args.close_after, nl.close)
             try:
                 await asyncio.wait_for(consume(), args.timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             out({"done": True, "monitor_errors": nl.monitor_errors, "malformed": nl.malformed})
             return

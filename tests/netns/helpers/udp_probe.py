@@ -1,7 +1,7 @@
 """Probe: is a host reachable? UDP, IPv4 or IPv6.
 
-  udp_probe.py listen PORT [--timeout S]   {"ready": true} then {"got": "text" | null}
-  udp_probe.py send IP PORT [--repeat N]   {"sent": n}
+udp_probe.py listen PORT [--timeout S]   {"ready": true} then {"got": "text" | null}
+udp_probe.py send IP PORT [--repeat N]   {"sent": n}
 """
 
 from __future__ import annotations

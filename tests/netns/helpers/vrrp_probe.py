@@ -1,10 +1,10 @@
 """Probe: VrrpSocket send/receive inside a lab namespace. Prints JSON lines.
 
-  vrrp_probe.py recv --family 4 --ifname eth0 [--join G ...] [--count N] [--timeout S] [--raise-first]
-      {"ready": ...}, then {"pkt": {...}} per packet, then {"done": ..., "counters": {...}}
-  vrrp_probe.py send --family 4 --ifname eth0 --dst D [--src S] --payload HEX [--repeat N]
-                     [--interval S] [--no-kernel-checksum]
-      {"results": [bool, ...], "counters": {...}}
+vrrp_probe.py recv --family 4 --ifname eth0 [--join G ...] [--count N] [--timeout S] [--raise-first]
+    {"ready": ...}, then {"pkt": {...}} per packet, then {"done": ..., "counters": {...}}
+vrrp_probe.py send --family 4 --ifname eth0 --dst D [--src S] --payload HEX [--repeat N]
+                   [--interval S] [--no-kernel-checksum]
+    {"results": [bool, ...], "counters": {...}}
 """
 
 from __future__ import annotations
@@ -25,9 +25,15 @@ def out(obj: object) -> None:
 
 
 def counters(sock: VrrpSocket) -> dict:
-    return {"sent": sock.sent, "received": sock.received, "send_errors": sock.send_errors,
-            "recv_errors": sock.recv_errors, "callback_errors": sock.callback_errors,
-            "last_send_errno": sock.last_send_errno, "ip_errors": sock.ip_errors}
+    return {
+        "sent": sock.sent,
+        "received": sock.received,
+        "send_errors": sock.send_errors,
+        "recv_errors": sock.recv_errors,
+        "callback_errors": sock.callback_errors,
+        "last_send_errno": sock.last_send_errno,
+        "ip_errors": sock.ip_errors,
+    }
 
 
 async def recv(args: argparse.Namespace) -> None:
@@ -40,20 +46,31 @@ async def recv(args: argparse.Namespace) -> None:
             raised[0] = True
             raise RuntimeError("callback failure on purpose")
         got.append(pkt)
-        out({"pkt": {"family": pkt.family, "src": str(pkt.src), "dst": str(pkt.dst), "ttl": pkt.ttl,
-                     "ifindex": pkt.ifindex, "payload": pkt.payload.hex(),
-                     "types": [type(pkt.src).__name__, type(pkt.dst).__name__]}})
+        out(
+            {
+                "pkt": {
+                    "family": pkt.family,
+                    "src": str(pkt.src),
+                    "dst": str(pkt.dst),
+                    "ttl": pkt.ttl,
+                    "ifindex": pkt.ifindex,
+                    "payload": pkt.payload.hex(),
+                    "types": [type(pkt.src).__name__, type(pkt.dst).__name__],
+                }
+            }
+        )
         if len(got) >= args.count:
             done.set()
 
-    sock = VrrpSocket(family=args.family, ifname=args.ifname,
-                      ifindex=socket.if_nametoindex(args.ifname), on_packet=on_packet)
+    sock = VrrpSocket(
+        family=args.family, ifname=args.ifname, ifindex=socket.if_nametoindex(args.ifname), on_packet=on_packet
+    )
     sock.open()
     joined = [sock.join(g) for g in args.join]
     out({"ready": True, "joined": joined, "ifindex": sock.ifindex})
     try:
         await asyncio.wait_for(done.wait(), args.timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
     out({"done": len(got), "counters": counters(sock)})
     sock.close()
@@ -78,8 +95,9 @@ async def send(args: argparse.Namespace) -> None:
         raw.close()
         out({"results": results})
         return
-    sock = VrrpSocket(family=args.family, ifname=args.ifname,
-                      ifindex=socket.if_nametoindex(args.ifname), on_packet=lambda p: None)
+    sock = VrrpSocket(
+        family=args.family, ifname=args.ifname, ifindex=socket.if_nametoindex(args.ifname), on_packet=lambda p: None
+    )
     sock.open()
     for _ in range(args.repeat):
         results.append(sock.send(payload, args.dst, args.src))

@@ -4,5 +4,3 @@ keepalived rules that turn a block's draft into the model).
 ``global_defs``, ``vrrp_script``, ``vrrp_pgsql``, ``track_file``, ``vrrp_instance`` (and
 ``vrrp_instance_completion``), ``vrrp_sync_group``; ``shared`` has the handlers several kinds use.
 """
-
-

@@ -85,7 +85,9 @@ def notify_handler(key: str) -> Handler:
             return
         command, extra = command_of(node)
         if extra:
-            ctx.warning(node, f"{node.name}: running the script as user '{extra[0]}' is not supported by vipkeeper, ignored")
+            ctx.warning(
+                node, f"{node.name}: running the script as user '{extra[0]}' is not supported by vipkeeper, ignored"
+            )
         notify[key] = command
 
     return handler
@@ -93,4 +95,6 @@ def notify_handler(key: str) -> Handler:
 
 def notify_of(draft: Draft) -> Notify:
     n: dict[str, str] = draft.get("notify", {})
-    return Notify(master=n.get("master"), backup=n.get("backup"), fault=n.get("fault"), stop=n.get("stop"), any=n.get("any"))
+    return Notify(
+        master=n.get("master"), backup=n.get("backup"), fault=n.get("fault"), stop=n.get("stop"), any=n.get("any")
+    )

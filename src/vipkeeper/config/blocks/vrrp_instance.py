@@ -5,9 +5,29 @@ block included).  Completion is :mod:`vipkeeper.config.blocks.vrrp_instance_comp
 from __future__ import annotations
 
 from vipkeeper.config.blocks.shared import notify_handler, track_refs_handler
-from vipkeeper.config.constants import INT_MAX, TIMER_MAX_SEC, UINT_MAX, US_PER_CS, US_PER_S, VRRP_AUTH_LEN, VRRP_PRIO_OWNER
+from vipkeeper.config.constants import (
+    INT_MAX,
+    TIMER_MAX_SEC,
+    UINT_MAX,
+    US_PER_CS,
+    US_PER_S,
+    VRRP_AUTH_LEN,
+    VRRP_PRIO_OWNER,
+)
 from vipkeeper.config.keywords import (
-    Ctx, Draft, Handler, Kw, block, child_nodes, dispatch, flag, integer, repeat_count, seconds_us, switch, value,
+    Ctx,
+    Draft,
+    Handler,
+    Kw,
+    block,
+    child_nodes,
+    dispatch,
+    flag,
+    integer,
+    repeat_count,
+    seconds_us,
+    switch,
+    value,
 )
 from vipkeeper.config.lexer import Token
 from vipkeeper.config.model import IPAddress, VirtualAddress
@@ -36,7 +56,9 @@ def _state(draft: Draft, node: Node, ctx: Ctx) -> None:
         raise BadValue(node.args[0], f"unknown state '{word}' (expected MASTER or BACKUP)")
     if word == "BACKUP" and draft.get("state") == "MASTER":
         # keepalived vrrp_state_handler: "state previously set as MASTER - ignoring BACKUP"
-        ctx.warning(node.args[0], f"state already set to MASTER at line {draft.nodes['state'].line.line}; BACKUP ignored")
+        ctx.warning(
+            node.args[0], f"state already set to MASTER at line {draft.nodes['state'].line.line}; BACKUP ignored"
+        )
         return
     draft.set("state", word, node)
 
@@ -114,7 +136,8 @@ def _auth_pass(draft: Draft, node: Node, ctx: Ctx) -> None:
     if len(raw) > VRRP_AUTH_LEN:
         # keepalived vrrp_auth_pass_handler: "Truncating auth_pass to 8 characters"
         ctx.warning(
-            node.args[0], f"auth_pass is longer than {VRRP_AUTH_LEN} characters; only the first {VRRP_AUTH_LEN} are used"
+            node.args[0],
+            f"auth_pass is longer than {VRRP_AUTH_LEN} characters; only the first {VRRP_AUTH_LEN} are used",
         )
         raw = raw[:VRRP_AUTH_LEN]
     draft.set("auth_pass", raw, node)
@@ -158,7 +181,9 @@ def _old_unicast_checksum(draft: Draft, node: Node, ctx: Ctx) -> None:
         draft.set("old_unicast_checksum", "never", node)
     else:
         # keepalived: "Unknown old_unicast_chksum mode %s - ignoring"
-        ctx.warning(node.args[0], f"unknown old_unicast_checksum mode '{node.args[0].value}' (expected 'never'), ignored")
+        ctx.warning(
+            node.args[0], f"unknown old_unicast_checksum mode '{node.args[0].value}' (expected 'never'), ignored"
+        )
 
 
 VRRP_INSTANCE_KEYWORDS: dict[str, Kw] = {

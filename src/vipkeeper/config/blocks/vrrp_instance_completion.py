@@ -7,7 +7,13 @@ from typing import Any
 
 from vipkeeper.config.blocks.shared import notify_of
 from vipkeeper.config.constants import (
-    DEFAULT_MTU, MAX_VIPS, US_PER_CS, US_PER_S, VRRP_ADVER_DFL_US, VRRP_DOWN_TIMER_ADVERTS, VRRP_PRIO_DFL,
+    DEFAULT_MTU,
+    MAX_VIPS,
+    US_PER_CS,
+    US_PER_S,
+    VRRP_ADVER_DFL_US,
+    VRRP_DOWN_TIMER_ADVERTS,
+    VRRP_PRIO_DFL,
     VRRP_PRIO_OWNER,
 )
 from vipkeeper.config.keywords import Ctx, Draft
@@ -92,7 +98,9 @@ class InstanceCompletion:
         else:
             max_addr = min(MAX_VIPS, (DEFAULT_MTU - (14 + 40 + 8)) // 16)
         if len(vips) > max_addr:
-            self.warning("vips", f"{len(vips)} virtual addresses do not fit in an advert (max {max_addr}); the rest are excluded")
+            self.warning(
+                "vips", f"{len(vips)} virtual addresses do not fit in an advert (max {max_addr}); the rest are excluded"
+            )
             excluded = vips[max_addr:] + excluded
             vips = vips[:max_addr]
         return vips, excluded
@@ -106,7 +114,9 @@ class InstanceCompletion:
             state = "MASTER" if priority == VRRP_PRIO_OWNER else "BACKUP"
         elif self.strict and (state == "MASTER") != (priority == VRRP_PRIO_OWNER):
             state = "MASTER" if priority == VRRP_PRIO_OWNER else "BACKUP"
-            self.warning("state", f"strict mode: state MASTER must match being address owner (priority 255); using {state}")
+            self.warning(
+                "state", f"strict mode: state MASTER must match being address owner (priority 255); using {state}"
+            )
         return state, priority
 
     def authentication(self, family: int, version: int, state: str, priority: int) -> tuple[Authentication | None, str]:
@@ -206,18 +216,22 @@ class InstanceCompletion:
                 rounded = _round_to(advert_us, US_PER_S)
                 self.warning(
                     "advert_int_us",
-                    f"a VRRPv2 advert_int must be whole seconds; {advert_us / US_PER_S:g} rounded to {rounded // US_PER_S}",
+                    f"a VRRPv2 advert_int must be whole seconds; {advert_us / US_PER_S:g} rounded to "
+                    f"{rounded // US_PER_S}",
                 )
                 advert_us = rounded
         elif advert_us >= 4096 * US_PER_CS:
             # keepalived clamps to 40.95 s with a config error; vipkeeper refuses it
-            self.error("advert_int_us", f"VRRPv3 advert_int {advert_us / US_PER_S:g} s is out of range (at most 40.95 s)")
+            self.error(
+                "advert_int_us", f"VRRPv3 advert_int {advert_us / US_PER_S:g} s is out of range (at most 40.95 s)"
+            )
             advert_us = 4095 * US_PER_CS
         elif advert_us % US_PER_CS:
             rounded = _round_to(advert_us, US_PER_CS)
             self.warning(
                 "advert_int_us",
-                f"a VRRPv3 advert_int must be in units of 10 ms; {advert_us / US_PER_S:g} rounded to {rounded / US_PER_S:g}",
+                f"a VRRPv3 advert_int must be in units of 10 ms; {advert_us / US_PER_S:g} rounded to "
+                f"{rounded / US_PER_S:g}",
             )
             advert_us = rounded
         return advert_us // US_PER_CS

@@ -38,8 +38,14 @@ VRRP_SYNC_GROUP_KEYWORDS: dict[str, Kw] = {
 }
 
 
-def complete_sync_group(d: Draft, instances: dict[str, VrrpInstance], instance_drafts: dict[str, Draft],
-                         owner_of: dict[str, str], t: Trackables, ctx: Ctx) -> VrrpSyncGroup | None:
+def complete_sync_group(
+    d: Draft,
+    instances: dict[str, VrrpInstance],
+    instance_drafts: dict[str, Draft],
+    owner_of: dict[str, str],
+    t: Trackables,
+    ctx: Ctx,
+) -> VrrpSyncGroup | None:
     node = d.node
     assert node is not None
     me = f"vrrp_sync_group {d.name}"

@@ -1,6 +1,6 @@
 """A real PostgreSQL 15 + repmgr cluster inside a namespace lab (tests, demo, bench).
 
-Not part of the daemon.  One :class:`PgCluster` per :class:`vipkeeper.lab.Lab`:
+Not part of the daemon.  One :class:`PgCluster` per :class:`lab.netns.Lab`:
 the first host is initialised as the primary, every other host is cloned from
 it with ``repmgr standby clone`` and registered as a streaming standby.
 
@@ -19,7 +19,7 @@ and ``pg_basebackup``/``pg_rewind`` may copy them freely.  Authentication is
 ``trust`` for the lab subnet and loopback only.
 
 ``repmgr standby switchover`` runs remote commands through ``ssh``: with no sshd
-on this machine, :meth:`PgCluster.start_ssh` runs a stand-in (``pglab_rsh``) on
+on this machine, :meth:`PgCluster.start_ssh` runs a stand-in (:mod:`lab.pg_rsh`) on
 every host and puts its client first on the postgres user's PATH as ``ssh``.
 
 Process ownership: servers this module starts are ``postgres -D`` children of
@@ -46,8 +46,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .lab import Lab, LabError
-from .labnodes import mirror_of_seed, seed_dir  # noqa: F401  (re-exported for the bench)
+from lab.conf import vrrp_instance, vrrp_pgsql
+from lab.netns import Lab, LabError
+from lab.seed import seed_script_conf
 
 PG_BIN = Path(os.environ.get("VIPKEEPER_PG_BIN", "/usr/lib/postgresql/15/bin"))
 PORT = 5432
@@ -117,7 +118,7 @@ def _children(pid: int) -> list[int]:
 
 @dataclass
 class PgNode:
-    cluster: "PgCluster"
+    cluster: PgCluster
     host: str
     node_id: int
     addr: str
@@ -177,8 +178,13 @@ class PgNode:
         logf = open(self.log, "ab")
         try:
             self.proc = self.cluster.lab.popen(
-                self.host, self.cluster.as_postgres(self, str(PG_BIN / "postgres"), "-D", str(self.data)),
-                cwd=str(self.dir), stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                self.host,
+                self.cluster.as_postgres(self, str(PG_BIN / "postgres"), "-D", str(self.data)),
+                cwd=str(self.dir),
+                stdout=logf,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
         finally:
             logf.close()
         self.wait_ready(timeout_s)
@@ -244,9 +250,27 @@ class PgNode:
         return self.run(str(PG_BIN / "repmgr"), "-f", str(self.repmgr_conf), *args, check=check, timeout=timeout)
 
     def sql(self, query: str, dbname: str = "postgres", check: bool = True) -> str:
-        proc = self.run(str(PG_BIN / "psql"), "-X", "-q", "-A", "-t", "-h", "127.0.0.1", "-p", str(PORT),
-                        "-U", "postgres", "-d", dbname, "-v", "ON_ERROR_STOP=1", "-c", query,
-                        check=check, timeout=30)
+        proc = self.run(
+            str(PG_BIN / "psql"),
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(PORT),
+            "-U",
+            "postgres",
+            "-d",
+            dbname,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            query,
+            check=check,
+            timeout=30,
+        )
         return proc.stdout.strip()
 
     def timeline(self) -> int | None:
@@ -254,7 +278,9 @@ class PgNode:
         out = self.sql(
             "SELECT CASE WHEN pg_is_in_recovery() THEN coalesce((SELECT received_tli FROM pg_stat_wal_receiver),"
             " (SELECT timeline_id FROM pg_control_checkpoint()))"
-            " ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END", check=False)
+            " ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END",
+            check=False,
+        )
         return int(out) if out.isdigit() else None
 
     def in_recovery(self) -> bool | None:
@@ -276,10 +302,10 @@ class PgCluster:
         os.chown(self.base, self.pw.pw_uid, self.pw.pw_gid)
         self.base.chmod(0o755)
         self._subreaper = _set_subreaper(True)
-        # ssh for repmgr (see vipkeeper.pglab_rsh): the shim on postgres's PATH, a token only postgres reads
+        # ssh for repmgr (see lab.pg_rsh): the shim on postgres's PATH, a token only postgres reads
         self.bin = self.base / "bin"
         self.bin.mkdir()
-        shutil.copy(Path(__file__).with_name("pglab_rsh.py"), self.bin / "ssh")
+        shutil.copy(Path(__file__).with_name("pg_rsh.py"), self.bin / "ssh")
         (self.bin / "ssh").chmod(0o755)
         self.rsh_token = self.base / "rsh.token"
         self.rsh_token.write_text(secrets.token_hex(16))
@@ -307,14 +333,26 @@ class PgCluster:
     # ------------------------------------------------------------ running tools
 
     def as_postgres(self, node: PgNode, *argv: str) -> list[str]:
-        return ["runuser", "-u", "postgres", "--", "env", f"TMPDIR={node.tmp}", "PGCONNECT_TIMEOUT=2",
-                "LC_ALL=C.UTF-8", f"PATH={self.bin}:/usr/local/bin:/usr/bin:/bin",
-                f"VIPKEEPER_RSH_TOKEN={self.rsh_token}", f"VIPKEEPER_RSH_PORT={RSH_PORT}", *argv]
+        return [
+            "runuser",
+            "-u",
+            "postgres",
+            "--",
+            "env",
+            f"TMPDIR={node.tmp}",
+            "PGCONNECT_TIMEOUT=2",
+            "LC_ALL=C.UTF-8",
+            f"PATH={self.bin}:/usr/local/bin:/usr/bin:/bin",
+            f"VIPKEEPER_RSH_TOKEN={self.rsh_token}",
+            f"VIPKEEPER_RSH_PORT={RSH_PORT}",
+            *argv,
+        ]
 
     def run(self, node: PgNode, *argv: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
         cmd = ["ip", "netns", "exec", self.lab.ns(node.host), *self.as_postgres(node, *argv)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=str(node.dir),
-                              stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, cwd=str(node.dir), stdin=subprocess.DEVNULL
+        )
         if check and proc.returncode != 0:
             raise PgLabError(f"[{node.host}] {' '.join(argv)}: exit {proc.returncode}\n{proc.stdout}{proc.stderr}")
         return proc
@@ -343,12 +381,24 @@ service_promote_command='{PG_BIN}/pg_ctl -w -D {node.data} promote'
         node.repmgr_conf.write_text(text)
         os.chown(node.repmgr_conf, self.pw.pw_uid, self.pw.pw_gid)
 
-    def build(self) -> "PgCluster":
+    def build(self) -> PgCluster:
         """initdb + register the primary (first host); clone + register the standbys."""
         hosts = list(self.nodes)
         primary = self.nodes[hosts[0]]
-        primary.run(str(PG_BIN / "initdb"), "-D", str(primary.data), "-U", "postgres", "--auth=trust",
-                    "--data-checksums", "--no-sync", "--no-instructions", "-E", "UTF8", "--locale=C.UTF-8")
+        primary.run(
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(primary.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--data-checksums",
+            "--no-sync",
+            "--no-instructions",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        )
         with open(primary.data / "postgresql.conf", "a") as f:
             f.write(POSTGRESQL_CONF)
         (primary.data / "pg_hba.conf").write_text(PG_HBA)
@@ -360,8 +410,19 @@ service_promote_command='{PG_BIN}/pg_ctl -w -D {node.data} promote'
         return self
 
     def clone(self, node: PgNode, upstream: PgNode) -> None:
-        node.repmgr("-h", upstream.addr, "-p", str(PORT), "-U", "postgres", "-d", "repmgr",
-                    "standby", "clone", "--fast-checkpoint")
+        node.repmgr(
+            "-h",
+            upstream.addr,
+            "-p",
+            str(PORT),
+            "-U",
+            "postgres",
+            "-d",
+            "repmgr",
+            "standby",
+            "clone",
+            "--fast-checkpoint",
+        )
         node.start()
         node.repmgr("standby", "register", "--force")
 
@@ -391,14 +452,19 @@ service_promote_command='{PG_BIN}/pg_ctl -w -D {node.data} promote'
         return proc
 
     def start_ssh(self) -> None:
-        """The ssh stand-in's command server on every host (idempotent); see vipkeeper.pglab_rsh."""
+        """The ssh stand-in's command server on every host (idempotent); see lab.pg_rsh."""
         if self._rsh:
             return
         for node in self.nodes.values():
-            proc = self.lab.popen(node.host, self.as_postgres(node, "/usr/bin/python3", str(self.bin / "ssh"),
-                                                              "--serve", node.addr),
-                                  cwd=str(node.dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, text=True)
+            proc = self.lab.popen(
+                node.host,
+                self.as_postgres(node, "/usr/bin/python3", str(self.bin / "ssh"), "--serve", node.addr),
+                cwd=str(node.dir),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+            )
             self._rsh.append(proc)
             line = proc.stdout.readline() if proc.stdout else ""
             if not line.startswith("ready"):
@@ -410,15 +476,15 @@ service_promote_command='{PG_BIN}/pg_ctl -w -D {node.data} promote'
         self.start_ssh()
         new = self.nodes[new_primary]
         old = next(n for n in self.nodes.values() if n is not new and n.in_recovery() is False)
-        proc = new.repmgr("standby", "switchover", "--verbose",
-                          timeout=180)
+        proc = new.repmgr("standby", "switchover", "--verbose", timeout=180)
         old.wait_ready()
         return proc
 
     def wait_streaming(self, standby: str, timeout_s: float = 30) -> bool:
         node = self.nodes[standby]
         return Lab.wait_for(
-            lambda: node.sql("SELECT status FROM pg_stat_wal_receiver", check=False) == "streaming", timeout_s, 0.1)
+            lambda: node.sql("SELECT status FROM pg_stat_wal_receiver", check=False) == "streaming", timeout_s, 0.1
+        )
 
     # ------------------------------------------------------------ teardown
 
@@ -450,7 +516,7 @@ service_promote_command='{PG_BIN}/pg_ctl -w -D {node.data} promote'
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(info.si_pid, 0)
 
-    def __enter__(self) -> "PgCluster":
+    def __enter__(self) -> PgCluster:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -458,7 +524,7 @@ service_promote_command='{PG_BIN}/pg_ctl -w -D {node.data} promote'
 
 
 POSTGRESQL_CONF = """
-# --- vipkeeper lab (the same on every host; see vipkeeper.pglab) ---
+# --- vipkeeper lab (the same on every host; see lab.pg) ---
 listen_addresses = '*'
 port = 5432
 unix_socket_directories = ''
@@ -493,85 +559,20 @@ host    replication     all             172.20.0.0/24   trust
 # ---------------------------------------------------------------- daemon configs
 
 
-def pgsql_check_conf(node: PgNode, peers: list[PgNode], *, interval: str = "0.2", timeout: str = "1",
-                     fall: int = 2, name: str = "chk_pg") -> str:
-    peer_lines = "".join(
-        f'    peer_conninfo "host={p.addr} port={PORT} user=postgres dbname=postgres"\n' for p in peers)
-    return f"""vrrp_pgsql {name} {{
-    conninfo "host=127.0.0.1 port={PORT} user=postgres dbname=postgres"
-    interval {interval}
-    timeout {timeout}
-    rise 1
-    fall {fall}
-    weight 0
-{peer_lines}    data_directory {node.data}
-}}
-"""
-
-
-def instance_conf(name: str, *, vrid: int, priority: int, src: str, peer: str, vip: str, track: str,
-                  state: str = "BACKUP", advert_int: str = "1", fast_preempt: bool = True) -> str:
-    return f"""vrrp_instance {name} {{
-    state {state}
-    interface eth0
-    virtual_router_id {vrid}
-    priority {priority}
-    advert_int {advert_int}
-    unicast_src_ip {src}
-    unicast_peer {{
-        {peer}
-    }}
-    authentication {{
-        auth_type PASS
-        auth_pass 1111
-    }}
-{"    fast_preempt" + chr(10) if fast_preempt else ""}    virtual_ipaddress {{
-        {vip}
-    }}
-    track_script {{
-        {track}
-    }}
-}}
-"""
-
-
-SEED_SCRIPT_PATH = "/var/lib/pgsql/12/repmgr/keepalived_pgsql_chk.sh"
-
-
-def seed_script_conf(name: str = "chk_haproxy") -> str:
-    """The seed's vrrp_script block, as in its keepalived.conf."""
-    return f"""vrrp_script {name} {{
-    script "{SEED_SCRIPT_PATH}"
-    interval 2
-    weight 4
-}}
-"""
-
-
-def install_seed_check(pgsql_dir: Path, node: PgNode, seed_dir: Path) -> None:
-    """Lay out a daemon node's private ``/var/lib/pgsql`` (labnodes.Node.pgsql_dir)
-    as the seed script expects it: ``12/data`` is this host's real data
-    directory (a symlink), ``12/repmgr/keepalived_pgsql_chk.sh`` the unchanged script."""
-    (pgsql_dir / "12" / "repmgr").mkdir(parents=True, exist_ok=True)
-    link = pgsql_dir / "12" / "data"
-    if link.is_symlink() or link.exists():
-        link.unlink()
-    link.symlink_to(node.data)
-    dst = pgsql_dir / "12" / "repmgr" / "keepalived_pgsql_chk.sh"
-    shutil.copy(seed_dir / "keepalived_pgsql_chk.sh", dst)
-    dst.chmod(0o700)
-
-
-def find_seed_dir() -> Path:
-    return seed_dir()
-
-
 PG_PRIORITY = {"A": 250, "B": 240}
 SEED_PRIORITY = {"A": ("MASTER", 100), "B": ("BACKUP", 99)}
 
 
-def vipkeeper_conf(cluster: PgCluster, host: str, *, with_seed: bool = False, pg_priority: int | None = None,
-                   interval: str = "0.2", timeout: str = "1", fall: int = 2) -> str:
+def vipkeeper_conf(
+    cluster: PgCluster,
+    host: str,
+    *,
+    with_seed: bool = False,
+    pg_priority: int | None = None,
+    interval: str = "0.2",
+    timeout: str = "1",
+    fall: int = 2,
+) -> str:
     """vipkeeper.conf for ``host``: VI_PG (vrid 51, VIP .115) tracks ``vrrp_pgsql
     chk_pg`` with fast_preempt; with ``with_seed``, VI_SEED (vrid 52, VIP .116)
     runs the seed's script and settings (priority 100/99, weight 4) beside it."""
@@ -579,12 +580,32 @@ def vipkeeper_conf(cluster: PgCluster, host: str, *, with_seed: bool = False, pg
     others = [n for h, n in cluster.nodes.items() if h != host]
     peer = others[0].addr
     prio = pg_priority if pg_priority is not None else PG_PRIORITY.get(host, 200)
-    text = pgsql_check_conf(node, others, interval=interval, timeout=timeout, fall=fall)
-    text += instance_conf("VI_PG", vrid=51, priority=prio, src=node.addr, peer=peer, vip=VIP, track="chk_pg")
+    common = dict(interface="eth0", advert_int="1", unicast_src=node.addr, unicast_peers=[peer], auth_pass="1111")
+    text = vrrp_pgsql(
+        "chk_pg",
+        f"host=127.0.0.1 port={PORT} user=postgres dbname=postgres",
+        interval=interval,
+        timeout=timeout,
+        rise=1,
+        fall=fall,
+        weight=0,
+        peer_conninfo=[f"host={p.addr} port={PORT} user=postgres dbname=postgres" for p in others],
+        data_directory=node.data,
+    )
+    text += vrrp_instance(
+        "VI_PG",
+        state="BACKUP",
+        vrid=51,
+        priority=prio,
+        extra=["fast_preempt"],
+        vips=[VIP],
+        track_script=["chk_pg"],
+        **common,
+    )
     if with_seed:
         state, sprio = SEED_PRIORITY.get(host, ("BACKUP", 98))
         text += seed_script_conf()
-        text += instance_conf("VI_SEED", vrid=52, priority=sprio, src=node.addr, peer=peer, vip=SEED_VIP,
-                              track="chk_haproxy", state=state, fast_preempt=False)
+        text += vrrp_instance(
+            "VI_SEED", state=state, vrid=52, priority=sprio, vips=[SEED_VIP], track_script=["chk_haproxy"], **common
+        )
     return text
-

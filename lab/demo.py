@@ -28,10 +28,10 @@ import threading
 import time
 from pathlib import Path
 
-from .lab import Lab, netns_unavailable_reason
-from .labnodes import Node
-from .pglab import (SEED_VIP, VIP, PgCluster, find_seed_dir, install_seed_check, pg_unavailable_reason,
-                    vipkeeper_conf)
+from lab.netns import Lab, netns_unavailable_reason
+from lab.nodes import Node
+from lab.pg import SEED_VIP, VIP, PgCluster, pg_unavailable_reason, vipkeeper_conf
+from lab.seed import install_seed_check, seed_dir
 
 
 class Timeline:
@@ -102,7 +102,7 @@ def main() -> int:
     except ImportError:
         print("demo: psycopg 3 is missing: pip install 'vipkeeper[pgsql]'", file=sys.stderr)
         return 1
-    seed = find_seed_dir()
+    seed = seed_dir()
     with tempfile.TemporaryDirectory(prefix="vipkeeper-demo-") as tmp, Lab(("A", "B")) as lab:
         tl = Timeline(lab)
         pg = PgCluster(lab)
@@ -133,8 +133,7 @@ def _walk(lab: Lab, pg: PgCluster, tl: Timeline, work: Path, seed: Path) -> int:
         n.start(private_var_lib=True, log_level="info")
         nodes[h] = n
     tl.start()
-    tl.say(f"vipkeeper started on A and B: vrrp_pgsql + fast_preempt for {VIP}, "
-           f"the seed's check script for {SEED_VIP}")
+    tl.say(f"vipkeeper started on A and B: vrrp_pgsql + fast_preempt for {VIP}, the seed's check script for {SEED_VIP}")
 
     # 1 ----------------------------------------------------------------
     if tl.wait(VIP, "A", 15) is None:
@@ -177,8 +176,10 @@ def _walk(lab: Lab, pg: PgCluster, tl: Timeline, work: Path, seed: Path) -> int:
     line = _alarm_line(nodes["A"])
     tl.say("   A's vipkeeper: " + (line.split("VRRP_Pgsql", 1)[-1] if line else "(no alarm?!)"))
     time.sleep(8)
-    tl.say(f"   VIP is on {tl.holder[VIP]}; the seed-check VIP is on {tl.holder[SEED_VIP]}"
-           + ("  <- split brain: the seed's check passes on the stale primary" if tl.holder[SEED_VIP] == "A" else ""))
+    tl.say(
+        f"   VIP is on {tl.holder[VIP]}; the seed-check VIP is on {tl.holder[SEED_VIP]}"
+        + ("  <- split brain: the seed's check passes on the stale primary" if tl.holder[SEED_VIP] == "A" else "")
+    )
 
     print("\n--- vipkeeper on A and B: state changes and check results ---")
     for h, n in nodes.items():

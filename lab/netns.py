@@ -39,7 +39,16 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Capture", "Host", "Lab", "LabError", "cleanup_stale", "netns_names", "netns_unavailable_reason", "read_pcap"]
+__all__ = [
+    "Capture",
+    "Host",
+    "Lab",
+    "LabError",
+    "cleanup_stale",
+    "netns_names",
+    "netns_unavailable_reason",
+    "read_pcap",
+]
 
 MARKER_DIR = Path("/run/vipkeeper-lab")
 DEFAULT_PREFIX = "vk"
@@ -65,12 +74,11 @@ class Host:
     ip4: str | None
     ip6: str | None
     ifname: str = "eth0"
-    port: str = ""        # the bridge port (in the switch namespace) facing this host
+    port: str = ""  # the bridge port (in the switch namespace) facing this host
 
 
 # ---------------------------------------------------------------- helpers ---
-def _ip(*argv: str, check: bool = True, input: str | None = None, timeout: float = 30
-        ) -> subprocess.CompletedProcess:
+def _ip(*argv: str, check: bool = True, input: str | None = None, timeout: float = 30) -> subprocess.CompletedProcess:
     proc = subprocess.run(["ip", *argv], input=input, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise LabError(f"ip {' '.join(argv)}: exit {proc.returncode}: {proc.stderr.strip()}")
@@ -97,7 +105,7 @@ def _proc_start_time(pid: int) -> int | None:
     except OSError:
         return None
     try:
-        return int(stat[stat.rindex(")") + 2:].split()[19])
+        return int(stat[stat.rindex(")") + 2 :].split()[19])
     except (ValueError, IndexError):
         return None
 
@@ -158,16 +166,16 @@ _NETNS_REASON: str | None | bool = False
 class Capture:
     """A running ``tcpdump -U -w`` in one namespace; :meth:`stop` returns the frames."""
 
-    def __init__(self, lab: "Lab", host: str, ns: str, ifname: str, bpf: str, path: Path,
-                 ready_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, lab: Lab, host: str, ns: str, ifname: str, bpf: str, path: Path, ready_timeout_s: float = 10.0
+    ) -> None:
         self.host = host
         self.bpf = bpf
         self.path = path
         self._frames: list[tuple[float, bytes]] | None = None
         self._stderr: list[str] = []
         self._ready = threading.Event()
-        argv = ["tcpdump", "-U", "--immediate-mode", "-n", "-Z", "root", "-s", "0",
-                "-i", ifname, "-w", str(path)]
+        argv = ["tcpdump", "-U", "--immediate-mode", "-n", "-Z", "root", "-s", "0", "-i", ifname, "-w", str(path)]
         if bpf:
             argv.append(bpf)
         self.proc = lab.popen(host, argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -214,7 +222,7 @@ class Capture:
     def frames(self) -> list[tuple[float, bytes]]:
         return self.stop()
 
-    def __enter__(self) -> "Capture":
+    def __enter__(self) -> Capture:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -227,8 +235,10 @@ def read_pcap(data: bytes) -> list[tuple[float, bytes]]:
         return []
     magic = data[:4]
     table = {
-        b"\xd4\xc3\xb2\xa1": ("<", 1e-6), b"\xa1\xb2\xc3\xd4": (">", 1e-6),
-        b"\x4d\x3c\xb2\xa1": ("<", 1e-9), b"\xa1\xb2\x3c\x4d": (">", 1e-9),
+        b"\xd4\xc3\xb2\xa1": ("<", 1e-6),
+        b"\xa1\xb2\xc3\xd4": (">", 1e-6),
+        b"\x4d\x3c\xb2\xa1": ("<", 1e-9),
+        b"\xa1\xb2\x3c\x4d": (">", 1e-9),
     }
     if magic not in table:
         raise ValueError("not a pcap file")
@@ -241,13 +251,13 @@ def read_pcap(data: bytes) -> list[tuple[float, bytes]]:
         off += rec.size
         if off + incl > len(data):
             break  # truncated last record (writer killed)
-        out.append((sec + frac * unit, data[off:off + incl]))
+        out.append((sec + frac * unit, data[off : off + incl]))
         off += incl
     return out
 
 
 # -------------------------------------------------------------------- lab ---
-_OPEN_LABS: "weakref.WeakSet[Lab]" = weakref.WeakSet()
+_OPEN_LABS: weakref.WeakSet[Lab] = weakref.WeakSet()
 
 
 @atexit.register
@@ -274,7 +284,7 @@ class Lab:
         self.ipv6 = ipv6
         self.hosts: dict[str, Host] = {}
         self.observer: Host | None = None
-        self.namespaces: list[str] = []       # created so far, in creation order
+        self.namespaces: list[str] = []  # created so far, in creation order
         self._procs: list[subprocess.Popen] = []
         self._captures: list[Capture] = []
         self._closed = False
@@ -321,8 +331,11 @@ class Lab:
             last = chosen[name].rsplit(".", 1)[1]
             plan[name.lower()] = (name, chosen[name], f"fd00:20::{last}" if self.ipv6 else None)
         if observer:
-            plan["obs"] = (OBSERVER, f"172.20.0.{_OBSERVER_OCTET}",
-                           f"fd00:20::{_OBSERVER_OCTET}" if self.ipv6 else None)
+            plan["obs"] = (
+                OBSERVER,
+                f"172.20.0.{_OBSERVER_OCTET}",
+                f"fd00:20::{_OBSERVER_OCTET}" if self.ipv6 else None,
+            )
         return plan
 
     def _claim_tag(self, tag: str | None, suffixes: list[str]) -> str:
@@ -342,8 +355,15 @@ class Lab:
                 continue
             existing = netns_names()
             with os.fdopen(fd, "w") as f:
-                json.dump({"pid": os.getpid(), "start": _proc_start_time(os.getpid()),
-                           "namespaces": names, "created": time.time()}, f)
+                json.dump(
+                    {
+                        "pid": os.getpid(),
+                        "start": _proc_start_time(os.getpid()),
+                        "namespaces": names,
+                        "created": time.time(),
+                    },
+                    f,
+                )
             if existing.intersection(names):
                 marker.unlink()
                 if tag is not None:
@@ -363,8 +383,9 @@ class Lab:
         self.namespaces.append(ns)
 
     def _sysctl(self, ns: str, *settings: str) -> None:
-        proc = subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", *settings],
-                              capture_output=True, text=True, timeout=30)
+        proc = subprocess.run(
+            ["ip", "netns", "exec", ns, "sysctl", "-q", "-w", *settings], capture_output=True, text=True, timeout=30
+        )
         if proc.returncode != 0:
             raise LabError(f"sysctl in {ns}: {proc.stderr.strip()}")
 
@@ -373,13 +394,19 @@ class Lab:
         sw = self.switch_ns
         self._add_ns(sw)
         self._sysctl(sw, "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
-        _ip("-n", sw, "-batch", "-", input=(
-            "link set lo up\n"
-            "link add br0 type bridge stp_state 0 forward_delay 0 mcast_snooping 0\n"
-            "link set br0 up\n"))
+        _ip(
+            "-n",
+            sw,
+            "-batch",
+            "-",
+            input=(
+                "link set lo up\n"
+                "link add br0 type bridge stp_state 0 forward_delay 0 mcast_snooping 0\n"
+                "link set br0 up\n"
+            ),
+        )
         for suffix, (name, ip4, ip6) in plan.items():
-            host = Host(name=name, ns=f"{self.prefix}{self.tag}-{suffix}", ip4=ip4, ip6=ip6,
-                        port=f"p{suffix}"[:15])
+            host = Host(name=name, ns=f"{self.prefix}{self.tag}-{suffix}", ip4=ip4, ip6=ip6, port=f"p{suffix}"[:15])
             self._setup_host(host)
             if name == OBSERVER:
                 self.observer = host
@@ -389,14 +416,16 @@ class Lab:
     def _setup_host(self, host: Host) -> None:
         self._add_ns(host.ns)
         # DAD off before any link exists, so link-locals are usable at once (and quiet)
-        settings = ["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0",
-                    "net.ipv6.conf.all.router_solicitations=0",
-                    "net.ipv6.conf.default.router_solicitations=0"]
+        settings = [
+            "net.ipv6.conf.all.accept_dad=0",
+            "net.ipv6.conf.default.accept_dad=0",
+            "net.ipv6.conf.all.router_solicitations=0",
+            "net.ipv6.conf.default.router_solicitations=0",
+        ]
         if not self.ipv6:
             settings = ["net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"]
         self._sysctl(host.ns, *settings)
-        cmds = ["link set lo up",
-                f"link add {host.ifname} type veth peer name {host.port} netns {self.switch_ns}"]
+        cmds = ["link set lo up", f"link add {host.ifname} type veth peer name {host.port} netns {self.switch_ns}"]
         if host.ip4:
             cmds.append(f"addr add {host.ip4}/24 dev {host.ifname}")
         if host.ip6:
@@ -423,14 +452,14 @@ class Lab:
         return self.host(name).ns
 
     # -- running things ---------------------------------------------------------
-    def run(self, host: str, *argv: str, check: bool = True, timeout: float = 30,
-            input: str | None = None) -> subprocess.CompletedProcess:
+    def run(
+        self, host: str, *argv: str, check: bool = True, timeout: float = 30, input: str | None = None
+    ) -> subprocess.CompletedProcess:
         """Run ``argv`` inside the host's namespace; stdout/stderr captured as text."""
         cmd = ["ip", "netns", "exec", self.ns(host), *map(str, argv)]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=input)
         if check and proc.returncode != 0:
-            raise LabError(f"[{host}] {' '.join(map(str, argv))}: exit {proc.returncode}\n"
-                           f"{proc.stdout}{proc.stderr}")
+            raise LabError(f"[{host}] {' '.join(map(str, argv))}: exit {proc.returncode}\n{proc.stdout}{proc.stderr}")
         return proc
 
     def popen(self, host: str, argv: Sequence[str], **kw) -> subprocess.Popen:
@@ -565,7 +594,7 @@ class Lab:
         if errors:
             raise LabError(f"lab {self.tag} teardown: {errors}")
 
-    def __enter__(self) -> "Lab":
+    def __enter__(self) -> Lab:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -43,7 +43,7 @@ def parse_ssh_args(argv: list[str]) -> tuple[str, str]:
     if i >= len(argv):
         raise SystemExit("ssh (vipkeeper lab): no host given")
     host = argv[i].rsplit("@", 1)[-1]
-    return host, " ".join(argv[i + 1:])
+    return host, " ".join(argv[i + 1 :])
 
 
 def _token(path: str) -> str:
@@ -87,8 +87,9 @@ def serve(addr: str, port: int, token_file: str) -> int:
             if req.get("token") != token:
                 self.wfile.write(json.dumps({"rc": 255, "err": "permission denied\n"}).encode())
                 return
-            proc = subprocess.run(["sh", "-c", req.get("cmd", "true")], stdin=subprocess.DEVNULL,
-                                  capture_output=True, text=True)
+            proc = subprocess.run(
+                ["sh", "-c", req.get("cmd", "true")], stdin=subprocess.DEVNULL, capture_output=True, text=True
+            )
             self.wfile.write(json.dumps({"rc": proc.returncode, "out": proc.stdout, "err": proc.stderr}).encode())
 
     class Server(socketserver.ThreadingTCPServer):

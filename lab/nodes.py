@@ -5,7 +5,7 @@ own directory (config, state dir, pid files, log).  With ``private_var_lib``
 the daemon runs in a private mount namespace where ``/var/lib`` is an empty
 tmpfs and ``/var/lib/pgsql`` is the node's own ``pgsql`` directory: the
 seed's check script, which looks for ``/var/lib/pgsql/12/data/standby.signal``,
-then sees a different file on every host, unchanged.
+then sees a different file on every host, unchanged (see :mod:`lab.seed`).
 """
 
 from __future__ import annotations
@@ -13,14 +13,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from .lab import Lab
+from lab.netns import Lab
 
 
 class Node:
@@ -50,13 +49,34 @@ class Node:
         assert self.proc is None or self.proc.poll() is not None, "already running"
         self.state_dir.mkdir(parents=True, exist_ok=True)
         if self.kind == "vipkeeper":
-            argv = [sys.executable, "-m", "vipkeeper", "run", "-f", str(self.conf),
-                    "--state-dir", str(self.state_dir), "--log-level", log_level]
+            argv = [
+                sys.executable,
+                "-m",
+                "vipkeeper",
+                "run",
+                "-f",
+                str(self.conf),
+                "--state-dir",
+                str(self.state_dir),
+                "--log-level",
+                log_level,
+            ]
         else:
             # -l: log to stdout (our log file); -G: not to the host's syslog as well
-            argv = ["keepalived", "-P", "-n", "-l", "-D", "-G", "-f", str(self.conf),
-                    "-p", str(self.state_dir / "keepalived.pid"),
-                    "-r", str(self.state_dir / "vrrp.pid")]
+            argv = [
+                "keepalived",
+                "-P",
+                "-n",
+                "-l",
+                "-D",
+                "-G",
+                "-f",
+                str(self.conf),
+                "-p",
+                str(self.state_dir / "keepalived.pid"),
+                "-r",
+                str(self.state_dir / "vrrp.pid"),
+            ]
         if private_var_lib:
             self.pgsql_dir.mkdir(parents=True, exist_ok=True)
             inner = (
@@ -111,57 +131,6 @@ class Node:
 
     def wait_log(self, needle: str, timeout_s: float) -> bool:
         return Lab.wait_for(lambda: needle in self.log(), timeout_s, 0.05)
-
-
-def seed_dir() -> Path:
-    """The user's original setup (``../shared/seed`` beside the repository)."""
-    repo = Path(__file__).resolve().parents[2]
-    for cand in (repo.parent / "shared" / "seed", Path("/work/shared/seed")):
-        if (cand / "keepalived.conf").exists():
-            return cand.resolve()
-    raise FileNotFoundError("the seed files (../shared/seed/keepalived.conf) are missing")
-
-
-def mirror_of_seed(text: str) -> str:
-    """The seed config as host B runs it: BACKUP, priority 99, addresses swapped."""
-    return (
-        text.replace("state MASTER", "state BACKUP")
-        .replace("priority 100", "priority 99")
-        .replace("unicast_src_ip 172.20.0.112", "unicast_src_ip 172.20.0.TMP")
-        .replace("        172.20.0.113", "        172.20.0.112")
-        .replace("172.20.0.TMP", "172.20.0.113")
-    )
-
-
-def set_standby(node: Node, standby: bool) -> None:
-    """Flip the seed check on one host: its ``standby.signal`` exists or not."""
-    f = node.pgsql_dir / "12" / "data" / "standby.signal"
-    if standby:
-        f.touch()
-    elif f.exists():
-        f.unlink()
-
-
-def seed_node(lab: Lab, host: str, workdir: Path, conf: str, *, standby: bool, fake_pg_isready: bool = True) -> Node:
-    """A node running ``conf`` with the seed's check script, unchanged, at its
-    path: start it with ``private_var_lib=True``.  ``standby`` puts a
-    ``standby.signal`` in its data directory.  With ``fake_pg_isready`` a
-    stand-in ``pg_isready`` first on PATH answers like a running server."""
-    seed = seed_dir()
-    n = Node(lab, host, workdir)
-    n.write_config(conf)
-    repmgr = n.pgsql_dir / "12" / "repmgr"
-    repmgr.mkdir(parents=True, exist_ok=True)
-    (n.pgsql_dir / "12" / "data").mkdir(parents=True, exist_ok=True)
-    shutil.copy(seed / "keepalived_pgsql_chk.sh", repmgr / "keepalived_pgsql_chk.sh")
-    (repmgr / "keepalived_pgsql_chk.sh").chmod(0o700)
-    set_standby(n, standby)
-    if fake_pg_isready:
-        n.bin_dir.mkdir(parents=True, exist_ok=True)
-        fake = n.bin_dir / "pg_isready"
-        fake.write_text("#!/bin/sh\necho '127.0.0.1:5432 - accepting connections'\n")
-        fake.chmod(0o755)
-    return n
 
 
 def wait_single_holder(lab: Lab, vip: str, timeout_s: float) -> list[str]:
