@@ -65,9 +65,10 @@ def test_metrics_carry_vrid_interface_and_one_series_per_vip() -> None:
                  "vipkeeper_instance_advert_interval_seconds"):  # fmt: skip
         for lab, _ in m[name]:
             assert (lab["instance"], lab["vrid"], lab["interface"]) == ("VI_1", "51", "eth0"), name
-    assert m["vipkeeper_advert_drops_total"] == [
-        ({"instance": "VI_1", "vrid": "51", "interface": "eth0", "reason": "auth_failure"}, 3.0)
-    ]
+    drops = {lab["reason"]: v for lab, v in m["vipkeeper_advert_drops_total"]}
+    assert drops["auth_failure"] == 3.0
+    # every reason has a series from the start (so increase() sees the first drop)
+    assert drops["interval_mismatch"] == drops["version_mismatch"] == drops["auth_type_mismatch"] == 0.0
     assert m["vipkeeper_build_info"] == [({"version": "0.1.0"}, 1.0)]
     # the names existing dashboards use are still there
     for name in ("vipkeeper_instance_effective_priority", "vipkeeper_instance_priority", "vipkeeper_tracker_up",

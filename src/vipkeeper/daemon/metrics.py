@@ -37,6 +37,20 @@ WEDGED_AFTER_S = 5.0
 # /metrics and /status wait this long for the loop to hand over the status.
 LOOP_ANSWER_TIMEOUT_S = 5.0
 ALARMS = ("split_brain", "wrong_cluster")
+# The router's drop reasons (README "Status JSON"): exported as 0 until they happen, so that
+# rate()/increase() see the first drop and dashboards have a series to draw.
+ADVERT_DROP_REASONS = (
+    "bad_ttl",
+    "version_mismatch",
+    "auth_type_mismatch",
+    "auth_failure",
+    "interval_mismatch",
+    "addr_count",
+    "addr_list",
+    "wrong_cast",
+    "not_a_peer",
+    "own_address",
+)
 
 StatusCallback = Callable[[], dict[str, Any]]
 
@@ -125,7 +139,7 @@ class DaemonCollector:
             sent.add_metric(lv, c["adverts_sent"])
             recv.add_metric(lv, c["adverts_received"])
             garp.add_metric(lv, c["garp_sent"])
-            for reason, count in c["drops"].items():
+            for reason, count in {**dict.fromkeys(ADVERT_DROP_REASONS, 0), **c["drops"]}.items():
                 drops.add_metric([*lv, reason], count)
             for t in i["trackers"]:
                 tr_up.add_metric([*lv, t["name"], t["kind"]], 1.0 if t["status"] == "OK" else 0.0)
