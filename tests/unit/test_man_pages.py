@@ -19,8 +19,8 @@ MAN8 = ROOT / "docs/man/vipkeeper.8.rst"
 MAN5 = ROOT / "docs/man/vipkeeper.conf.5.rst"
 EXAMPLE = ROOT / "packaging/deb/vipkeeper.conf.example"
 # vipkeeper's additions to keepalived.conf (the "vipkeeper extension" keywords of config/blocks)
-EXTENSIONS = ("metrics_listen", "fast_preempt", "v3_checksum_as_v2", "garp_interval", "gna_interval",
-              "down_timer_adverts", "lower_prio_no_advert", "higher_prio_send_advert", "vrrp_pgsql")  # fmt: skip
+# (README "keepalived compatibility": vipkeeper extensions)
+EXTENSIONS = ("metrics_listen", "fast_preempt", "v3_checksum_as_v2", "garp_interval", "gna_interval", "vrrp_pgsql")
 
 
 def subcommand_options() -> dict[str, list[str]]:
