@@ -174,12 +174,13 @@ def test_healthz_is_503_while_the_loop_is_wedged_and_200_once_it_runs_again() ->
             release.set()
 
     async def main() -> None:
-        server = MetricsServer(sample_status, "127.0.0.1:0", wedged_after_s=0.3, heartbeat_interval_s=0.05,
-                               loop_answer_timeout_s=0.3)  # fmt: skip
+        # short settings so the test is quick; the assertions wait for answers, not for times
+        server = MetricsServer(sample_status, "127.0.0.1:0", wedged_after_s=1.0, heartbeat_interval_s=0.1,
+                               loop_answer_timeout_s=1.0)  # fmt: skip
         await server.start()
         try:
             base = server.url
-            assert (await asyncio.to_thread(get, base + "/healthz"))[0] == 200
+            assert (await asyncio.to_thread(poll_until, base + "/healthz", 200))[0] == 200
             t = threading.Thread(target=operator, args=(base,))
             t.start()
             release.wait(DEADLINE_S)  # the bug: blocks the event loop's thread
