@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import socket
 import threading
 import time
 import urllib.error
@@ -136,6 +138,24 @@ def test_status_healthz_and_metrics_over_http() -> None:
             await server.close()
 
     asyncio.run(main())
+
+
+def test_ipv6_listen_address() -> None:
+    if not socket.has_ipv6 or not os.path.exists("/proc/net/if_inet6"):
+        pytest.skip("no IPv6 on this machine")
+
+    async def main() -> tuple[int, bytes]:
+        server = MetricsServer(sample_status, "[::1]:0")
+        await server.start()
+        try:
+            assert server.url.startswith("http://[::1]:")
+            code, _, body = await asyncio.to_thread(get, server.url + "/healthz")
+            return code, body
+        finally:
+            await server.close()
+
+    code, body = asyncio.run(main())
+    assert code == 200 and json.loads(body)["status"] == "ok"
 
 
 def test_no_listener_is_left_after_close() -> None:

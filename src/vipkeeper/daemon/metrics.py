@@ -20,6 +20,7 @@ import concurrent.futures
 import json
 import logging
 import socket
+import socketserver
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -304,6 +305,11 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     owner: MetricsServer
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind would look up the address's FQDN (DNS, in the loop's thread).
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
 
 
 class _Server6(_Server):
