@@ -13,6 +13,7 @@ on the primary only, and no alert names its VIP.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -124,6 +125,7 @@ def test_two_holder_alert_fires_on_a_partition_and_resolves_when_healed(world: W
     lab, prom = world.lab, world.prom
     assert lab.wait_for(lambda: lab.holders(SEED_VIP) == ["A"], WAIT_S), world.logs()
     assert prom.alerts(TWO_HOLDERS) == []
+    t0 = time.monotonic()
     lab.detach("A")  # the VRRP segment splits; the management network stays up
     try:
         assert lab.wait_for(lambda: sorted(lab.holders(SEED_VIP)) == ["A", "B"], WAIT_S), world.logs()
@@ -135,6 +137,7 @@ def test_two_holder_alert_fires_on_a_partition_and_resolves_when_healed(world: W
                 assert a["labels"]["vip"] == f"{SEED_VIP}/32" and a["labels"]["vrid"] == "52", a
                 if not states or states[-1] != a["state"]:
                     states.append(a["state"])
+                    print(f"{TWO_HOLDERS} {a['state']} {time.monotonic() - t0:.1f} s after the partition")
             return any(a["state"] == "firing" for a in alerts)
 
         assert lab.wait_for(firing, WAIT_S, 0.3), (states, world.logs())
@@ -144,8 +147,10 @@ def test_two_holder_alert_fires_on_a_partition_and_resolves_when_healed(world: W
         held = {r["metric"]["vip"]: r["value"][1] for r in prom.query("sum by (vrid, vip) (vipkeeper_vip_held)")}
         assert held == {f"{VIP}/32": "1", f"{SEED_VIP}/32": "2"}
     finally:
+        t1 = time.monotonic()
         lab.attach("A")
     assert lab.wait_for(lambda: lab.holders(SEED_VIP) == ["A"], WAIT_S), world.logs()
     assert lab.wait_for(lambda: prom.alerts(TWO_HOLDERS) == [], WAIT_S, 0.3), prom.alerts(TWO_HOLDERS)
+    print(f"{TWO_HOLDERS} resolved {time.monotonic() - t1:.1f} s after healing")
     # Prometheus's own record: the alert fired, and it is over
     assert prom.query(f'ALERTS{{alertname="{TWO_HOLDERS}",alertstate="firing"}}') == []
