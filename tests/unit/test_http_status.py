@@ -81,6 +81,13 @@ def test_metrics_carry_vrid_interface_and_one_series_per_vip() -> None:
         assert name in m, name
 
 
+def test_no_advert_age_on_the_master() -> None:
+    st = sample_status()
+    st["instances"][0]["master"] = {"address": "172.20.0.112", "priority": 104, "last_advert_age_s": 90.0,
+                                    "is_self": True}  # fmt: skip
+    assert "vipkeeper_master_last_advert_age_seconds" not in samples(render_metrics(st).decode())
+
+
 def test_a_host_without_the_vip_reports_zero_per_vip() -> None:
     m = samples(render_metrics(sample_status(state="BACKUP", held=False)).decode())
     assert {v for _, v in m["vipkeeper_vip_held"]} == {0.0}

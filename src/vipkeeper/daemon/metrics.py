@@ -133,7 +133,7 @@ class DaemonCollector:
             held.add_metric(lv, 1.0 if i["vips_held"] else 0.0)
             for v in i["vips"]:
                 vip.add_metric([*lv, v], 1.0 if i["vips_held"] else 0.0)
-            if i["master"]["last_advert_age_s"] is not None:
+            if i["master"]["last_advert_age_s"] is not None and not i["master"]["is_self"]:
                 age.add_metric(lv, i["master"]["last_advert_age_s"])
             c = i["counters"]
             trans.add_metric(lv, c["transitions"])
