@@ -66,7 +66,8 @@ def test_wheel_holds_only_the_vipkeeper_package(wheel: Path) -> None:
     assert {PurePosixPath(n).parts[0] for n in files} == {"vipkeeper", dist_info}, sorted(files)
     assert files[f"{dist_info}/top_level.txt"].split() == [b"vipkeeper"]
     py = [PurePosixPath(n) for n in files if n.endswith(".py")]
-    assert PurePosixPath("vipkeeper/__init__.py") in py and PurePosixPath("vipkeeper/daemon.py") in py
+    for runtime in ("__init__.py", "core/node.py", "daemon/app.py", "cli/__init__.py", "config/load.py"):
+        assert PurePosixPath("vipkeeper", runtime) in py, runtime
     for p in py:
         assert p.parts[0] == "vipkeeper", p
         for part in (*p.parts[1:-1], p.stem):

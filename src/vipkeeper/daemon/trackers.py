@@ -17,8 +17,9 @@ from collections.abc import Callable
 from typing import Any
 
 from vipkeeper.checks import Tracker
+from vipkeeper.checks.file import FileTracker
+from vipkeeper.checks.interface import InterfaceTracker
 from vipkeeper.checks.script import ScriptCheck
-from vipkeeper.checks.trackers import FileTracker, InterfaceTracker
 from vipkeeper.config.model import Config, GlobalDefs, VrrpInstance, VrrpSyncGroup
 from vipkeeper.core.events import TrackingChanged
 from vipkeeper.core.tracking import Status, Tracked, evaluate
