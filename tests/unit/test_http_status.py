@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.conftest import unavailable
 from vipkeeper.daemon.metrics import MetricsServer, render_metrics
 
 DEADLINE_S = 30.0  # generous: how long a test waits for something that must happen
@@ -149,7 +150,7 @@ def test_status_healthz_and_metrics_over_http() -> None:
 
 def test_ipv6_listen_address() -> None:
     if not socket.has_ipv6 or not os.path.exists("/proc/net/if_inet6"):
-        pytest.skip("no IPv6 on this machine")
+        unavailable("no IPv6 on this machine")
 
     async def main() -> tuple[int, bytes]:
         server = MetricsServer(sample_status, "[::1]:0")
