@@ -5,18 +5,32 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 BENCH_ARGS ?=
-APT_PKGS := iproute2 keepalived tcpdump tshark postgresql-15 postgresql-15-repmgr procps
+# what make deb needs (dh-virtualenv builds the package's virtualenv; rst2man the man pages)
+DEB_BUILD_PKGS := dpkg-dev build-essential debhelper dh-virtualenv python3-venv python3-docutils
+# make test: the integration tests' tools, a real Prometheus (promtool too), man, and make deb's
+APT_PKGS := iproute2 keepalived tcpdump tshark postgresql-15 postgresql-15-repmgr procps \
+            prometheus man-db $(DEB_BUILD_PKGS)
 
-.PHONY: demo test unit lint bench bench-pg deps sysdeps clean
-
-sysdeps:
-	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# $(call apt_install,PACKAGES): install the missing ones (apt-get update once, only if needed)
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
-	@# Debian starts a system keepalived/postgresql on install; vipkeeper's labs never use them.
+endef
+
+.PHONY: demo test unit lint bench bench-pg deps sysdeps deb-deps clean deb man
+
+sysdeps:
+	$(call apt_install,$(APT_PKGS))
+	@# Debian starts a system keepalived/prometheus on install (where systemd runs); vipkeeper's
+	@# labs never use them, and the tests' Prometheus listens only inside a lab namespace.
 	-@systemctl disable --now keepalived >/dev/null 2>&1 || true
+	-@systemctl disable --now prometheus >/dev/null 2>&1 || true
+
+deb-deps:
+	$(call apt_install,$(DEB_BUILD_PKGS))
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +53,16 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests bench lab
 	$(VENV)/bin/mypy
 
+# dist/vipkeeper_<version>_<arch>.deb (dh-virtualenv; see packaging/deb/build.sh and debian/)
+deb: deb-deps
+	packaging/deb/build.sh
+
+# the man pages as the package installs them, from docs/man/*.rst: build/man/
+man: deb-deps
+	mkdir -p build/man
+	rst2man --halt=warning docs/man/vipkeeper.8.rst build/man/vipkeeper.8
+	rst2man --halt=warning docs/man/vipkeeper.conf.5.rst build/man/vipkeeper.conf.5
+
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
 
@@ -53,4 +77,4 @@ bench-pg: deps
 	$(PY) -m bench.pg_promote
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info
+	rm -rf $(VENV) build dist src/*.egg-info

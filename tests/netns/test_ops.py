@@ -91,15 +91,27 @@ def test_sigusr1_writes_status_file_atomically(pair):
 
 
 def test_prometheus_metrics(pair):
+    from prometheus_client.parser import text_string_to_metric_families
+
     lab, a, b = pair
     time.sleep(1)
     code = "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:9650/metrics').read().decode())"
     out = lab.run("A", sys.executable, "-c", code).stdout
-    assert 'vipkeeper_instance_state{instance="VI_T",state="MASTER"} 1.0' in out
-    assert 'vipkeeper_instance_effective_priority{instance="VI_T"} 155.0' in out
-    assert 'vipkeeper_tracker_up{instance="VI_T",kind="script",tracker="chk_ok"} 1.0' in out
-    assert "vipkeeper_adverts_sent_total" in out
-    assert "vipkeeper_state_transitions_total" in out
+    samples = [s for fam in text_string_to_metric_families(out) for s in fam.samples]
+
+    def value(name: str, **labels: str) -> float | None:
+        for s in samples:
+            if s.name == name and labels.items() <= s.labels.items():
+                return s.value
+        return None
+
+    # every per-instance series carries the instance name, its VRID and interface
+    assert value("vipkeeper_instance_state", instance="VI_T", vrid="42", interface="eth0", state="MASTER") == 1.0
+    assert value("vipkeeper_instance_effective_priority", instance="VI_T") == 155.0
+    assert value("vipkeeper_tracker_up", instance="VI_T", kind="script", tracker="chk_ok") == 1.0
+    assert value("vipkeeper_vip_held", instance="VI_T", vrid="42") == 1.0
+    assert value("vipkeeper_adverts_sent_total", instance="VI_T") > 0
+    assert value("vipkeeper_state_transitions_total", instance="VI_T") is not None
 
 
 def test_reload_with_errors_keeps_running(pair):

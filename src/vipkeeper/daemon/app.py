@@ -157,19 +157,15 @@ class Daemon:
             await self._notifier.drain(RELEASE_TIMEOUT_S)
 
     async def _start_metrics(self) -> MetricsServer | None:
+        """The HTTP listener (/metrics, /status, /healthz), only if configured."""
         if not self.metrics_listen:
             return None
-        try:
-            from vipkeeper.daemon.metrics import MetricsServer
+        from vipkeeper.daemon.metrics import MetricsServer
 
+        try:
             server = MetricsServer(self.status, self.metrics_listen)
             await server.start()
             return server
-        except ImportError:
-            log.error(
-                "metrics_listen %s: prometheus-client is not installed (pip install 'vipkeeper[metrics]')",
-                self.metrics_listen,
-            )
         except (OSError, ValueError) as exc:
             log.error("metrics_listen %s: %s", self.metrics_listen, exc)
         return None

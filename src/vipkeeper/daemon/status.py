@@ -67,7 +67,9 @@ def tracker_status(t: Tracked, tr: Tracker, now_mono: float) -> dict[str, Any]:
 def instance_status(v: InstanceView, now_us: int, now_mono: float) -> dict[str, Any]:
     r = v.router
     c = r.counters
-    last = r.last_advert_us
+    # The age of the current master's last advert: none on the master itself, even when it
+    # heard adverts while it was a backup (README "Status JSON").
+    last = None if r.state.value == "MASTER" else r.last_advert_us
     return {
         "name": v.cfg.name,
         "state": str(r.state),

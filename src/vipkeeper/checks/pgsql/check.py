@@ -86,7 +86,12 @@ class PgsqlCheck:
 
     def describe(self, now_mono: float) -> dict[str, Any]:
         st = self.state
-        return {**describe_runs("pgsql", self.status, st, now_mono), "role": st.role, "timeline": st.timeline}
+        return {
+            **describe_runs("pgsql", self.status, st, now_mono),
+            "role": st.role,
+            "timeline": st.timeline,
+            "alarm": st.alarm,  # the SPLIT BRAIN / WRONG CLUSTER line while it lasts, else None
+        }
 
     @property
     def peer_max_age_s(self) -> float:
