@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.fuzz import harness as h
-from vipkeeper.core.events import Received, State
+from vipkeeper.core.events import DROP_REASONS, Received, State
 
 masters = st.sets(st.sampled_from(["V2", "V3", "VU", "V6"])).map(frozenset)
 
@@ -63,6 +63,9 @@ def _feed_and_check(d, pkt: Received) -> None:
     snap = h.snapshot(d)
     effects = d.receive(pkt)  # must not raise
     assert d.node.accounted() == before + 1, "every packet is counted exactly once"
+    for name in d.cfgs:  # ... under a reason of the one documented set
+        assert set(d.router(name).counters.drops) <= DROP_REASONS, d.router(name).counters.drops
+    assert set(d.node.decode_errors) <= DROP_REASONS, d.node.decode_errors
     if h.received(d) == rx_before:  # dropped
         assert h.snapshot(d) == snap, "a dropped packet changed an instance"
         assert h.only_drops(effects), effects

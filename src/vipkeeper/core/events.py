@@ -233,6 +233,34 @@ class LinkStateChanged:
     up: bool
 
 
+# Every reason a received packet is dropped for: one set of names for the counters, the log
+# lines, the status JSON and the metrics (README "Status JSON").
+DECODE_DROP_REASONS = (  # core.codec.decode (RFC 3768 §7.1 / RFC 5798 §7.1), before any instance
+    "bad_length",
+    "bad_version",
+    "bad_family",
+    "bad_type",
+    "addr_count",
+    "bad_checksum",
+    "bad_vrid",
+    "bad_auth_type",
+    "bad_advert_int",
+)
+ROUTER_DROP_REASONS = (  # core.node (own_address) and VrrpRouter._check_advert, in check order
+    "own_address",
+    "bad_ttl",
+    "version_mismatch",
+    "auth_type_mismatch",
+    "auth_failure",
+    "interval_mismatch",
+    "addr_count",
+    "wrong_cast",
+    "addr_list",
+    "not_a_peer",
+)
+NODE_DROP_REASONS = ("too_short", "unknown_vrid")  # no instance can be named
+DROP_REASONS = frozenset(DECODE_DROP_REASONS + ROUTER_DROP_REASONS + NODE_DROP_REASONS)
+
 RouterEffect = (
     SendAdvert | SendGratuitous | AddVips | DelVips | StateChanged | PriorityChanged | AdvertDropped | PeerConflict
 )

@@ -28,6 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from vipkeeper import __version__
+from vipkeeper.core.events import ROUTER_DROP_REASONS
 
 log = logging.getLogger(__name__)
 
@@ -38,20 +39,9 @@ WEDGED_AFTER_S = 5.0
 # /metrics and /status wait this long for the loop to hand over the status.
 LOOP_ANSWER_TIMEOUT_S = 5.0
 ALARMS = ("split_brain", "wrong_cluster")
-# The router's drop reasons (README "Status JSON"): exported as 0 until they happen, so that
-# rate()/increase() see the first drop and dashboards have a series to draw.
-ADVERT_DROP_REASONS = (
-    "bad_ttl",
-    "version_mismatch",
-    "auth_type_mismatch",
-    "auth_failure",
-    "interval_mismatch",
-    "addr_count",
-    "addr_list",
-    "wrong_cast",
-    "not_a_peer",
-    "own_address",
-)
+# Per-instance drop reasons are exported as 0 until they happen, so that rate()/increase()
+# see the first drop and dashboards have a series to draw.
+ADVERT_DROP_REASONS = ROUTER_DROP_REASONS
 
 StatusCallback = Callable[[], dict[str, Any]]
 
