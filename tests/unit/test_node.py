@@ -327,3 +327,30 @@ def test_shutdown_resigns_every_master_once() -> None:
     assert [(t.instance, codec.decode(t.payload, family=4).priority) for t in transmits(out)] == [("A", 0)]
     assert [e.new for e in out if isinstance(e, StateChanged)] == [State.STOP, State.STOP]
     assert node.next_deadline() is None
+
+
+def test_a_repeated_advert_skips_only_the_decoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A master repeats the same bytes: the node decodes them once, and still runs every
+    per-instance check and counter on each copy; anything that differs is decoded again."""
+    p = params("VI_1", version=3, advert_int_cs=100)
+    node = node_with(p)
+    node.start(0)
+    calls = []
+    real = codec.decode
+    monkeypatch.setattr(codec, "decode", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    good = advert(p, 150)
+    for i in range(5):
+        node.receive(good, (i + 1) * US)
+    assert len(calls) == 1 and node.router("VI_1").counters.adverts_received == 5
+    assert node.router("VI_1").next_deadline() == 5 * US + node.router("VI_1").master_down_us()
+    # the same bytes with TTL 64: no decoding, but the router's TTL check still drops it
+    out = node.receive(Received(4, PEER, good.dst, 64, IFINDEX, good.payload), 6 * US)
+    assert [e.reason for e in out] == ["bad_ttl"] and len(calls) == 1
+    # from another source, or one byte changed: decoded (and validated) again
+    node.receive(advert(p, 150, src=PEER2), 7 * US)
+    assert len(calls) == 2
+    flipped = good.payload[:-1] + bytes([good.payload[-1] ^ 1])
+    out = node.receive(Received(4, PEER, good.dst, 255, IFINDEX, flipped), 8 * US)
+    assert [e.reason for e in out] == ["bad_checksum"] and len(calls) == 3
+    node.receive(good, 9 * US)  # the cache still holds the last advert that decoded (PEER2's)
+    assert len(calls) == 4 and node.accounted() == node.received == 9

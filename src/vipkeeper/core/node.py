@@ -79,6 +79,8 @@ class _Endpoint:
     frames: tuple[bytes, ...]
     encoders: dict[IPAddress, codec.AdvertEncoder] = field(default_factory=dict)
     destinations: tuple[IPAddress, ...] = ()  # router.params.destinations, kept at hand
+    # (payload, src, dst, advert) of the last packet that decoded: a repeat skips the decoder
+    last_decoded: tuple[bytes, IPAddress, IPAddress, codec.Advertisement] | None = None
 
     def __post_init__(self) -> None:
         self.destinations = self.router.params.destinations
@@ -181,6 +183,7 @@ class VrrpNode:
             params.group,
         ):
             ep.dialect = UnicastChecksum.for_params(params)
+            ep.last_decoded = None  # decoded in the old dialect
         ep.frames = _gratuitous_frames(params, link.mac)
         self._eps[params.name] = ep
         out: list[Effect] = []
@@ -305,22 +308,30 @@ class VrrpNode:
         if pkt.src == ep.link.src:  # our own advert looped back, or someone using our address
             drops["own_address"] = drops.get("own_address", 0) + 1
             return []
-        try:
-            adv, switched = ep.dialect.decode(
-                payload,
-                family=pkt.family,
-                src=pkt.src,
-                dst=pkt.dst,
-                v3_checksum_pseudo=router.params.v3_checksum_pseudo,
-            )
-        except DecodeError as exc:
-            self.decode_errors[exc.reason] = self.decode_errors.get(exc.reason, 0) + 1
-            drops[exc.reason] = drops.get(exc.reason, 0) + 1
-            return [AdvertDropped(exc.reason, pkt.src, str(exc), router.params.name)]
         out: list[Effect] = []
-        if switched:
-            ep.encoders.clear()
-            out.append(ChecksumSwitched(router.params.name, pkt.src, ep.dialect.group))
+        last = ep.last_decoded
+        if last is not None and last[0] == payload and last[1] == pkt.src and last[2] == pkt.dst:
+            # The same bytes between the same addresses as the last advert that decoded (a
+            # master repeats itself): the decoder would give the same Advertisement.  Only the
+            # decoding is skipped; the router checks and counts it like any other.
+            adv = last[3]
+        else:
+            try:
+                adv, switched = ep.dialect.decode(
+                    payload,
+                    family=pkt.family,
+                    src=pkt.src,
+                    dst=pkt.dst,
+                    v3_checksum_pseudo=router.params.v3_checksum_pseudo,
+                )
+            except DecodeError as exc:
+                self.decode_errors[exc.reason] = self.decode_errors.get(exc.reason, 0) + 1
+                drops[exc.reason] = drops.get(exc.reason, 0) + 1
+                return [AdvertDropped(exc.reason, pkt.src, str(exc), router.params.name)]
+            ep.last_decoded = (payload, pkt.src, pkt.dst, adv)
+            if switched:
+                ep.encoders.clear()
+                out.append(ChecksumSwitched(router.params.name, pkt.src, ep.dialect.group))
         effects = router.handle(AdvertReceived(adv, pkt.src, pkt.ttl, pkt.dst.is_multicast), now_us)
         self._emit(ep, effects, now_us, out)
         return out

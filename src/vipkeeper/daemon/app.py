@@ -12,6 +12,7 @@ EffectRunner.run -> VrrpSocket.send``.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -118,6 +119,9 @@ class Daemon:
                     self._run(self.node.set_tracking(name, self.trackers.verdict(name), now))
                 self._run(self.node.start(now))
                 log.info("vipkeeper started: %d instance(s)", len(self.instances))
+                # Everything built so far lives as long as the daemon: move it out of the cyclic
+                # collector's generations, so a collection no longer walks it.
+                gc.freeze()
                 sd_notify(f"READY=1\nMAINPID={os.getpid()}\nSTATUS=" + self.summary())
                 await self._stop.wait()
                 log.info("shutting down")
