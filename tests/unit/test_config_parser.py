@@ -533,3 +533,23 @@ def test_auth_type_ah_is_refused_where_it_would_be_used(extra: str, severity: st
     config, diagnostics = parse_string(f"vrrp_instance V {{\n{BASE}{extra}{auth}}}\n")
     assert [(d.severity, text in d.message) for d in diagnostics] == [(severity, True)], [str(d) for d in diagnostics]
     assert (config.instances == ()) == (severity == "error")
+
+
+def test_source_and_peer_addresses_with_a_prefix_length_are_the_address() -> None:
+    """keepalived 2.2.7 reads `unicast_src_ip 192.168.0.91/24`, `unicast_peer { .../24 }` and
+    `mcast_src_ip 10.0.0.5/24` as the address (it used to be refused here)."""
+    text = (
+        "vrrp_instance V {\ninterface eth0\nvirtual_router_id 9\nunicast_src_ip 192.168.0.91/24\n"
+        "mcast_src_ip 10.0.0.5/24\nunicast_peer {\n192.168.0.92/24\n192.168.0.93\n}\n"
+        "virtual_ipaddress {\n192.168.0.100\n}\n}\n"
+    )
+    config, diags = parse_string(text, path="t.conf")
+    assert [str(d) for d in diags if d.is_error] == []
+    (inst,) = config.instances
+    assert inst.unicast_src_ip == ipaddress.ip_address("192.168.0.91")
+    assert inst.mcast_src_ip == ipaddress.ip_address("10.0.0.5")
+    assert inst.unicast_peers == (ipaddress.ip_address("192.168.0.92"), ipaddress.ip_address("192.168.0.93"))
+    bad, diags = parse_string(text.replace("192.168.0.92/24", "192.168.0.92/x"), path="t.conf")
+    assert [str(d) for d in diags if d.is_error] == [
+        "t.conf:7: error: unicast peer: '192.168.0.92/x' is not a valid IP address"
+    ]

@@ -76,8 +76,15 @@ def bool_option(node: Node) -> bool:
     raise BadValue(node.args[0], f"{node.name}: '{word}' is not one of on/off, true/false, yes/no")
 
 
-def parse_ip(tok: Token, what: str) -> IPAddress:
+def parse_ip(tok: Token, what: str, *, prefix_ok: bool = False) -> IPAddress:
+    """An IPv4 or IPv6 address.  ``prefix_ok``: an ``ADDR/LEN`` is the address, as keepalived
+    2.2.7 reads ``unicast_src_ip``, ``mcast_src_ip`` and ``unicast_peer`` entries (it parses
+    them with its prefix-tolerant address parser and keeps the address)."""
     text = tok.value
+    if prefix_ok and "/" in text:
+        head, _, length = text.partition("/")
+        if length.isdigit():
+            text = head
     try:
         if "%" in text:  # a scope id: inet_pton() does not accept one
             raise ValueError

@@ -67,7 +67,7 @@ def _src_ip(key: str, unicast: bool) -> Handler:
     def handler(draft: Draft, node: Node, ctx: Ctx) -> None:
         if unicast:
             draft.set("unicast_configured", True, node)
-        addr = parse_ip(node.args[0], node.name)
+        addr = parse_ip(node.args[0], node.name, prefix_ok=True)
         _set_family(draft, addr.version, node.args[0], node.name)
         draft.set(key, addr, node)
 
@@ -82,7 +82,7 @@ def _unicast_peer(draft: Draft, node: Node, ctx: Ctx) -> None:
             tok = child.line.tokens[0]
             if child.children is not None:
                 raise BadValue(tok, f"unexpected block after unicast peer '{tok.value}'")
-            addr = parse_ip(tok, "unicast peer")
+            addr = parse_ip(tok, "unicast peer", prefix_ok=True)
             _set_family(draft, addr.version, tok, "unicast peer")
             rest = child.args
             for k in range(0, len(rest), 2):
