@@ -302,10 +302,6 @@ class Daemon:
 
     # ------------------------------------------------------------ reload
 
-    async def reload(self) -> tuple[bool, list[str]]:
-        """Re-read the configuration, one reload at a time (SIGHUP, ``vipkeeper reload``)."""
-        return await self.reloads.run()
-
     async def _reload(self) -> tuple[bool, list[str]]:
         """On any error the running configuration stays (see ``daemon.reload``)."""
         from vipkeeper.config.load import parse_file
