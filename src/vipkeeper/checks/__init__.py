@@ -34,6 +34,21 @@ class Tracker(Protocol):
         ...
 
 
+class WeightedByConfig:
+    """For trackers defined by a config block with ``weight [reverse]``: an instance's
+    ``track_*`` entry without its own weight uses the block's."""
+
+    cfg: Any  # the block: VrrpScript, VrrpPgsql, VrrpTrackFile...
+
+    @property
+    def default_weight(self) -> int:
+        return int(self.cfg.weight)
+
+    @property
+    def default_reverse(self) -> bool:
+        return bool(self.cfg.weight_reverse)
+
+
 def describe_runs(kind: str, status: Status, state: Any, now_mono: float) -> dict[str, Any]:
     """What a tracker that runs something (a script, a probe) reports of its last run."""
     last = state.last_run_monotonic

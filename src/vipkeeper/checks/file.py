@@ -8,13 +8,14 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from vipkeeper.checks import WeightedByConfig
 from vipkeeper.config.model import VrrpTrackFile
 from vipkeeper.core.tracking import Status
 
 log = logging.getLogger(__name__)
 
 
-class FileTracker:
+class FileTracker(WeightedByConfig):
     """``track_file``: the integer in a file (0 if missing or empty)."""
 
     status = Status.OK  # files have a value, not a status: see core.tracking.file_effect
@@ -26,14 +27,6 @@ class FileTracker:
         self.on_change = on_change
         self.value = 0
         self.reason = "not read yet"
-
-    @property
-    def default_weight(self) -> int:
-        return self.cfg.weight
-
-    @property
-    def default_reverse(self) -> bool:
-        return self.cfg.weight_reverse
 
     def init_file(self) -> None:
         """``init_file [VALUE] [overwrite]``: create the file at start-up."""

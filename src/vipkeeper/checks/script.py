@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from vipkeeper.checks import describe_runs
+from vipkeeper.checks import WeightedByConfig, describe_runs
 from vipkeeper.config.model import VrrpScript
 from vipkeeper.core.tracking import RiseFall, Status
 from vipkeeper.io.scripts import RunAs, ScriptResult, run_script, split_command
@@ -29,7 +29,7 @@ class CheckState:
     last_run_monotonic: float | None = None
 
 
-class ScriptCheck:
+class ScriptCheck(WeightedByConfig):
     """One ``vrrp_script``; at most one run at a time."""
 
     def __init__(
@@ -57,14 +57,6 @@ class ScriptCheck:
     @property
     def status(self) -> Status:
         return self.rf.status
-
-    @property
-    def default_weight(self) -> int:
-        return self.cfg.weight
-
-    @property
-    def default_reverse(self) -> bool:
-        return self.cfg.weight_reverse
 
     def describe(self, now_mono: float) -> dict[str, Any]:
         return describe_runs("script", self.status, self.state, now_mono)

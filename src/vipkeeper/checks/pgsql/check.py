@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from vipkeeper.checks import describe_runs
+from vipkeeper.checks import WeightedByConfig, describe_runs
 from vipkeeper.checks.pgsql.connection import PgConnection, ProbeError, Prober, conninfo_label, import_psycopg
 from vipkeeper.checks.pgsql.decide import PeerView, PgFacts, Verdict, decide, timeline_text
 from vipkeeper.checks.pgsql.peers import PeerWatcher
@@ -42,7 +42,7 @@ class PgCheckState:
     peers: dict[str, str] = field(default_factory=dict)  # name -> "primary tl 2" / error
 
 
-class PgsqlCheck:
+class PgsqlCheck(WeightedByConfig):
     """One ``vrrp_pgsql``: a Tracker (see :mod:`vipkeeper.checks`)."""
 
     def __init__(
@@ -75,14 +75,6 @@ class PgsqlCheck:
     @property
     def status(self) -> Status:
         return self.rf.status
-
-    @property
-    def default_weight(self) -> int:
-        return self.cfg.weight
-
-    @property
-    def default_reverse(self) -> bool:
-        return self.cfg.weight_reverse
 
     def describe(self, now_mono: float) -> dict[str, Any]:
         st = self.state
