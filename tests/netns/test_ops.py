@@ -160,6 +160,21 @@ def test_twenty_reloads_under_traffic_without_a_gap(pair, tmp_path):
     assert "-> MASTER" not in b.log()
 
 
+def test_a_notify_script_added_by_reload_runs(pair, tmp_path):
+    """Regression: a notifier created by a reload (the config had no notify before) was never
+    started, so its scripts never ran."""
+    lab, a, b = pair
+    seen = tmp_path / "notified"
+    script = tmp_path / "notify.sh"
+    script.write_text(f'#!/bin/sh\necho "$@" >> {seen}\n')
+    script.chmod(0o755)
+    b.conf.write_text(instance_conf(priority=100, extra=[f'notify "{script}"']))
+    r = vk("reload", "--state-dir", str(b.state_dir))
+    assert r.returncode == 0, r.stderr
+    a.stop()  # A resigns: B becomes MASTER, and its new notify script says so
+    assert lab.wait_for(lambda: seen.exists() and "INSTANCE VI_T MASTER" in seen.read_text(), 10), b.log()
+
+
 def test_sd_notify_ready_after_setup(lab, tmp_path):
     import socket
 

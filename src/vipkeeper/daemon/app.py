@@ -67,6 +67,7 @@ class Daemon:
         self._sockets: dict[tuple[int, int], VrrpSocket] = {}  # (ifindex, family)
         self._l2: dict[int, L2Sender] = {}
         self._notifier: Notifier | None = None
+        self._notify_task: asyncio.Task[None] | None = None
         self._users = ScriptUsers()
         self._stop = asyncio.Event()
         self._nl: Netlink | None = None
@@ -111,8 +112,6 @@ class Daemon:
                 metrics = await self._start_metrics()
                 self.supervisor.spawn(self._link_watch(nl), "link-watch")
                 self.trackers.start()
-                if self._notifier is not None:
-                    self.supervisor.spawn(self._notifier.run_forever(), "notify")
                 now = now_us()
                 for name in self.instances:
                     self._run(self.node.set_link(self._links[name].ifindex, self._links[name].up, now))
@@ -187,10 +186,15 @@ class Daemon:
         if self._notifier is not None:
             self._notifier.close()
             self._notifier = None
+        if self._notify_task is not None:
+            self._notify_task.cancel()
+            self._notify_task = None
         if wanted:
             run_as, _ = self._users.resolve(None, None, "", gd)
             self._notifier = Notifier(fifos=fifos, run_as=run_as, env=scripts.script_env())
             self._notifier.open()
+            # Its own task, also when a reload creates it (one used to be started at start only).
+            self._notify_task = self.supervisor.spawn(self._notifier.run_forever(), "notify")
 
     def _notify_block(self, kind: str, name: str) -> Notify:
         if kind == "GROUP":
