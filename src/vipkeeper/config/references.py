@@ -37,7 +37,7 @@ def resolve_refs(kind: str, pending: list[PendingRef], t: Trackables, owner: str
         at = ref.loc
         if target is None:
             if not any((k, ref.name) in t.broken for k in kinds):
-                what = " or ".join(kinds)
+                what = kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " or " + kinds[-1]
                 message = f"{owner}: {kind} '{ref.name}' is not defined (no {what} '{ref.name}')"
                 ctx.diagnostics.append(Diagnostic("error", at.file, at.line, message))
             continue
