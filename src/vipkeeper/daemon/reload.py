@@ -72,6 +72,7 @@ def plan_reload(old: Config, new: Config, running: Iterable[str]) -> ReloadPlan:
             (old.scripts, new.scripts),
             (old.track_files, new.track_files),
             (old.pgsql_checks, new.pgsql_checks),
+            (old.dcs_checks, new.dcs_checks),
         )
         for name, cfg in table_old.items()
         if table_new.get(name) == cfg
