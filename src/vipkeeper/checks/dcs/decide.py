@@ -92,9 +92,9 @@ def classify(raw: bytes | None, expected: str) -> tuple[Reading, str | None]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return "garbage", raw[:32].hex()
+    text = text.strip()
     if not text.isprintable():
         return "garbage", repr(text[:64])
-    text = text.strip()
     return ("ours" if text == expected else "other"), text
 
 
