@@ -1,0 +1,213 @@
+"""vrrp_dcs against a real etcd 3.4: three members E1..E3, each in its own namespace of the
+lab, two vipkeeper hosts A and B on the same segment.  One lab and one etcd cluster serve the
+whole module; each test uses keys of its own and stops its daemons.
+
+The VIP holders are sampled in every vipkeeper namespace every 5 ms (test_hostile's
+HolderSampler)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lab.conf import block, global_defs, vrrp_instance
+from lab.etcd import EtcdCluster, etcd_missing_reason
+from lab.netns import Lab
+from lab.nodes import Node
+from tests.conftest import unavailable
+from tests.netns.test_hostile import HolderSampler, states
+
+pytestmark = pytest.mark.netns
+
+A_IP, B_IP = "172.20.0.112", "172.20.0.113"
+VIP = "172.20.0.115"
+
+
+@pytest.fixture(scope="module")
+def world(lab_registry, tmp_path_factory) -> Iterator[tuple[Lab, EtcdCluster, Path]]:
+    reason = etcd_missing_reason()
+    if reason:
+        unavailable(reason)
+    lab = Lab(("A", "B", "E1", "E2", "E3"), ipv6=False, observer=False)
+    lab_registry.extend(lab.namespaces)
+    etcd = EtcdCluster(lab, ["E1", "E2", "E3"])
+    try:
+        etcd.start()
+        yield lab, etcd, tmp_path_factory.mktemp("dcs")
+    finally:
+        try:
+            etcd.close()
+        finally:
+            lab.close()
+
+
+def dcs_block(etcd: EtcdCluster, mode_lines: list[str], *, interval: str = "0.5", timeout: str = "0.5") -> str:
+    return block(
+        "vrrp_dcs leader",
+        [f"endpoints {' '.join(etcd.endpoints)}", *mode_lines, f"interval {interval}", f"timeout {timeout}"],
+    )
+
+
+def seed_like(etcd: EtcdCluster, mode_lines: list[str], *, me: str, peer: str, priority: int, state: str,
+              advert_int: str = "1") -> str:  # fmt: skip
+    """The seed's instance (unicast pair, PASS auth, 100/99) with the vrrp_dcs tracker."""
+    return (
+        global_defs("vrrp_garp_master_delay 1")
+        + dcs_block(etcd, mode_lines)
+        + vrrp_instance(
+            "VI_1",
+            state=state,
+            vrid=51,
+            priority=priority,
+            advert_int=advert_int,
+            unicast_src=me,
+            unicast_peers=[peer],
+            auth_pass="1111",
+            vips=[VIP],
+            track_script=["leader"],
+        )
+    )
+
+
+def start(lab: Lab, tmp: Path, host: str, text: str) -> Node:
+    node = Node(lab, host, tmp / secrets.token_hex(3))
+    node.write_config(text)
+    node.start(log_level="info")
+    return node
+
+
+def logs(*nodes: Node, etcd: EtcdCluster | None = None) -> str:
+    out = [f"----- vipkeeper {n.host} -----\n" + "\n".join(n.log().splitlines()[-40:]) for n in nodes]
+    return "\n".join(out + ([etcd.logs()] if etcd else []))
+
+
+def two_holders(sampler: HolderSampler) -> list[tuple[float, float]]:
+    return sampler.episodes(VIP, lambda held: len(held) > 1)
+
+
+def test_follow_mode_vip_on_the_named_host_and_moves_with_the_key(world) -> None:
+    lab, etcd, tmp = world
+    key = f"/service/{secrets.token_hex(3)}/leader"
+    etcd.put(key, "host-a")
+    nodes = []
+    try:
+        for host, me, peer, prio, st in (("A", A_IP, B_IP, 100, "MASTER"), ("B", B_IP, A_IP, 99, "BACKUP")):
+            lines = [f"key {key}", f"value host-{host.lower()}"]
+            nodes.append(start(lab, tmp, host, seed_like(etcd, lines, me=me, peer=peer, priority=prio, state=st,
+                                                         advert_int="0.2")))  # fmt: skip
+        a, b = nodes
+        with HolderSampler(lab, ("A", "B"), [VIP], interval_s=0.005) as sampler:
+            assert lab.wait_for(lambda: lab.holders(VIP) == ["A"], 15), logs(a, b, etcd=etcd)
+            assert lab.wait_for(lambda: states(a, b) == ["MASTER", "FAULT"], 5), logs(a, b)
+            t_put = time.monotonic()
+            etcd.put(key, "host-b")
+            assert lab.wait_for(lambda: lab.holders(VIP) == ["B"], 10), logs(a, b, etcd=etcd)
+            moved_s = time.monotonic() - t_put
+            assert states(a, b) == ["FAULT", "MASTER"]
+            etcd.put(key, "someone-else")
+            assert lab.wait_for(lambda: lab.holders(VIP) == [], 5), logs(a, b)
+        assert two_holders(sampler) == [], "two holders"
+        print(f"follow mode: key moved -> VIP on the new host in {moved_s:.3f} s (incl. etcdctl)")
+        assert "key" in a.log() and "names 'host-b', not 'host-a'" in a.log()
+    finally:
+        for n in nodes:
+            n.stop()
+
+
+def lock_pair(lab: Lab, etcd: EtcdCluster, tmp: Path, key: str, ttl: int) -> tuple[Node, Node]:
+    lines = [f"lock {key}", f"ttl {ttl}"]
+    a = start(lab, tmp, "A", seed_like(etcd, [*lines, "value A"], me=A_IP, peer=B_IP, priority=100, state="MASTER"))
+    assert lab.wait_for(lambda: lab.holders(VIP) == ["A"], 15), logs(a, etcd=etcd)
+    b = start(lab, tmp, "B", seed_like(etcd, [*lines, "value B"], me=B_IP, peer=A_IP, priority=99, state="BACKUP"))
+    assert lab.wait_for(lambda: states(a, b) == ["MASTER", "FAULT"], 15), logs(a, b, etcd=etcd)
+    assert etcd.get(key) == "A"
+    return a, b
+
+
+def test_lock_mode_partitioned_holder_releases_before_the_other_takes_over(world) -> None:
+    lab, etcd, tmp = world
+    key = f"/vipkeeper/{secrets.token_hex(3)}/VI_1"
+    a, b = lock_pair(lab, etcd, tmp, key, ttl=3)
+    try:
+        with HolderSampler(lab, ("A", "B"), [VIP], interval_s=0.005) as sampler:
+            t_cut = time.monotonic()
+            lab.detach("A")  # A loses B and every etcd member
+            try:
+                # watched through the sampler: no `ip` processes competing with it meanwhile
+                assert lab.wait_for(lambda: sampler.latest(VIP) == ["B"], 20, 0.05), logs(a, b, etcd=etcd)
+                t_b = time.monotonic() - t_cut
+                assert etcd.get(key) == "B"
+                released = [t for t, h in sampler.samples if t > t_cut and "A" not in h[VIP]]
+                assert released, "A never released the VIP"
+                t_a = released[0] - t_cut
+            finally:
+                lab.attach("A")
+            # healed: A sees the lock held by B and stays out
+            time.sleep(2)
+            assert lab.holders(VIP) == ["B"] and states(a, b) == ["FAULT", "MASTER"], logs(a, b)
+        assert two_holders(sampler) == [], two_holders(sampler)
+        gaps = sorted(t2 - t1 for (t1, _), (t2, _) in zip(sampler.samples, sampler.samples[1:], strict=False))
+        assert gaps[len(gaps) // 2] <= 0.02, gaps[-10:]  # sampled every <= 20 ms (median; a loaded
+        # machine stretches a few gaps, hence the check below against the largest one)
+        a_last = max(t for t, h in sampler.samples if "A" in h[VIP])
+        b_first = min(t for t, h in sampler.samples if "B" in h[VIP])
+        print(
+            f"lock mode partition: A released after {t_a:.3f} s, B holds after {t_b:.3f} s (ttl 3 s); "
+            f"no holder for {b_first - a_last:.3f} s; sampling gaps median {gaps[len(gaps) // 2] * 1000:.1f} ms, "
+            f"p99 {gaps[int(0.99 * len(gaps))] * 1000:.1f} ms, max {gaps[-1] * 1000:.0f} ms"
+        )
+        # A's release and B's takeover are far apart: far more than any gap between two samples
+        assert b_first - a_last >= max(0.3, 2 * gaps[-1])
+        assert t_a <= 3 / 1.01 - 0.5 + 0.5 + 0.3  # the margin before expiry (+ one interval + slack)
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_lock_mode_etcd_blip_shorter_than_the_ttl_flaps_nothing(world) -> None:
+    lab, etcd, tmp = world
+    key = f"/vipkeeper/{secrets.token_hex(3)}/VI_1"
+    a, b = lock_pair(lab, etcd, tmp, key, ttl=6)
+    try:
+        with HolderSampler(lab, ("A", "B"), [VIP], interval_s=0.005) as sampler:
+            etcd.stop_all()
+            time.sleep(1.5)
+            etcd.restart_all()
+            time.sleep(3)
+        assert all(h[VIP] == ["A"] for _t, h in sampler.samples), "the VIP moved or flapped"
+        assert states(a, b) == ["MASTER", "FAULT"]
+        assert etcd.get(key) == "A"
+        assert "etcd is unreachable" in a.log() or "etcd does not answer" in a.log(), a.log()[-2000:]
+        assert "VRRP_Dcs(leader) failed" not in a.log().split("took the lock")[-1]
+    finally:
+        a.stop()
+        b.stop()
+    # stopping revoked A's lease at once
+    assert etcd.get(key) is None
+
+
+def status_of(node: Node) -> dict:
+    from vipkeeper.daemon.control import request
+
+    return request(node.state_dir, "status", timeout_s=2)["status"]
+
+
+def test_status_shows_the_dcs_tracker(world) -> None:
+    lab, etcd, tmp = world
+    key = f"/service/{secrets.token_hex(3)}/leader"
+    etcd.put(key, "garbage\x01")
+    a = start(lab, tmp, "A", seed_like(etcd, [f"key {key}", "value A"], me=A_IP, peer=B_IP, priority=100,
+                                       state="MASTER"))  # fmt: skip
+    try:
+        assert a.wait_log("holds garbage", 10), a.log()
+        etcd.put(key, "A")
+        assert lab.wait_for(lambda: lab.holders(VIP) == ["A"], 10), a.log()
+        t = status_of(a)["instances"][0]["trackers"][0]
+        assert t["kind"] == "dcs" and t["mode"] == "follow" and t["key"] == key and t["holder"] == "A"
+        assert t["etcd_up"] is True and t["last_ok_age_s"] < 2 and t["lease_remaining_s"] > 0
+    finally:
+        a.stop()
