@@ -211,3 +211,53 @@ def test_status_shows_the_dcs_tracker(world) -> None:
         assert t["etcd_up"] is True and t["last_ok_age_s"] < 2 and t["lease_remaining_s"] > 0
     finally:
         a.stop()
+
+
+def test_bad_endpoint_and_bad_credentials_fail_cleanly_and_adverts_stay_on_time(world) -> None:
+    """A dead endpoint and refused credentials: their instances stay in FAULT with one clear
+    log line each (rate-limited), the daemon runs on, and another instance's adverts keep time."""
+    lab, etcd, tmp = world
+    key = f"/service/{secrets.token_hex(3)}/leader"
+    etcd.put(key, "A")
+    text = (
+        global_defs("vrrp_garp_master_delay 1")
+        + block("vrrp_dcs dead", ["endpoints http://172.20.0.250:2379", f"key {key}", "value A", "interval 0.2",
+                                  "timeout 0.3"])
+        + block("vrrp_dcs creds", [f"endpoints {' '.join(etcd.endpoints)}", f"key {key}", "value A",
+                                   "user vk", "password wrong", "interval 0.2", "timeout 0.3"])
+        + "".join(
+            vrrp_instance(name, state="MASTER", vrid=vrid, priority=100, advert_int="0.2", version=3, vips=[vip],
+                          track_script=tracked)
+            for name, vrid, vip, tracked in (("VI_1", 61, "172.20.0.201", ["dead"]),
+                                             ("VI_2", 62, "172.20.0.202", ["creds"]),
+                                             ("VI_3", 63, "172.20.0.203", []))
+        )
+    )  # fmt: skip
+    a = start(lab, tmp, "A", text)
+    try:
+        assert lab.wait_for(lambda: a.log().count("VRRP_Dcs(") >= 2 and "-> MASTER" in a.log(), 10), a.log()
+
+        def by_name() -> dict[str, dict]:
+            return {i["name"]: i for i in status_of(a)["instances"]}
+
+        assert lab.wait_for(lambda: [i["state"] for i in by_name().values()] == ["FAULT", "FAULT", "MASTER"], 10)
+        sent0, t0 = by_name()["VI_3"]["counters"]["adverts_sent"], time.monotonic()
+        time.sleep(4)
+        st = by_name()
+        rate = (st["VI_3"]["counters"]["adverts_sent"] - sent0) / (time.monotonic() - t0)
+        assert 4.0 <= rate <= 5.5, rate  # advert_int 0.2: 5 a second
+        assert [i["state"] for i in st.values()] == ["FAULT", "FAULT", "MASTER"]
+        assert lab.holders("172.20.0.201") == [] and lab.holders("172.20.0.202") == []
+        dead = st["VI_1"]["trackers"][0]
+        creds = st["VI_2"]["trackers"][0]
+        assert dead["etcd_up"] is False and dead["etcd_errors"] >= 5, dead
+        assert creds["etcd_up"] is False and creds["etcd_errors"] >= 5, creds
+        log = a.log()
+        # one line per kind of trouble a minute, despite dozens of failed rounds (a dead address
+        # first times out, then fails with EHOSTUNREACH once ARP gave up: two kinds)
+        dead_lines = log.count("VRRP_Dcs(dead) etcd does not answer") + log.count("VRRP_Dcs(dead) etcd is unreachable")
+        assert 1 <= dead_lines <= 2, log[-3000:]
+        assert log.count("VRRP_Dcs(creds) etcd refuses our credentials") == 1, log[-3000:]
+        assert a.running and "Traceback" not in log
+    finally:
+        a.stop()
