@@ -97,21 +97,24 @@ def test_follow_mode_vip_on_the_named_host_and_moves_with_the_key(world) -> None
     try:
         for host, me, peer, prio, st in (("A", A_IP, B_IP, 100, "MASTER"), ("B", B_IP, A_IP, 99, "BACKUP")):
             lines = [f"key {key}", f"value host-{host.lower()}"]
-            nodes.append(start(lab, tmp, host, seed_like(etcd, lines, me=me, peer=peer, priority=prio, state=st,
-                                                         advert_int="0.2")))  # fmt: skip
+            nodes.append(start(lab, tmp, host, seed_like(etcd, lines, me=me, peer=peer, priority=prio, state=st)))
         a, b = nodes
         with HolderSampler(lab, ("A", "B"), [VIP], interval_s=0.005) as sampler:
             assert lab.wait_for(lambda: lab.holders(VIP) == ["A"], 15), logs(a, b, etcd=etcd)
             assert lab.wait_for(lambda: states(a, b) == ["MASTER", "FAULT"], 5), logs(a, b)
             t_put = time.monotonic()
             etcd.put(key, "host-b")
-            assert lab.wait_for(lambda: lab.holders(VIP) == ["B"], 10), logs(a, b, etcd=etcd)
+            put_s = time.monotonic() - t_put
+            assert lab.wait_for(lambda: sampler.latest(VIP) == ["B"], 10, 0.01), logs(a, b, etcd=etcd)
             moved_s = time.monotonic() - t_put
             assert states(a, b) == ["FAULT", "MASTER"]
             etcd.put(key, "someone-else")
             assert lab.wait_for(lambda: lab.holders(VIP) == [], 5), logs(a, b)
         assert two_holders(sampler) == [], "two holders"
-        print(f"follow mode: key moved -> VIP on the new host in {moved_s:.3f} s (incl. etcdctl)")
+        # ~0.65 s when B left FAULT before A's priority-0 resign reached it, ~3.65 s (B's
+        # Master_Down_Interval at advert_int 1) when the resign came first: issue 12's "take
+        # over within one advert send" (a core change) removes the second case.
+        print(f"follow mode: key moved -> VIP on the new host in {moved_s:.3f} s (etcdctl put took {put_s:.3f} s)")
         assert "key" in a.log() and "names 'host-b', not 'host-a'" in a.log()
     finally:
         for n in nodes:
