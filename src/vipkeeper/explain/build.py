@@ -42,7 +42,7 @@ class _Builder:
         if v is None:
             primary = False
             text = None
-            if kind == "pgsql":
+            if kind in ("pgsql", "dcs"):  # vrrp_dcs: etcd names one host (at most one passes)
                 primary = True
             elif kind == "script":
                 s = h.config.scripts[name]

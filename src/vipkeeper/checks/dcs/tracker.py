@@ -41,6 +41,7 @@ class DcsState:
     latency_s: float = 0.0
     eligible: bool = False
     why_ineligible: str = "the daemon has not said yet"
+    why_not: str | None = None  # what the last answer said when it did not confirm the key
     endpoint: str | None = None
 
 
@@ -192,21 +193,21 @@ class DcsTracker:
                 st.confirmation = Confirmation.leased(sent, lease_ttl_s, lease_ttl_s)
             elif kv is not None and kv.lease_id:
                 st.confirmation = None  # the lease is gone: the key goes with it
-                self._why = "the key's lease has expired"
+                self.state.why_not = "the key's lease has expired"
                 return
             else:
                 st.confirmation = Confirmation.unleased(sent, self.cfg.interval_s, self.cfg.timeout_s)
-            self._why = None
+            self.state.why_not = None
             return
         st.confirmation = None
         if reading == "missing":
-            self._why = f"key {self.cfg.key} does not exist"
+            self.state.why_not = f"key {self.cfg.key} does not exist"
             self._log_once("missing", logging.WARNING, "key %s does not exist", self.cfg.key)
         elif reading == "garbage":
-            self._why = f"key {self.cfg.key} holds garbage ({shown})"
+            self.state.why_not = f"key {self.cfg.key} holds garbage ({shown})"
             self._log_once("garbage", logging.ERROR, "key %s holds garbage (%s)", self.cfg.key, shown)
         else:
-            self._why = f"key {self.cfg.key} names {shown!r}, not {self.value!r}"
+            self.state.why_not = f"key {self.cfg.key} names {shown!r}, not {self.value!r}"
 
     # ------------------------------------------------------------ lock mode
 
@@ -215,7 +216,7 @@ class DcsTracker:
         if not st.eligible:
             await self._release(st.why_ineligible)
             st.confirmation = None
-            self._why = f"not eligible: {st.why_ineligible}"
+            self.state.why_not = f"not eligible: {st.why_ineligible}"
             with contextlib.suppress(EtcdError):
                 r = await self.client.get(self.cfg.key)
                 self._ok()
@@ -250,17 +251,17 @@ class DcsTracker:
         if kv is not None and kv.lease_id == st.lease_id:
             st.holder = self.value
             st.confirmation = Confirmation.leased(sent, ttl, self.cfg.ttl_s)
-            self._why = None
+            self.state.why_not = None
             return
         st.confirmation = None
         if kv is None:
             st.holder = None
-            self._why = "the lock was released meanwhile; trying again"
+            self.state.why_not = "the lock was released meanwhile; trying again"
             self._kick.set()
             return
         reading, shown = classify(kv.value, self.value)
         st.holder = shown if reading != "garbage" else None
-        self._why = f"the lock {self.cfg.key} is held by {shown!r}" if reading != "garbage" else (
+        self.state.why_not = f"the lock {self.cfg.key} is held by {shown!r}" if reading != "garbage" else (
             f"the lock {self.cfg.key} holds garbage ({shown})"
         )  # fmt: skip
 
@@ -295,8 +296,6 @@ class DcsTracker:
 
     # ------------------------------------------------------------ bookkeeping
 
-    _why: str | None = None
-
     def _ok(self) -> None:
         st = self.state
         st.last_ok_mono = self.clock()
@@ -326,7 +325,7 @@ class DcsTracker:
             log.log(level, f"VRRP_Dcs(%s) {fmt}", self.name, *args)
 
     def verdict(self) -> Verdict:
-        return judge(self.clock(), self.state.confirmation, self.state.last_error, self._why)
+        return judge(self.clock(), self.state.confirmation, self.state.last_error, self.state.why_not)
 
     def _settle(self) -> None:
         """Set the status from the verdict now; tell the daemon on a change."""
