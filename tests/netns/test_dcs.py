@@ -8,6 +8,7 @@ HolderSampler)."""
 from __future__ import annotations
 
 import secrets
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -117,6 +118,51 @@ def test_follow_mode_vip_on_the_named_host_and_moves_with_the_key(world) -> None
         print(f"follow mode: key moved -> VIP on the new host in {moved_s:.3f} s (etcdctl put took {put_s:.3f} s)")
         assert "key" in a.log() and "names 'host-b', not 'host-a'" in a.log()
     finally:
+        for n in nodes:
+            n.stop()
+
+
+def test_follow_mode_cut_off_leader_releases_before_its_leased_key_expires(world) -> None:
+    """Patroni-like: the leader key is bound to a lease that A's side keeps alive (as A's
+    Patroni would).  A is cut off: its keep-alive stops, the lease runs out at etcd, and only
+    then can another host's Patroni write the key.  A must have released the VIP before."""
+    lab, etcd, tmp = world
+    key = f"/service/{secrets.token_hex(3)}/leader"
+    out = etcd.etcdctl("lease", "grant", "4").stdout  # "lease 694d7b2d0c8e3a04 granted with TTL(4s)"
+    lease = out.split()[1]
+    etcd.put(key, "A", f"--lease={lease}")
+    keeper = lab.popen("A", ["/usr/bin/etcdctl", "--endpoints", ",".join(etcd.endpoints), "lease", "keep-alive",
+                             lease], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    nodes = []
+    try:
+        for host, me, peer, prio, st in (("A", A_IP, B_IP, 100, "MASTER"), ("B", B_IP, A_IP, 99, "BACKUP")):
+            lines = [f"key {key}", f"value {host}"]
+            nodes.append(start(lab, tmp, host, seed_like(etcd, lines, me=me, peer=peer, priority=prio, state=st)))
+        a, b = nodes
+        assert lab.wait_for(lambda: lab.holders(VIP) == ["A"], 15), logs(a, b, etcd=etcd)
+        assert lab.wait_for(lambda: states(a, b) == ["MASTER", "FAULT"], 5), logs(a, b)
+        with HolderSampler(lab, ("A", "B"), [VIP], interval_s=0.005) as sampler:
+            t_cut = time.monotonic()
+            lab.detach("A")
+            try:
+                # the lease runs out at etcd (nobody renews it any more); then B's "Patroni" takes the key
+                assert lab.wait_for(lambda: etcd.get(key) is None, 10, 0.05), etcd.logs()
+                t_gone = time.monotonic()
+                etcd.put(key, "B")
+                assert lab.wait_for(lambda: sampler.latest(VIP) == ["B"], 15, 0.05), logs(a, b, etcd=etcd)
+            finally:
+                lab.attach("A")
+            time.sleep(1)
+            assert lab.holders(VIP) == ["B"], logs(a, b)
+        assert two_holders(sampler) == [], two_holders(sampler)
+        a_last = max(t for t, h in sampler.samples if "A" in h[VIP])
+        print(
+            f"follow mode, leased key: A released {a_last - t_cut:.3f} s after the cut, the key expired at etcd "
+            f"{t_gone - t_cut:.3f} s after it (ttl 4 s)"
+        )
+        assert a_last < t_gone
+    finally:
+        keeper.kill()
         for n in nodes:
             n.stop()
 
