@@ -351,3 +351,27 @@ def test_trackerset_tells_a_lock_tracker_whether_the_other_trackers_pass() -> No
     pg._status = Status.FAIL
     ts._changed("pg", Status.FAIL)
     assert (tr.state.eligible, tr.state.why_ineligible) == (False, "VI_1: pg is FAIL")
+
+
+# ------------------------------------------------------------------ status table and metrics
+
+
+def test_metrics_and_status_table_show_the_dcs_tracker() -> None:
+    from tests.unit.test_http_status import sample_status, samples
+    from vipkeeper.daemon.metrics import render_metrics
+    from vipkeeper.daemon.status import render_table
+
+    tr, _etcd, clock, _changes = make("lock", ttl_s=6)
+    tr.set_eligible(True)
+    round_(tr)
+    st = sample_status()
+    st["instances"][0]["trackers"].append({"name": "leader", "weight": 0, "reverse": False, **tr.describe(clock.now)})
+    m = samples(render_metrics(st).decode())
+    assert m["vipkeeper_dcs_up"] == [({"tracker": "leader", "mode": "lock"}, 1.0)]
+    [(labels, remaining)] = m["vipkeeper_dcs_lease_remaining_seconds"]
+    assert labels == {"tracker": "leader"} and remaining == pytest.approx(6 / 1.01 - 0.6, abs=1e-3)
+    assert m["vipkeeper_dcs_errors_total"] == [({"tracker": "leader"}, 0.0)]
+    assert m["vipkeeper_dcs_holder"] == [({"tracker": "leader", "holder": "a"}, 1.0)]
+    assert m["vipkeeper_dcs_last_ok_age_seconds"] == [({"tracker": "leader"}, 0.0)]
+    line = [x for x in render_table(st).splitlines() if "leader" in x][0]
+    assert "dcs" in line and "mode=lock key=/k holder=a lease_remaining_s=" in line
