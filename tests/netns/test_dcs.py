@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.conf import block, global_defs, vrrp_instance
+from lab.conf import block, global_defs, vrrp_instance, vrrp_track_file
 from lab.etcd import EtcdCluster, etcd_missing_reason
 from lab.netns import Lab
 from lab.nodes import Node
@@ -310,3 +310,46 @@ def test_bad_endpoint_and_bad_credentials_fail_cleanly_and_adverts_stay_on_time(
         assert a.running and "Traceback" not in log
     finally:
         a.stop()
+
+
+def test_lock_mode_ineligible_holder_revokes_and_the_other_takes_over_at_once(world) -> None:
+    """The eligibility hook end to end: A's other tracker (a track_file, as a vrrp_pgsql would
+    say "not a writable primary") fails; A fails the lock tracker and revokes its lease at
+    once, so B takes the lock without waiting for the TTL."""
+    lab, etcd, tmp = world
+    key = f"/vipkeeper/{secrets.token_hex(3)}/VI_1"
+    ttl = 10
+    nodes = []
+    try:
+        for host, me, peer, prio, st in (("A", A_IP, B_IP, 100, "MASTER"), ("B", B_IP, A_IP, 99, "BACKUP")):
+            flag = tmp / f"{host}-{secrets.token_hex(3)}.flag"
+            flag.write_text("0\n")
+            text = (
+                global_defs("vrrp_garp_master_delay 1")
+                + dcs_block(etcd, [f"lock {key}", f"ttl {ttl}", f"value {host}"])
+                + vrrp_track_file("pg_ok", flag, weight=0)
+                + vrrp_instance("VI_1", state=st, vrid=51, priority=prio, advert_int="1", unicast_src=me,
+                                unicast_peers=[peer], auth_pass="1111", vips=[VIP], track_script=["leader"],
+                                track_file=["pg_ok"])
+            )  # fmt: skip
+            node = start(lab, tmp, host, text)
+            node.flag = flag  # type: ignore[attr-defined]
+            nodes.append(node)
+            if host == "A":
+                assert lab.wait_for(lambda: lab.holders(VIP) == ["A"], 15), logs(node, etcd=etcd)
+        a, b = nodes
+        assert lab.wait_for(lambda: states(a, b) == ["MASTER", "FAULT"], 15), logs(a, b)
+        assert etcd.get(key) == "A"
+        with HolderSampler(lab, ("A", "B"), [VIP], interval_s=0.005) as sampler:
+            t0 = time.monotonic()
+            a.flag.write_text("1\n")  # type: ignore[attr-defined]
+            assert lab.wait_for(lambda: sampler.latest(VIP) == ["B"], ttl, 0.05), logs(a, b, etcd=etcd)
+            took_s = time.monotonic() - t0
+        assert etcd.get(key) == "B"
+        assert two_holders(sampler) == [], two_holders(sampler)
+        assert "released the lock" in a.log() and "took the lock" in b.log()
+        print(f"lock mode, A ineligible: VIP on B after {took_s:.3f} s (ttl {ttl} s: not waited for)")
+        assert took_s < ttl / 2
+    finally:
+        for n in nodes:
+            n.stop()
