@@ -375,3 +375,17 @@ def test_metrics_and_status_table_show_the_dcs_tracker() -> None:
     assert m["vipkeeper_dcs_last_ok_age_seconds"] == [({"tracker": "leader"}, 0.0)]
     line = [x for x in render_table(st).splitlines() if "leader" in x][0]
     assert "dcs" in line and "mode=lock key=/k holder=a lease_remaining_s=" in line
+
+
+def test_reload_keeps_a_dcs_tracker_whose_block_only_moved() -> None:
+    from vipkeeper.config.load import parse_string
+    from vipkeeper.daemon.reload import plan_reload
+
+    dcs = "vrrp_dcs leader {\n endpoints http://e:2379\n lock /l\n}\n"
+    inst = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n track_script {\n leader\n }\n}\n"
+    old, _ = parse_string(dcs + inst, path="t.conf")
+    moved, _ = parse_string("\n\n" + dcs + inst, path="t.conf")
+    changed, _ = parse_string(dcs.replace("/l", "/m") + inst, path="t.conf")
+    assert moved.dcs_checks["leader"].loc != old.dcs_checks["leader"].loc
+    assert plan_reload(old, moved, ["VI_1"]).trackers_kept == frozenset({"leader"})
+    assert plan_reload(old, changed, ["VI_1"]).trackers_kept == frozenset()
