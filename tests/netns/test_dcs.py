@@ -353,3 +353,33 @@ def test_lock_mode_ineligible_holder_revokes_and_the_other_takes_over_at_once(wo
     finally:
         for n in nodes:
             n.stop()
+
+
+def test_lock_mode_etcd_without_majority_longer_than_the_ttl_releases_everywhere(world) -> None:
+    """Two of three members stopped (the third is up but has no leader) for longer than the
+    TTL: no host may keep the VIP; once the majority is back, exactly one host holds it."""
+    lab, etcd, tmp = world
+    key = f"/vipkeeper/{secrets.token_hex(3)}/VI_1"
+    a, b = lock_pair(lab, etcd, tmp, key, ttl=3)
+    try:
+        with HolderSampler(lab, ("A", "B"), [VIP], interval_s=0.005) as sampler:
+            t_stop = time.monotonic()
+            etcd.stop_member("E2")
+            etcd.stop_member("E3")
+            try:
+                assert lab.wait_for(lambda: sampler.latest(VIP) == [], 5, 0.05), logs(a, b, etcd=etcd)
+                released_s = time.monotonic() - t_stop
+                time.sleep(3)
+                assert sampler.latest(VIP) == [] and states(a, b) == ["FAULT", "FAULT"], logs(a, b)
+            finally:
+                etcd.restart_all()
+            assert lab.wait_for(lambda: len(sampler.latest(VIP) or []) == 1, 15, 0.05), logs(a, b, etcd=etcd)
+            time.sleep(1)
+        assert two_holders(sampler) == [], two_holders(sampler)
+        log = a.log()
+        assert "etcd does not answer" in log or "no leader" in log, log[-2000:]
+        print(f"lock mode, etcd without majority: VIP released {released_s:.3f} s after the stop (ttl 3 s)")
+        assert released_s <= 3 / 1.01 - 0.5 + 0.5 + 0.5  # fail_at after the last keep-alive, + slack
+    finally:
+        a.stop()
+        b.stop()
