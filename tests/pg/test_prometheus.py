@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "contrib/prometheus/vipkeeper.rules.yml"
 DASHBOARD = ROOT / "contrib/grafana/vipkeeper.json"
 TWO_HOLDERS = "VipkeeperVipTwoHolders"
-# Dashboard metrics that no released tracker exports yet (the vrrp_dcs/etcd tracker): their
-# panels must be empty, and the test asks for data as soon as the daemon exports them.
+# Dashboard metrics this lab's configuration produces none of (it has no vrrp_dcs tracker):
+# their panels must be empty, and the test asks for data as soon as the daemon exports them.
 NOT_EXPORTED_YET = {"vipkeeper_dcs_lease_remaining_seconds"}
 WAIT_S = 60.0  # generous: scrapes, rule evaluation and VRRP take seconds
 

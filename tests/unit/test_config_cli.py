@@ -39,7 +39,7 @@ def test_check_errors_exit_1_one_line_each(capsys: pytest.CaptureFixture[str]) -
     out, err = capsys.readouterr()
     assert err.splitlines() == [
         f"{path}:16: error: vrrp_instance VI_1: track_script 'chk_missing' is not defined "
-        "(no vrrp_script or vrrp_pgsql 'chk_missing')",
+        "(no vrrp_script, vrrp_pgsql or vrrp_dcs 'chk_missing')",
         f"{path}:20: error: vrrp_instance VI_1: track_file 'chk_haproxy' is not defined (no track_file 'chk_haproxy')",
     ]
     assert out == f"{path}: FAILED (2 errors)\n"

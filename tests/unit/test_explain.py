@@ -437,7 +437,7 @@ def test_cli_config_errors_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
     assert out == ""
     assert err.splitlines() == [
         f"{broken}:16: error: vrrp_instance VI_1: track_script 'chk_missing' is not defined "
-        "(no vrrp_script or vrrp_pgsql 'chk_missing')",
+        "(no vrrp_script, vrrp_pgsql or vrrp_dcs 'chk_missing')",
         f"{broken}:20: error: vrrp_instance VI_1: track_file 'chk_haproxy' is not defined "
         "(no track_file 'chk_haproxy')",
         f"{broken}: FAILED (2 errors)",

@@ -9,7 +9,7 @@ and a :meth:`~Tracker.describe` of itself for the status output.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from vipkeeper.core.tracking import Status
 
@@ -47,6 +47,18 @@ class WeightedByConfig:
     @property
     def default_reverse(self) -> bool:
         return bool(self.cfg.weight_reverse)
+
+
+@runtime_checkable
+class NeedsEligibility(Protocol):
+    """A tracker that acts only while this host is otherwise eligible (``vrrp_dcs`` lock mode:
+    it takes the lock only then).  The daemon calls :meth:`set_eligible` whenever the other
+    trackers of the instances that track it change: eligible when every one of them passes."""
+
+    @property
+    def needs_eligibility(self) -> bool: ...
+
+    def set_eligible(self, eligible: bool, why_not: str = "") -> None: ...
 
 
 def describe_runs(kind: str, status: Status, state: Any, now_mono: float) -> dict[str, Any]:

@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
         (len(config.sync_groups), "sync group"),
         (len(config.scripts), "script"),
         (len(config.pgsql_checks), "pgsql check"),
+        (len(config.dcs_checks), "dcs check"),
         (len(config.track_files), "track file"),
         (warnings, "warning"),
     ):

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from vipkeeper.config.blocks.global_defs import GLOBAL_DEFS_KEYWORDS, complete_global_defs
 from vipkeeper.config.blocks.track_file import TRACK_FILE_KEYWORDS, complete_track_file
+from vipkeeper.config.blocks.vrrp_dcs import VRRP_DCS_KEYWORDS, complete_dcs
 from vipkeeper.config.blocks.vrrp_instance import VRRP_INSTANCE_KEYWORDS
 from vipkeeper.config.blocks.vrrp_instance_completion import InstanceCompletion
 from vipkeeper.config.blocks.vrrp_pgsql import VRRP_PGSQL_KEYWORDS, complete_pgsql
@@ -20,7 +21,15 @@ from vipkeeper.config.keepalived_keywords import (
 )
 from vipkeeper.config.keywords import Ctx, Draft, Kw, dispatch
 from vipkeeper.config.lexer import Diagnostic
-from vipkeeper.config.model import Config, VrrpInstance, VrrpPgsql, VrrpScript, VrrpSyncGroup, VrrpTrackFile
+from vipkeeper.config.model import (
+    Config,
+    VrrpDcs,
+    VrrpInstance,
+    VrrpPgsql,
+    VrrpScript,
+    VrrpSyncGroup,
+    VrrpTrackFile,
+)
 from vipkeeper.config.references import Trackables
 from vipkeeper.config.tree import Node, where_of
 
@@ -33,6 +42,7 @@ class _Parse:
         self.global_draft = Draft("global_defs", "", None)
         self.scripts: dict[str, Draft] = {}
         self.pgsql: dict[str, Draft] = {}
+        self.dcs: dict[str, Draft] = {}
         self.track_files: dict[str, Draft] = {}
         self.instances: dict[str, Draft] = {}
         self.sync_groups: dict[str, Draft] = {}
@@ -79,6 +89,8 @@ class _Parse:
                 self.named(name, self.scripts, node, VRRP_SCRIPT_KEYWORDS)
             elif name == "vrrp_pgsql":
                 self.named(name, self.pgsql, node, VRRP_PGSQL_KEYWORDS)
+            elif name == "vrrp_dcs":
+                self.named(name, self.dcs, node, VRRP_DCS_KEYWORDS)
             elif name in ("track_file", "vrrp_track_file"):
                 # 'vrrp_track_file' is keepalived's deprecated synonym of 'track_file'
                 self.named("track_file", self.track_files, node, TRACK_FILE_KEYWORDS)
@@ -150,6 +162,19 @@ def build_config(path: str, tree: list[Node], ctx: Ctx) -> Config:
             p.broken.add(("vrrp_pgsql", name))
         else:
             pgsql[name] = c
+    dcs: dict[str, VrrpDcs] = {}
+    for name, d in p.dcs.items():
+        other = p.scripts.get(name) or p.pgsql.get(name)
+        if other is not None:
+            where = where_of(other.loc.file, other.loc.line, d.loc.file)
+            ctx.error(d.node, f"vrrp_dcs '{name}' has the name of the {other.kind} at {where}")  # type: ignore[arg-type]
+            p.broken.add(("vrrp_dcs", name))
+            continue
+        k = complete_dcs(d, ctx)
+        if k is None:
+            p.broken.add(("vrrp_dcs", name))
+        else:
+            dcs[name] = k
     track_files: dict[str, VrrpTrackFile] = {}
     for name, d in p.track_files.items():
         f = complete_track_file(d, ctx)
@@ -162,6 +187,7 @@ def build_config(path: str, tree: list[Node], ctx: Ctx) -> Config:
         scripts={
             **{n: (s.weight_reverse, _seq(p.scripts[n])) for n, s in scripts.items()},
             **{n: (c.weight_reverse, _seq(p.pgsql[n])) for n, c in pgsql.items()},
+            **{n: (k.weight_reverse, _seq(p.dcs[n])) for n, k in dcs.items()},
         },
         files={n: (f.weight_reverse, _seq(p.track_files[n])) for n, f in track_files.items()},
         broken=p.broken,
@@ -188,6 +214,7 @@ def build_config(path: str, tree: list[Node], ctx: Ctx) -> Config:
         global_defs=g,
         scripts=scripts,
         pgsql_checks=pgsql,
+        dcs_checks=dcs,
         track_files=track_files,
         instances=tuple(instances),
         sync_groups=tuple(groups),

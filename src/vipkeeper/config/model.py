@@ -118,6 +118,36 @@ class VrrpPgsql:
     loc: Location = NOWHERE
 
 
+DcsMode = Literal["follow", "lock"]
+
+
+@dataclass(frozen=True, slots=True)
+class VrrpDcs:
+    """``vrrp_dcs NAME { ... }``: an etcd v3 key decides (see docs/vrrp_dcs.md).
+
+    ``mode`` "follow": pass while ``key`` holds ``value``; "lock": hold ``key`` (written with
+    ``value``) bound to a lease of ``ttl_s`` while every other tracker of the instance passes.
+    ``value`` None means the host name (resolved by the tracker).
+    """
+
+    name: str
+    endpoints: tuple[str, ...]
+    mode: DcsMode
+    key: str
+    value: str | None = None
+    ttl_s: int = 6
+    interval_s: float = 1.0
+    timeout_s: float = 1.0
+    weight: int = 0
+    weight_reverse: bool = False
+    cacert: str | None = None
+    cert: str | None = None
+    tls_key: str | None = None
+    user: str | None = None
+    password: str | None = None
+    loc: Location = NOWHERE
+
+
 @dataclass(frozen=True, slots=True)
 class TrackRef:
     """One entry of track_script / track_interface / track_file.
@@ -235,6 +265,7 @@ class Config:
     global_defs: GlobalDefs = field(default_factory=GlobalDefs)
     scripts: dict[str, VrrpScript] = field(default_factory=dict)
     pgsql_checks: dict[str, VrrpPgsql] = field(default_factory=dict)
+    dcs_checks: dict[str, VrrpDcs] = field(default_factory=dict)
     track_files: dict[str, VrrpTrackFile] = field(default_factory=dict)
     instances: tuple[VrrpInstance, ...] = ()
     sync_groups: tuple[VrrpSyncGroup, ...] = ()

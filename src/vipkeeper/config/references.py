@@ -1,5 +1,5 @@
 """Cross-references: the ``track_script``/``track_file`` entries of instances and sync groups
-resolved against the vrrp_script, vrrp_pgsql and track_file blocks defined."""
+resolved against the vrrp_script, vrrp_pgsql, vrrp_dcs and track_file blocks defined."""
 
 from __future__ import annotations
 
@@ -20,13 +20,13 @@ class Trackables:
     broken: set[tuple[str, str]]
 
 
-TRACKED_KINDS = {"track_script": ("vrrp_script", "vrrp_pgsql"), "track_file": ("track_file",)}
+TRACKED_KINDS = {"track_script": ("vrrp_script", "vrrp_pgsql", "vrrp_dcs"), "track_file": ("track_file",)}
 
 
 def resolve_refs(kind: str, pending: list[PendingRef], t: Trackables, owner: str, ctx: Ctx) -> tuple[TrackRef, ...]:
     """Check each entry names a defined object; fill in the effective ``weight_reverse``.
 
-    ``track_script`` may name a vrrp_script or a vrrp_pgsql, ``track_file`` a track_file.
+    ``track_script`` may name a vrrp_script, a vrrp_pgsql or a vrrp_dcs, ``track_file`` a track_file.
     """
     known = t.scripts if kind == "track_script" else t.files
     kinds = TRACKED_KINDS[kind]
@@ -37,7 +37,7 @@ def resolve_refs(kind: str, pending: list[PendingRef], t: Trackables, owner: str
         at = ref.loc
         if target is None:
             if not any((k, ref.name) in t.broken for k in kinds):
-                what = " or ".join(kinds)
+                what = kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " or " + kinds[-1]
                 message = f"{owner}: {kind} '{ref.name}' is not defined (no {what} '{ref.name}')"
                 ctx.diagnostics.append(Diagnostic("error", at.file, at.line, message))
             continue

@@ -19,7 +19,7 @@ __all__ = ["Node", "Report", "build_tree", "where_of"]
 #: (``track_file`` is left out: it is also a keyword inside vrrp_instance.)
 _TOP_LEVEL_ONLY = frozenset(
     {
-        "global_defs", "vrrp_instance", "vrrp_script", "vrrp_sync_group", "vrrp_pgsql",
+        "global_defs", "vrrp_instance", "vrrp_script", "vrrp_sync_group", "vrrp_pgsql", "vrrp_dcs",
         "vrrp_track_file", "vrrp_track_process", "virtual_server", "virtual_server_group",
         "static_ipaddress", "static_routes", "static_rules", "garp_group", "linkbeat_interfaces",
         "track_group", "interface_up_down_delays", "bfd_instance",

@@ -112,6 +112,21 @@ class DaemonCollector:
             "1 while the vrrp_pgsql check sees a split brain or a wrong cluster",
             labels=["tracker", "alarm"],
         )
+        dcs_up = GaugeMetricFamily(
+            "vipkeeper_dcs_up", "1 while etcd answers the vrrp_dcs tracker's requests", labels=["tracker", "mode"]
+        )
+        dcs_lease = GaugeMetricFamily(
+            "vipkeeper_dcs_lease_remaining_seconds",
+            "How much longer the vrrp_dcs tracker trusts its last confirmation (0: none)",
+            labels=["tracker"],
+        )
+        dcs_age = GaugeMetricFamily(
+            "vipkeeper_dcs_last_ok_age_seconds", "Seconds since etcd last answered the tracker", labels=["tracker"]
+        )
+        dcs_err = CounterMetricFamily("vipkeeper_dcs_errors", "Failed etcd requests", labels=["tracker"])
+        dcs_holder = GaugeMetricFamily(
+            "vipkeeper_dcs_holder", "1 for the holder the vrrp_dcs tracker last saw", labels=["tracker", "holder"]
+        )
         seen_tr: set[str] = set()
         for i in st["instances"]:
             lv = [i["name"], str(i["vrid"]), i["interface"]]
@@ -143,6 +158,14 @@ class DaemonCollector:
                     pg_role.add_metric([t["name"], t["role"]], 1.0)
                 if t.get("timeline") is not None:
                     pg_tl.add_metric([t["name"]], t["timeline"])
+                if t["kind"] == "dcs":
+                    dcs_up.add_metric([t["name"], t["mode"]], 1.0 if t["etcd_up"] else 0.0)
+                    dcs_lease.add_metric([t["name"]], t["lease_remaining_s"] or 0.0)
+                    if t["last_ok_age_s"] is not None:
+                        dcs_age.add_metric([t["name"]], t["last_ok_age_s"])
+                    dcs_err.add_metric([t["name"]], t["etcd_errors"])
+                    if t["holder"] is not None:
+                        dcs_holder.add_metric([t["name"], t["holder"]], 1.0)
                 if t["kind"] == "pgsql":
                     kind = _alarm_kind(t.get("alarm"))
                     for a in ALARMS:
@@ -155,7 +178,8 @@ class DaemonCollector:
         for reason, count in st["packets"]["decode_errors"].items():
             dec.add_metric([reason], count)
         yield from (info, state, prio, base, advint, held, vip, age, trans, sent, recv, drops, garp, tr_up, tr_lat,
-                    pg_role, pg_tl, pg_alarm, unknown, dec)  # fmt: skip
+                    pg_role, pg_tl, pg_alarm, dcs_up, dcs_lease, dcs_age, dcs_err, dcs_holder, unknown,
+                    dec)  # fmt: skip
 
 
 def render_metrics(st: dict[str, Any]) -> bytes:

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from vipkeeper.config.model import Config, VirtualAddress, VrrpInstance
+from vipkeeper.config.model import NOWHERE, Config, VirtualAddress, VrrpInstance
 
 __all__ = ["ReloadPlan", "SingleFlight", "plan_reload"]
 
@@ -72,9 +72,10 @@ def plan_reload(old: Config, new: Config, running: Iterable[str]) -> ReloadPlan:
             (old.scripts, new.scripts),
             (old.track_files, new.track_files),
             (old.pgsql_checks, new.pgsql_checks),
+            (old.dcs_checks, new.dcs_checks),
         )
         for name, cfg in table_old.items()
-        if table_new.get(name) == cfg
+        if _same_definition(table_new.get(name), cfg)
     )
     return ReloadPlan(
         keep=tuple(keep),
@@ -83,6 +84,12 @@ def plan_reload(old: Config, new: Config, running: Iterable[str]) -> ReloadPlan:
         trackers_kept=kept_trackers,
         vip_changes=vip_changes,
     )
+
+
+def _same_definition(new: Any, old: Any) -> bool:
+    """The same tracker definition wherever it sits in the file: a reload that only moves a
+    block keeps its tracker running (a vrrp_dcs in lock mode would otherwise revoke its lock)."""
+    return new is not None and replace(new, loc=NOWHERE) == replace(old, loc=NOWHERE)
 
 
 Result = tuple[bool, list[str]]

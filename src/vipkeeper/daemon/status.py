@@ -153,6 +153,12 @@ def render_table(st: dict[str, Any]) -> str:
         for t in i["trackers"]:
             lat = f" {t['latency_s'] * 1000:.1f}ms" if "latency_s" in t else ""
             extra = "".join(f" {k}={t[k]}" for k in ("role", "timeline", "value") if k in t and t[k] is not None)
+            if t["kind"] == "dcs":
+                extra = "".join(
+                    f" {k}={t[k]}"
+                    for k in ("mode", "key", "holder", "lease_remaining_s", "last_ok_age_s", "etcd_errors")
+                    if t.get(k) is not None
+                )
             lines.append(
                 f"  {t['kind']:<9} {t['name']:<20} {t['status']:<5} w={t['weight']:<4} "
                 f"{t.get('reason', '')}{lat}{extra}"

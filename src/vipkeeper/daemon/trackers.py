@@ -1,11 +1,16 @@
 """Tracker wiring: the trackers of a config, and their verdict for each instance.
 
-Builds every ``vrrp_script``, ``vrrp_pgsql``, ``track_file`` and
+Builds every ``vrrp_script``, ``vrrp_pgsql``, ``vrrp_dcs``, ``track_file`` and
 ``track_interface`` tracker, runs them under the supervisor, and when one
 changes computes the tracking verdict (``core.tracking.evaluate``) of every
 instance that tracks it, for the daemon to give to the node.  A reload keeps
 the trackers whose configuration did not change, with their results, so a
 reload never resets a check to INIT.
+
+Eligibility (``vrrp_dcs`` lock mode, :class:`~vipkeeper.checks.NeedsEligibility`): after
+every change and every wiring, each such tracker is told whether every *other* tracker of
+every instance that tracks it passes (status OK, no track_file fault); only then does it
+take the lock.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from vipkeeper.checks import Tracker
+from vipkeeper.checks import NeedsEligibility, Tracker
 from vipkeeper.checks.file import FileTracker
 from vipkeeper.checks.interface import InterfaceTracker
 from vipkeeper.checks.script import ScriptCheck
@@ -111,6 +116,15 @@ class TrackerSet:
                 self.trackers[name] = PgsqlCheck(pc, on_change=self._changed)
             except PsycopgMissing as exc:
                 raise StartupError(str(exc)) from None
+        for name, dc in config.dcs_checks.items():
+            if name in kept:
+                continue
+            from vipkeeper.checks.dcs import DcsTracker  # imported only when a config uses vrrp_dcs
+
+            try:
+                self.trackers[name] = DcsTracker(dc, on_change=self._changed)
+            except (OSError, ValueError) as exc:  # TLS files that cannot be read
+                raise StartupError(f"vrrp_dcs {name} ({dc.loc}): {exc}") from None
         self._build_files(config, kept)
 
     def _build_files(self, config: Config, kept: dict[str, Tracker]) -> None:
@@ -155,9 +169,36 @@ class TrackerSet:
             reverse = ref.weight_reverse if ref.weight is not None else tracker.default_reverse
             out.append((Tracked(ref.name, weight, reverse), tracker))
         self.tracked[inst.name] = out
+        self.update_eligibility()
 
     def forget(self, name: str) -> None:
         self.tracked.pop(name, None)
+        self.update_eligibility()
+
+    def eligibility(self, tracker: Tracker) -> tuple[bool, str]:
+        """Whether every other tracker of every instance that tracks ``tracker`` passes, and
+        if not, which does not."""
+        users = 0
+        for inst, tracked in self.tracked.items():
+            if not any(tr is tracker for _, tr in tracked):
+                continue
+            users += 1
+            for t, tr in tracked:
+                if tr is tracker:
+                    continue
+                if isinstance(tr, FileTracker):
+                    if evaluate((), [(t, tr.value)]).faults:
+                        return False, f"{inst}: track_file {t.name} is in fault"
+                elif tr.status is not Status.OK:
+                    return False, f"{inst}: {t.name} is {tr.status}"
+        if users == 0:
+            return False, "no vrrp_instance tracks it"
+        return True, ""
+
+    def update_eligibility(self) -> None:
+        for tracker in self.trackers.values():
+            if isinstance(tracker, NeedsEligibility) and tracker.needs_eligibility:
+                tracker.set_eligible(*self.eligibility(tracker))
 
     async def _interface(self, nl: Netlink, ifname: str) -> InterfaceTracker:
         tracker = self.interfaces.get(ifname)
@@ -197,12 +238,14 @@ class TrackerSet:
         for name, tracked in list(self.tracked.items()):
             if any(t.name == tracker_name for t, _ in tracked):
                 self._on_verdict(name, self.verdict(name))
+        self.update_eligibility()
 
     def _changed_interface(self, ifname: str, status: Status) -> None:
         tracker = self.interfaces.get(ifname)
         for name, tracked in list(self.tracked.items()):
             if any(tr is tracker for _, tr in tracked):
                 self._on_verdict(name, self.verdict(name))
+        self.update_eligibility()
 
     def _on_file_event(self, directory: str, name: str, mask: int) -> None:
         for tracker in self._files_by_dir.get(directory, ()):

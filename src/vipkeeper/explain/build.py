@@ -42,7 +42,7 @@ class _Builder:
         if v is None:
             primary = False
             text = None
-            if kind == "pgsql":
+            if kind in ("pgsql", "dcs"):  # vrrp_dcs: etcd names one host (at most one passes)
                 primary = True
             elif kind == "script":
                 s = h.config.scripts[name]
@@ -77,6 +77,10 @@ class _Builder:
                 obj_p = cfg.pgsql_checks[ref.name]
                 kind = "pgsql"
                 weight, reverse, loc = obj_p.weight, obj_p.weight_reverse, obj_p.loc
+            elif ref.name in cfg.dcs_checks:
+                obj_d = cfg.dcs_checks[ref.name]
+                kind = "dcs"
+                weight, reverse, loc = obj_d.weight, obj_d.weight_reverse, obj_d.loc
             else:  # the parser reported it
                 continue
             out.append(self._use(h, kind, ref, weight, reverse, loc, force_weight_0))

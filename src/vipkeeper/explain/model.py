@@ -14,7 +14,7 @@ from vipkeeper.core.tracking import Tracked
 
 Severity = Literal["error", "warning", "info"]
 CheckKind = Literal["auto", "primary", "service"]
-TrackerKind = Literal["script", "pgsql", "file", "interface"]
+TrackerKind = Literal["script", "pgsql", "dcs", "file", "interface"]
 #: Where a script's text was read: at its configured path on this machine (for the host that is
 #: this machine only), next to the host's configuration, or in a ``--script-dir``.
 ScriptOrigin = Literal["this-host", "config-dir", "script-dir"]

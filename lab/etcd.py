@@ -1,0 +1,161 @@
+"""A real etcd cluster in the lab: one member per lab host (its own namespace), for the
+``vrrp_dcs`` tests.
+
+Each member listens only on its host's lab address (client 2379, peer 2380), keeps its data
+in a directory of its own under a temporary directory, and carries the lab's tag in its name
+and in the cluster token, so parallel runs never meet.  The processes are the lab's: the lab
+kills them at close even when a test fails; :meth:`EtcdCluster.close` also removes the data.
+
+Debian's ``etcd-server`` (3.4) and ``etcd-client`` (etcdctl) provide the binaries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from lab.netns import Lab, LabError
+
+ETCD = "/usr/bin/etcd"
+ETCDCTL = "/usr/bin/etcdctl"
+CLIENT_PORT = 2379
+PEER_PORT = 2380
+
+
+def etcd_missing_reason() -> str | None:
+    for tool in (ETCD, ETCDCTL):
+        if not os.access(tool, os.X_OK):
+            return f"{tool} is missing (apt-get install etcd-server etcd-client; make sysdeps does it)"
+    return None
+
+
+class EtcdCluster:
+    """Members on ``hosts`` of ``lab``; :meth:`start` waits until the cluster has a leader."""
+
+    def __init__(self, lab: Lab, hosts: Sequence[str]) -> None:
+        self.lab = lab
+        self.hosts = list(hosts)
+        self.tag = lab.tag
+        self.token = f"vk-etcd-{lab.tag}-{os.getpid()}"
+        self.dir = Path(tempfile.mkdtemp(prefix=f"vipkeeper-etcd-{lab.tag}-"))
+        self.procs: dict[str, subprocess.Popen] = {}
+        self._logs: dict[str, Path] = {}
+
+    def ip(self, host: str) -> str:
+        ip4 = self.lab.host(host).ip4
+        assert ip4 is not None
+        return ip4
+
+    def member_name(self, host: str) -> str:
+        return f"{host.lower()}-{self.tag}"
+
+    def client_url(self, host: str) -> str:
+        return f"http://{self.ip(host)}:{CLIENT_PORT}"
+
+    @property
+    def endpoints(self) -> list[str]:
+        return [self.client_url(h) for h in self.hosts]
+
+    def _argv(self, host: str) -> list[str]:
+        ip = self.ip(host)
+        initial = ",".join(f"{self.member_name(h)}=http://{self.ip(h)}:{PEER_PORT}" for h in self.hosts)
+        return [
+            ETCD,
+            "--name", self.member_name(host),
+            "--data-dir", str(self.dir / host),
+            "--listen-client-urls", f"http://{ip}:{CLIENT_PORT}",
+            "--advertise-client-urls", f"http://{ip}:{CLIENT_PORT}",
+            "--listen-peer-urls", f"http://{ip}:{PEER_PORT}",
+            "--initial-advertise-peer-urls", f"http://{ip}:{PEER_PORT}",
+            "--initial-cluster", initial,
+            "--initial-cluster-token", self.token,
+            "--initial-cluster-state", "new",
+            # a lab on one bridge: short heartbeats so elections take well under a second
+            "--heartbeat-interval", "50",
+            "--election-timeout", "500",
+            "--logger", "zap",
+            "--log-level", "warn",
+        ]  # fmt: skip
+
+    def start_member(self, host: str) -> None:
+        log = self.dir / f"{host}.log"
+        self._logs[host] = log
+        with open(log, "ab") as out:
+            self.procs[host] = self.lab.popen(host, self._argv(host), stdout=out, stderr=subprocess.STDOUT)
+
+    def start(self, timeout_s: float = 30.0) -> EtcdCluster:
+        for h in self.hosts:
+            self.start_member(h)
+        if not self.wait_healthy(timeout_s):
+            raise LabError(f"etcd cluster {self.token} did not become healthy:\n{self.logs()}")
+        return self
+
+    def stop_member(self, host: str) -> None:
+        proc = self.procs.pop(host, None)
+        if proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+    def stop_all(self) -> None:
+        for h in list(self.procs):
+            self.stop_member(h)
+
+    def restart_all(self, timeout_s: float = 30.0) -> None:
+        """Start the stopped members again (their data kept: ``--initial-cluster-state`` is
+        ignored for a member that has data)."""
+        for h in self.hosts:
+            if h not in self.procs:
+                self.start_member(h)
+        if not self.wait_healthy(timeout_s):
+            raise LabError(f"etcd cluster {self.token} did not come back:\n{self.logs()}")
+
+    def etcdctl(self, *args: str, host: str | None = None, check: bool = True,
+                timeout: float = 10) -> subprocess.CompletedProcess:  # fmt: skip
+        """Run etcdctl from a member's namespace (every member's endpoint given)."""
+        where = host or next(iter(self.procs), self.hosts[0])
+        argv = [ETCDCTL, "--endpoints", ",".join(self.endpoints), "--command-timeout=3s", *args]
+        return self.lab.run(where, *argv, check=check, timeout=timeout)
+
+    def wait_healthy(self, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            alive = [h for h, p in self.procs.items() if p.poll() is None]
+            if alive:
+                r = self.etcdctl("endpoint", "health", "--cluster", host=alive[0], check=False)
+                if r.returncode == 0 and (r.stdout + r.stderr).count("is healthy") >= len(self.hosts):
+                    return True
+            time.sleep(0.2)
+        return False
+
+    def put(self, key: str, value: str, *extra: str) -> None:
+        self.etcdctl("put", key, value, *extra)
+
+    def get(self, key: str) -> str | None:
+        out = self.etcdctl("get", "--print-value-only", key).stdout
+        return out[:-1] if out.endswith("\n") else (out or None)
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"----- etcd {h} -----\n" + "\n".join(p.read_text(errors="replace").splitlines()[-30:])
+            for h, p in self._logs.items()
+            if p.exists()
+        )
+
+    def close(self) -> None:
+        self.stop_all()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> EtcdCluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
