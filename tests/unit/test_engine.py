@@ -416,18 +416,49 @@ def test_without_fast_preempt_a_rising_backup_waits_for_the_down_timer():
     assert net.became_master_at("B", t0) - t0 >= 2 * US
 
 
-def test_fast_preempt_leaving_fault_after_resign_waits_skew_only():
+def test_fast_preempt_leaving_fault_after_resign_takes_over_at_once():
+    """The promoted standby's check passes after the old master resigned: no Skew_Time wait
+    (issue 12: PostgreSQL promote -> first GARP within one advert send)."""
     net = pair(b_kw=dict(fast_preempt=True))
     net.start()
     net.run_for(5 * US)
     net.feed("B", TrackingChanged(offset=0, faults=frozenset({"chk"})))
-    t0 = net.now_us
     net.feed("A", Shutdown())  # B hears the resign while in FAULT
     net.run_for(US)
-    net.feed("B", TrackingChanged(offset=0))
     t1 = net.now_us
+    net.feed("B", TrackingChanged(offset=0))
+    assert net.hosts["B"].router.state is State.MASTER and net.became_master_at("B", t1) == t1
+    assert "had resigned" in net.hosts["B"].states[-1][2]
+    assert net.holders() == ["B"] and net.hosts["B"].garps[-1] == t1
+
+
+def test_fast_preempt_leaving_fault_after_a_silent_master_takes_over_at_once():
+    net = pair(b_kw=dict(fast_preempt=True))
+    net.start()
+    net.run_for(5 * US)
+    net.feed("B", TrackingChanged(offset=0, faults=frozenset({"chk"})))
+    net.kill("A")  # no resign: A's host is gone
+    net.run_for(2 * US)  # B, in FAULT, hears nothing for a while...
+    t1 = net.now_us
+    net.feed("B", TrackingChanged(offset=0))
+    assert net.hosts["B"].router.state is State.BACKUP, "not yet a Master_Down_Interval of silence"
+    net.feed("B", TrackingChanged(offset=0, faults=frozenset({"chk"})))
     net.run_for(2 * US)
-    assert net.became_master_at("B", t0) - t1 == timers.skew_us(2, 99, 100)
+    t2 = net.now_us
+    net.feed("B", TrackingChanged(offset=0))
+    assert net.became_master_at("B", t1) == t2 and "no master heard for" in net.hosts["B"].states[-1][2]
+
+
+def test_fast_preempt_leaving_fault_with_a_live_master_waits_and_yields():
+    net = pair(b_kw=dict(fast_preempt=True))
+    net.start()
+    net.run_for(5 * US)
+    net.feed("B", TrackingChanged(offset=0, faults=frozenset({"chk"})))
+    net.run_for(3 * US)  # A keeps advertising; B (in FAULT) still hears it
+    net.feed("B", TrackingChanged(offset=0))
+    net.run_for(10 * US)
+    assert net.masters() == ["A"] and net.holders() == ["A"]
+    assert net.hosts["B"].router.state is State.BACKUP
 
 
 def test_lossy_link_converges():

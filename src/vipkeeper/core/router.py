@@ -79,6 +79,7 @@ class VrrpRouter:
         self.master_addr: IPAddress | None = None
         self.master_priority: int = 0
         self.last_advert_us: int | None = None
+        self.last_advert_src: IPAddress | None = None  # who sent it
         self.last_heard_resign = False
         self.reason = "not started"
         self._down_reason = ""
@@ -245,15 +246,17 @@ class VrrpRouter:
         if self.params.want_master and self.params.owner:
             self._become_master(now_us, out, reason)
             return
-        down_us = self.master_down_us()
+        gone = self._master_gone(now_us) if self.params.fast_preempt else None
+        if gone is not None:
+            # vipkeeper ``fast_preempt``: our trackers now say we may hold the VIP and no master
+            # is there to yield to, so waiting Skew_Time or Master_Down_Interval would only keep
+            # the VIP nowhere.  (RFC 5798 §6.4.2's wait lets the best of several backups win;
+            # fast_preempt is for clusters whose trackers make one host eligible, vrrp_pgsql or
+            # vrrp_dcs.)  A master that is still there wins the election on our first advert.
+            self._become_master(now_us, out, f"fast preempt: {reason}, and {gone}")
+            return
         self._down_reason = "no master heard within Master_Down_Interval"
-        if self.params.fast_preempt and self.last_heard_resign:
-            # vipkeeper extension: the last thing heard was the master resigning
-            # (priority 0) and nothing since; wait only skew time, as a BACKUP
-            # does on receiving priority 0 (RFC 5798 §6.4.2).
-            down_us = self.skew_us()
-            self._down_reason = "master had resigned (priority 0)"
-        self._enter_backup(now_us, out, reason, down_us)
+        self._enter_backup(now_us, out, reason, self.master_down_us())
 
     def _enter_backup(self, now_us: int, out: list[RouterEffect], reason: str, down_us: int) -> None:
         self._preempt_time_us = None
@@ -359,10 +362,24 @@ class VrrpRouter:
             return self._preempt_time_us is not None and now_us >= self._preempt_time_us
         return True
 
+    def _master_gone(self, now_us: int) -> str | None:
+        """Why no master is there (for ``fast_preempt``), or None: the last advert heard was a
+        resign (priority 0), or none has come for a Master_Down_Interval.  Nothing heard at all
+        (just started) is not "gone": a master may be there, and the start-up wait finds it."""
+        if self.last_heard_resign:
+            return f"{self.last_advert_src} had resigned (priority 0)"
+        if self.last_advert_us is not None and now_us - self.last_advert_us >= self.master_down_us():
+            return f"no master heard for {(now_us - self.last_advert_us) / timers.US_PER_S:.3f}s"
+        return None
+
     def _maybe_fast_preempt(self, now_us: int, out: list[RouterEffect]) -> None:
-        """vipkeeper ``fast_preempt``: a BACKUP that now outranks the master it
-        last heard takes over at once instead of waiting for the down timer;
-        the old master yields on our advert (RFC 5798 §6.4.3)."""
+        """vipkeeper ``fast_preempt``: a BACKUP whose trackers now rank it above the master it
+        last heard, or whose master resigned, takes over at once instead of waiting for the
+        down timer; a master still there yields on our advert (RFC 5798 §6.4.3)."""
+        gone = self._master_gone(now_us)
+        if gone is not None:
+            self._become_master(now_us, out, f"fast preempt: trackers changed, and {gone}")
+            return
         if self.master_priority <= 0 or self.effective_priority <= self.master_priority:
             return
         if self.params.preempt_delay_us and self._preempt_time_us is None:
@@ -423,6 +440,7 @@ class VrrpRouter:
         if prio == PRIORITY_STOP:
             self.counters.priority_zero_received += 1
         self.last_advert_us = now_us
+        self.last_advert_src = ev.src
         self.last_heard_resign = prio == PRIORITY_STOP
         if self.state is State.BACKUP:
             self._backup_rx(ev, now_us, out)
