@@ -17,8 +17,8 @@ Daemons:
 
 - vipkeeper, ``vrrp_pgsql`` (interval 0.2 s, timeout 1 s, fall 2, weight 0,
   data directory watched) + ``fast_preempt``, priorities 250/240 (and again
-  with the seed's 100/99, to show the part that is VRRP's Skew_Time: a
-  backup leaving FAULT after the master resigned waits (256 - priority)/256 s);
+  with the seed's 100/99: with ``fast_preempt`` a backup leaving FAULT after
+  the master resigned takes over at once, so the priorities no longer matter);
 - keepalived 2.2.7 with the seed's keepalived.conf (priority 100/99, weight 4)
   and the seed's check script, unchanged.
 """
