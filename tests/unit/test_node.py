@@ -354,3 +354,29 @@ def test_a_repeated_advert_skips_only_the_decoder(monkeypatch: pytest.MonkeyPatc
     assert [e.reason for e in out] == ["bad_checksum"] and len(calls) == 3
     node.receive(good, 9 * US)  # the cache still holds the last advert that decoded (PEER2's)
     assert len(calls) == 4 and node.accounted() == node.received == 9
+
+
+def test_a_removed_router_keeps_its_packets_accounted() -> None:
+    """Found by the simulator: accounted() forgot the packets a removed router had counted."""
+    p = params("VI_1", version=3, advert_int_cs=100)
+    node = node_with(p)
+    node.start(0)
+    node.receive(advert(p, 150), US)
+    node.receive(Received(4, PEER, p.group, 64, IFINDEX, advert(p, 150).payload), 2 * US)
+    node.remove_router("VI_1", 3 * US)
+    assert node.accounted() == node.received == 2
+
+
+def test_fast_preempt_ignores_a_late_lower_advert_after_a_higher_master() -> None:
+    """Found by the simulator: a fast_preempt backup (166) that just yielded to a master at 174
+    took the VIP on a late advert at 160 from a router that had yielded too."""
+    p = params("VI_1", version=3, advert_int_cs=50, base_priority=166, fast_preempt=True)
+    node = node_with(p)
+    node.start(0)
+    node.receive(advert(p, 174, src=PEER), 100_000)
+    node.receive(advert(p, 160, src=PEER2), 130_000)
+    r = node.router("VI_1")
+    assert r.state is State.BACKUP and r.master_addr == PEER and r.master_priority == 174
+    # the same lower advert once the higher master has gone quiet for a Master_Down_Interval: preempt
+    node.receive(advert(p, 160, src=PEER2), 100_000 + r.master_down_us())
+    assert r.state is State.MASTER

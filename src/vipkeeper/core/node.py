@@ -142,6 +142,7 @@ class VrrpNode:
         self.unknown_vrid = 0
         self.decode_errors: dict[str, int] = {}  # reason -> count, every decode failure
         self.received = 0  # every packet given to receive()
+        self._retired = 0  # packets counted by routers removed since
 
     # ------------------------------------------------------------ building
 
@@ -204,6 +205,8 @@ class VrrpNode:
             return []
         out: list[Effect] = []
         self._emit(ep, ep.router.handle(Shutdown(), now_us), now_us, out)
+        c = ep.router.counters
+        self._retired += c.adverts_received + sum(c.drops.values())  # still accounted for
         del self._eps[name]
         del self._by_key[ep.key]
         self._unqueue(name)
@@ -255,7 +258,7 @@ class VrrpNode:
 
     def accounted(self) -> int:
         """Every packet given to :meth:`receive` is in exactly one of these counters."""
-        total = self.unknown_vrid + self.decode_errors.get("too_short", 0)
+        total = self.unknown_vrid + self.decode_errors.get("too_short", 0) + self._retired
         for ep in self._eps.values():
             c = ep.router.counters
             total += c.adverts_received + sum(c.drops.values())
