@@ -380,3 +380,21 @@ def test_fast_preempt_ignores_a_late_lower_advert_after_a_higher_master() -> Non
     # the same lower advert once the higher master has gone quiet for a Master_Down_Interval: preempt
     node.receive(advert(p, 160, src=PEER2), 100_000 + r.master_down_us())
     assert r.state is State.MASTER
+
+
+def test_a_reload_into_nopreempt_stops_a_preemption_in_progress() -> None:
+    """Found by the simulator: a backup discarding a lower master's adverts (preempting) kept its
+    running down timer through a reload that set nopreempt, and took over the live master."""
+    p = params("VI_1", version=3, advert_int_cs=100, base_priority=200)
+    node = node_with(p)
+    node.start(0)
+    r = node.router("VI_1")
+    for t in range(1, 4):  # a live lower master: discarded while we may preempt
+        node.receive(advert(p, 74), t * US)
+    assert r.state is State.BACKUP and r.next_deadline() < 4 * US
+    node.reconfigure("VI_1", params("VI_1", version=3, advert_int_cs=100, base_priority=149, nopreempt=True),
+                     RouterLink(IFINDEX, ME, MAC), int(3.1 * US))  # fmt: skip
+    for t in range(4, 10):
+        node.on_timer(t * US)
+        node.receive(advert(p, 74), t * US)  # its adverts now re-arm the timer: nopreempt
+    assert r.state is State.BACKUP and r.master_addr == PEER

@@ -191,6 +191,12 @@ class VrrpRouter:
             self._sands_us = now_us + timers.cs_to_us(params.advert_int_cs)
         elif self.state is State.BACKUP and params.version == 2:
             self.master_adver_int_cs = params.advert_int_cs
+        if self.state is State.BACKUP and params.nopreempt and not old.nopreempt:
+            # The running down timer may be a preemption in progress (lower adverts discarded,
+            # RFC 5798 §6.4.2); nopreempt forbids it now: wait a full interval from here, and the
+            # master's next advert, whatever its priority, re-arms it.  (Found by the simulator.)
+            self._sands_us = now_us + self.master_down_us()
+            self._down_reason = "no master heard within Master_Down_Interval"
         return out
 
     # ------------------------------------------------------------- transitions
