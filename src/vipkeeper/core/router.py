@@ -80,7 +80,7 @@ class VrrpRouter:
         self.master_priority: int = 0
         self.last_advert_us: int | None = None
         self.last_advert_src: IPAddress | None = None  # who sent it
-        self._master_heard_us: int | None = None  # when the master we follow was last accepted
+        self._higher_heard_us: int | None = None  # last advert at least as high as our priority
         self.last_heard_resign = False
         self.reason = "not started"
         self._down_reason = ""
@@ -379,6 +379,10 @@ class VrrpRouter:
             return f"no master heard for {(now_us - self.last_advert_us) / timers.US_PER_S:.3f}s"
         return None
 
+    def _heard_higher_within(self, now_us: int, window_us: int) -> bool:
+        heard = self._higher_heard_us
+        return heard is not None and now_us - heard < window_us
+
     def _maybe_fast_preempt(self, now_us: int, out: list[RouterEffect]) -> None:
         """vipkeeper ``fast_preempt``: a BACKUP whose trackers now rank it above the master it
         last heard, or whose master resigned, takes over at once instead of waiting for the
@@ -449,6 +453,8 @@ class VrrpRouter:
         self.last_advert_us = now_us
         self.last_advert_src = ev.src
         self.last_heard_resign = prio == PRIORITY_STOP
+        if prio >= self.effective_priority:
+            self._higher_heard_us = now_us
         if self.state is State.BACKUP:
             self._backup_rx(ev, now_us, out)
         elif self.state is State.MASTER:
@@ -472,7 +478,6 @@ class VrrpRouter:
                 self.master_adver_int_cs = ev.advert.advert_int_cs
             self.master_addr = ev.src
             self.master_priority = prio
-            self._master_heard_us = now_us
             if self.params.preempt_delay_us:
                 if prio >= self.effective_priority:
                     self._preempt_time_us = None
@@ -483,29 +488,15 @@ class VrrpRouter:
             return
         # A lower-priority advert and we may preempt: discard it, so the down
         # timer runs out (RFC 5798 §6.4.2 "Preempt_Mode is True").
-        if self._follows_live_higher_master(ev, now_us):
-            # Another, higher master was heard within Master_Down_Interval: this lower advert
-            # is late (sent before its router yielded to that master) or from a router about to
-            # yield; it says nothing about the master we follow.  (Found by the simulator: with
-            # fast_preempt it made a backup take the VIP over the highest-priority master.)
-            return
         self.master_addr = ev.src
         self.master_priority = prio
         self._down_reason = f"preempting lower-priority master {ev.src} ({prio} < {self.effective_priority})"
-        if self.params.fast_preempt:
+        if self.params.fast_preempt and not self._heard_higher_within(now_us, self.master_down_us()):
+            # Not while a master at least as high as us was heard within Master_Down_Interval:
+            # this lower advert is then late (sent before its router yielded) or from a router
+            # about to yield, and the RFC's discard-and-wait applies.  (Found by the simulator:
+            # fast_preempt took the VIP over the highest-priority master.)
             self._become_master(now_us, out, "fast preempt: " + self._down_reason)
-
-    def _follows_live_higher_master(self, ev: AdvertReceived, now_us: int) -> bool:
-        """A master other than ``ev.src``, with a higher priority than ``ev``'s, was accepted
-        within the last Master_Down_Interval."""
-        heard = self._master_heard_us
-        return (
-            heard is not None
-            and self.master_addr is not None
-            and self.master_addr != ev.src
-            and self.master_priority > ev.advert.priority
-            and now_us - heard < self.master_down_us()
-        )
 
     def _master_rx(self, ev: AdvertReceived, now_us: int, out: list[RouterEffect]) -> None:
         """RFC 5798 §6.4.3 / keepalived vrrp_state_master_rx()."""
@@ -546,7 +537,6 @@ class VrrpRouter:
                 self.master_adver_int_cs = ev.advert.advert_int_cs
             self.master_addr = ev.src
             self.master_priority = prio
-            self._master_heard_us = now_us
             what = "higher priority" if prio > mine else "same priority and higher address"
             self._leave_master_to_backup(now_us, out, f"{what} advert from {ev.src} ({prio}, ours {mine})")
 
