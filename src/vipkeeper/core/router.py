@@ -488,14 +488,16 @@ class VrrpRouter:
             return
         # A lower-priority advert and we may preempt: discard it, so the down
         # timer runs out (RFC 5798 §6.4.2 "Preempt_Mode is True").
+        if self._heard_higher_within(now_us, self.master_down_us()):
+            # A master at least as high as us was heard within Master_Down_Interval: this lower
+            # advert is late (sent before its router yielded) or from a router about to yield.
+            # It is not the master we follow, and not one to fast-preempt.  (Found by the
+            # simulator: fast_preempt took the VIP over the highest-priority master.)
+            return
         self.master_addr = ev.src
         self.master_priority = prio
         self._down_reason = f"preempting lower-priority master {ev.src} ({prio} < {self.effective_priority})"
-        if self.params.fast_preempt and not self._heard_higher_within(now_us, self.master_down_us()):
-            # Not while a master at least as high as us was heard within Master_Down_Interval:
-            # this lower advert is then late (sent before its router yielded) or from a router
-            # about to yield, and the RFC's discard-and-wait applies.  (Found by the simulator:
-            # fast_preempt took the VIP over the highest-priority master.)
+        if self.params.fast_preempt:
             self._become_master(now_us, out, "fast preempt: " + self._down_reason)
 
     def _master_rx(self, ev: AdvertReceived, now_us: int, out: list[RouterEffect]) -> None:
