@@ -15,7 +15,7 @@ Invariant 4 (every instant): every packet the world delivered to a node is count
 MASTER (the holder follows AddVips/DelVips), a host with no daemon after a clean stop or power
 loss holds none.
 
-Invariant 2 (from ``T_s``):
+Invariant 2 (from ``T_s``; ``k`` is the history's ``down_timer_adverts``, 2..4):
 
 * (2a) split brain heals: of the MASTERs at ``T_s``, at most one is MASTER at
   ``T_split = T_s + stretch(A) + D + lost * stretch(A)``.  Each of them sends an advert within
@@ -24,8 +24,10 @@ Invariant 2 (from ``T_s``):
   Priority ... or the same and the primary address is greater": transition to Backup).  This is
   the issue's "within two advert intervals" read strictly: one interval plus the delay, two
   with a lost advert.
-* (2b) one master: from ``T_one`` to the end of the history, exactly one MASTER when some host
-  is eligible (daemon up, link up, no tracker fault; none otherwise), the VIP on that host and
+* (2b) one master: from ``T_one`` to the end of the history, every host eligible by its inputs
+  (``world.eligible``: daemon up, link up, no tracker failed or pending) is BACKUP or MASTER and
+  every other running one FAULT or INIT; exactly one MASTER when some host is eligible (none
+  otherwise), the VIP on that host and
   on no other, and no state transition anywhere, with
   ``T_one = T_s + 2 * D + stretch(MDI(p_min)) + lost * stretch(A)`` without ``preempt_delay``, and
   ``T_one = T_s + 3 * D + stretch(MDI(p_min)) + stretch(PD) + stretch(MDI(p_pd)) + lost * stretch(A)``
@@ -63,6 +65,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from tests.sim.world import eligible
 from vipkeeper.core.events import Received, State, StateChanged
 
 if TYPE_CHECKING:
@@ -137,6 +140,7 @@ class Checker:
 
     def on_transition(self, world: World, h: SimHost, e: StateChanged) -> None:
         now = world.now_us
+        self.states.add(str(e.old))
         self.states.add(str(e.new))
         self.transitions.add((str(e.old), str(e.new)))
         if e.new is not State.BACKUP:
@@ -157,7 +161,7 @@ class Checker:
                 if last[1]:
                     need = skew_us(hist.version, prio_own, hist.advert_int_cs)
                 else:
-                    need = master_down_us(hist.version, prio_own, hist.advert_int_cs)
+                    need = master_down_us(hist.version, prio_own, hist.advert_int_cs, hist.down_timer_adverts)
                 self.nopreempt_checked += 1
                 waited = h.local(now) - last[0]
                 if waited < need:
@@ -168,7 +172,10 @@ class Checker:
                         now,
                     )
         if e.new is State.BACKUP:
-            self._reset[h.name] = (h.local(now), False)
+            # vipkeeper fast_preempt: leaving FAULT after the master resigned waits Skew_Time only
+            router = h.node.router("VI_1") if h.node is not None else None
+            resigned = router is not None and h.params.fast_preempt and router.last_heard_resign
+            self._reset[h.name] = (h.local(now), e.old is State.FAULT and resigned)
         if self.settled:
             self.last_transition_us = now
             b = self.bounds
@@ -193,7 +200,7 @@ class Checker:
         a_us = hist.advert_int_cs * 10_000
         prios = [h.node.router("VI_1").effective_priority for h in world.hosts.values() if h.node is not None]
         p_min = min(prios) if prios else 1
-        k = 3
+        k = hist.down_timer_adverts
         mdi = master_down_us(hist.version, p_min, hist.advert_int_cs, k)
         lost = stretch(a_us) if world.drop_next_send else 0
         d = world.delay_max_us
@@ -260,7 +267,18 @@ class Checker:
     def _check_one(self, world: World, now: int) -> None:
         masters = [n for n, h in world.hosts.items() if h.state is State.MASTER]
         holders = [n for n, h in world.hosts.items() if h.has_vip]
-        any_eligible = any(h.node is not None and not h.node.router("VI_1").faults for h in world.hosts.values())
+        any_eligible = False
+        for h in world.hosts.values():
+            if h.node is None:
+                continue
+            ok = eligible(h)
+            any_eligible |= ok
+            if ok != (h.state in (State.BACKUP, State.MASTER)):
+                raise Violation(
+                    "state",
+                    f"{h.name} is {h.state} with link {'up' if h.link_up else 'down'} and tracking {h.tracking}",
+                    now,
+                )
         want = 1 if any_eligible else 0
         if len(masters) != want or holders != masters:
             raise Violation(

@@ -30,6 +30,10 @@ class HostCfg:
     preempt_delay_s: int = 0
     ppm: int = 0  # clock rate error, parts per million (±10,000 = ±1 %)
     clock0_us: int = 0  # what its monotonic clock reads at true time 0
+    state_master: bool = False  # ``state MASTER``
+    fast_preempt: bool = False
+    lower_prio_no_advert: bool = False
+    higher_prio_send_advert: bool = False
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class History:
     delay_max_us: int
     actions: tuple[Action, ...]  # sorted by time; the last one is the settle
     tail_us: int = 0  # extra quiet time after the convergence bound
+    down_timer_adverts: int = 3
 
     @property
     def settle_us(self) -> int:
@@ -82,6 +87,7 @@ def generate(seed: int) -> History:
     advert_int_cs = 100 if version == 2 else rng.choice((100, 50, 20))
     a_us = advert_int_cs * 10_000
     tie = rng.random() < 0.2
+    owner = rng.randrange(n) if rng.random() < 0.05 else -1  # one address owner (priority 255)
     hosts = []
     for i in range(n):
         nopreempt = rng.random() < 0.15
@@ -89,11 +95,15 @@ def generate(seed: int) -> History:
             HostCfg(
                 name=f"h{i + 1}",
                 addr=f"10.0.0.{i + 1}",
-                priority=rng.choice((100, 150)) if tie else rng.randint(1, 254),
+                priority=255 if i == owner else rng.choice((100, 150)) if tie else rng.randint(1, 254),
                 nopreempt=nopreempt,
                 preempt_delay_s=0 if nopreempt or rng.random() > 0.1 else rng.randint(1, 3),
                 ppm=rng.randint(-10_000, 10_000),
                 clock0_us=rng.randrange(10**12),
+                state_master=rng.random() < 0.15 or (i == owner and rng.random() < 0.7),
+                fast_preempt=rng.random() < 0.1,
+                lower_prio_no_advert=rng.random() < 0.1,
+                higher_prio_send_advert=rng.random() < 0.1,
             )
         )
     names = [h.name for h in hosts]
@@ -107,7 +117,7 @@ def generate(seed: int) -> History:
         t = rng.randrange(chaos_us)
         h = rng.choice(names)
         kind = rng.choice(
-            ("partition", "partition", "heal", "net", "link", "track", "crash", "restart", "stop", "reload")
+            ("partition", "partition", "heal", "net", "link", "track", "crash", "restart", "stop", "stop", "reload")
         )
         if kind == "partition":
             other = rng.choice([x for x in names if x != h])
@@ -121,7 +131,9 @@ def generate(seed: int) -> History:
         elif kind == "link":
             actions.append((t, "link", h, rng.random() < 0.5))
         elif kind == "track":
-            actions.append((t, "track", h, rng.choice((0, -50, -100, 30, 60)), rng.random() < 0.2))
+            # offset, fault, pending (a weight-0 tracker not reported yet: the instance stays in INIT)
+            verdict = (rng.choice((0, -50, -100, 30, 60)), rng.random() < 0.2, rng.random() < 0.1)
+            actions.append((t, "track", h, *verdict))
         elif kind == "crash":
             actions.append((t, "crash", h, rng.random() < 0.5))
         elif kind == "restart":
@@ -143,6 +155,7 @@ def generate(seed: int) -> History:
         delay_max_us=delay_max_us,
         actions=(*actions, settle),
         tail_us=rng.randrange(2 * a_us),
+        down_timer_adverts=rng.choice((3, 3, 3, 2, 4)),
     )
 
 
@@ -204,11 +217,16 @@ def describe(hist: History) -> str:
     """A readable replay: the cluster and its actions, one a line."""
     lines = [
         f"seed {hist.seed}: VRRPv{hist.version}, advert_int {hist.advert_int_cs / 100:g}s, "
-        f"{'unicast' if hist.unicast else 'multicast'}, delay {hist.delay_min_us}..{hist.delay_max_us} µs"
+        f"{'unicast' if hist.unicast else 'multicast'}, down_timer_adverts {hist.down_timer_adverts}, "
+        f"delay {hist.delay_min_us}..{hist.delay_max_us} µs"
     ]
     for h in hist.hosts:
-        extra = " nopreempt" if h.nopreempt else (f" preempt_delay {h.preempt_delay_s}" if h.preempt_delay_s else "")
-        lines.append(f"  {h.name} {h.addr} priority {h.priority}{extra}, clock {h.ppm:+d} ppm")
+        flags = [f"priority {h.priority}"]
+        flags += ["state MASTER"] if h.state_master else []
+        flags += ["nopreempt"] if h.nopreempt else []
+        flags += [f"preempt_delay {h.preempt_delay_s}"] if h.preempt_delay_s else []
+        flags += [f for f in ("fast_preempt", "lower_prio_no_advert", "higher_prio_send_advert") if getattr(h, f)]
+        lines.append(f"  {h.name} {h.addr} {' '.join(flags)}, clock {h.ppm:+d} ppm")
     for t, kind, *args in hist.actions:
         lines.append(f"  {t / 1e6:10.6f}s {kind} {' '.join(map(str, args))}")
     return "\n".join(lines)

@@ -85,15 +85,18 @@ def conf_text(h: HostCfg, hist: History, priority: int | None = None) -> str:
     """The host's keepalived.conf, as an operator would write it."""
     lines = [
         "vrrp_instance VI_1 {",
-        "    state BACKUP",
+        f"    state {'MASTER' if h.state_master else 'BACKUP'}",
         "    interface eth0",
         "    virtual_router_id 51",
         f"    version {hist.version}",
         f"    priority {h.priority if priority is None else priority}",
         f"    advert_int {hist.advert_int_cs / 100:g}",
     ]
-    if h.nopreempt:
-        lines.append("    nopreempt")
+    if hist.down_timer_adverts != 3:
+        lines.append(f"    down_timer_adverts {hist.down_timer_adverts}")
+    for flag in ("nopreempt", "fast_preempt", "lower_prio_no_advert", "higher_prio_send_advert"):
+        if getattr(h, flag):
+            lines.append(f"    {flag}")
     if h.preempt_delay_s:
         lines.append(f"    preempt_delay {h.preempt_delay_s}")
     if hist.unicast:
@@ -328,9 +331,13 @@ class World:
         if node is not None:
             self._call(h, lambda: node.set_link(IFINDEX, up, h.local(self.now_us)))
 
-    def _do_track(self, name: str, offset: int, fault: bool) -> None:
+    def _do_track(self, name: str, offset: int, fault: bool, pending: bool = False) -> None:
         h = self.hosts[name]
-        h.tracking = TrackingChanged(offset=offset, faults=frozenset({"chk"}) if fault else frozenset())
+        h.tracking = TrackingChanged(
+            offset=offset,
+            faults=frozenset({"chk"}) if fault else frozenset(),
+            pending=frozenset({"chk0"}) if pending else frozenset(),
+        )
         node = h.node
         if node is not None:
             self._call(h, lambda: node.set_tracking(INSTANCE, h.tracking, h.local(self.now_us)))
@@ -405,8 +412,14 @@ class World:
 
 
 def eligible(h: SimHost) -> bool:
-    """Can this host be MASTER: daemon running, link up, no fault (so BACKUP or MASTER)."""
-    return h.node is not None and h.state in (State.BACKUP, State.MASTER)
+    """May this host be MASTER, judged from its inputs only: daemon running, link up, every
+    tracker reported and none failed."""
+    if h.node is None or not h.link_up or h.tracking.faults:
+        return False
+    # A weight-0 tracker that has not reported holds a router where it is in INIT or FAULT (an
+    # unknown result is no reason to come up); it does not move a BACKUP or a MASTER
+    # (core.router._try_leave_init).
+    return not h.tracking.pending or h.state in (State.BACKUP, State.MASTER)
 
 
 def with_priority(p: RouterParams, priority: int) -> RouterParams:
