@@ -92,7 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     totals = Totals()
     t0 = time.perf_counter()
     for seed in range(ns.first, ns.first + ns.seeds):
-        totals.add(run(generate(seed)))
+        out = run(generate(seed))
+        totals.add(out)
+        if not out.ok:
+            print(f"VIOLATION seed {seed}: {out.violation}", flush=True)
         if ns.progress and totals.histories % ns.progress == 0:
             print(totals.summary(time.perf_counter() - t0), flush=True)
             print("--", flush=True)
