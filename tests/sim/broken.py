@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from unittest import mock
 
 from vipkeeper.core import node as core_node
 from vipkeeper.core import timers
 from vipkeeper.core.constants import PRIORITY_STOP
 from vipkeeper.core.events import AdvertReceived, RouterEffect
+from vipkeeper.core.params import RouterParams
 from vipkeeper.core.router import VrrpRouter
 
 
@@ -50,10 +52,21 @@ class MasterIgnoresPriority(VrrpRouter):
             super()._master_rx(ev, now_us, out)
 
 
+class IgnoresPreemptSettings(VrrpRouter):
+    """``nopreempt`` and ``preempt_delay`` read from the configuration and then forgotten."""
+
+    def __init__(self, params: RouterParams) -> None:
+        super().__init__(replace(params, nopreempt=False, preempt_delay_us=0))
+
+    def reconfigure(self, params: RouterParams, now_us: int) -> list[RouterEffect]:
+        return super().reconfigure(replace(params, nopreempt=False, preempt_delay_us=0), now_us)
+
+
 VARIANTS: dict[str, type[VrrpRouter]] = {
     "preempt-ignores-priority": PreemptIgnoresPriority,
     "no-skew": NoSkew,
     "master-ignores-priority": MasterIgnoresPriority,
+    "ignores-preempt-settings": IgnoresPreemptSettings,
 }
 
 

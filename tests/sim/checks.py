@@ -54,6 +54,12 @@ Invariant 3:
 * (3b, every transition) ``nopreempt`` is respected: a ``nopreempt`` BACKUP becomes MASTER only
   when its own clock shows ``MDI(p)`` since the later of entering BACKUP and the last advert it
   received (``Skew(p)`` when that advert had priority 0).
+* (3b, every transition) ``preempt_delay`` is respected: a BACKUP with ``preempt_delay d`` that
+  becomes MASTER while it was hearing a lower-priority MASTER (one of its adverts arrived less
+  than ``MDI(p)`` ago, so it was discarded: it is preempting) has heard the lower adverts for at
+  least ``d`` by its own clock, counted from the first one since it entered BACKUP or last heard
+  an advert at least as high (keepalived's preempt_time).  Not for ``fast_preempt`` hosts, whose
+  tracker-driven preemption starts the delay without an advert.
 * (3c, exact) a BACKUP that receives a priority-0 advert is MASTER when its own clock has counted
   ``Skew(p)`` since (§6.4.2 "set the Master_Down_Timer to Skew_Time"), unless it hears another
   advert or the history acts first.  Measured from the resigning master's send, that is within
@@ -117,6 +123,8 @@ class Checker:
     _reset: dict[str, tuple[int, bool]] = field(default_factory=dict)  # host -> (local µs, was prio 0)
     handovers: int = 0  # priority-0 handovers checked (3c)
     nopreempt_checked: int = 0  # nopreempt promotions checked (3b)
+    _lower: dict[str, tuple[int, int]] = field(default_factory=dict)  # host -> (first, last) lower advert, local µs
+    preempt_delay_checked: int = 0  # preemptions after a preempt_delay checked (3b)
 
     # ------------------------------------------------------------ hooks
 
@@ -128,7 +136,15 @@ class Checker:
         if h.state is not State.BACKUP:
             return
         prio = pkt.payload[2]
-        self._reset[h.name] = (h.local(world.now_us), prio == 0)
+        local = h.local(world.now_us)
+        self._reset[h.name] = (local, prio == 0)
+        if prio:
+            assert h.node is not None
+            if prio < h.node.router("VI_1").effective_priority:
+                first = self._lower.get(h.name)
+                self._lower[h.name] = (first[0] if first else local, local)
+            else:
+                self._lower.pop(h.name, None)
         if prio == 0:
             assert h.node is not None
             prio_own = h.node.router("VI_1").effective_priority
@@ -171,6 +187,26 @@ class Checker:
                         f"entry, its down timer is {need} µs ({e.reason})",
                         now,
                     )
+        p = h.params
+        if e.old is State.BACKUP and e.new is State.MASTER and p.preempt_delay_us and not p.fast_preempt:
+            lower = self._lower.get(h.name)
+            resigned = self._reset.get(h.name, (0, False))[1]  # the last advert had priority 0: no preemption
+            if lower is not None and h.node is not None and not resigned:
+                hist = world.hist
+                prio_own = h.node.router("VI_1").effective_priority
+                mdi = master_down_us(hist.version, prio_own, hist.advert_int_cs, hist.down_timer_adverts)
+                local = h.local(now)
+                if local - lower[1] < mdi:  # it was discarding a lower master's adverts: preempting
+                    self.preempt_delay_checked += 1
+                    if local - lower[0] < p.preempt_delay_us:
+                        raise Violation(
+                            "preempt_delay",
+                            f"{h.name} preempted {(local - lower[0]) / 1e6:.6f}s after the first lower advert, "
+                            f"preempt_delay is {p.preempt_delay_us / 1e6:g}s ({e.reason})",
+                            now,
+                        )
+        if e.new is not State.BACKUP or e.old is not State.BACKUP:
+            self._lower.pop(h.name, None)
         if e.new is State.BACKUP:
             # vipkeeper fast_preempt: leaving FAULT after the master resigned waits Skew_Time only
             router = h.node.router("VI_1") if h.node is not None else None

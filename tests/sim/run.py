@@ -30,6 +30,7 @@ class Totals:
         self.reordered = 0
         self.handovers = 0
         self.nopreempt_checked = 0
+        self.preempt_delay_checked = 0
 
     def add(self, out: Outcome) -> None:
         self.histories += 1
@@ -38,6 +39,7 @@ class Totals:
         self.transitions |= c.transitions
         self.handovers += c.handovers
         self.nopreempt_checked += c.nopreempt_checked
+        self.preempt_delay_checked += c.preempt_delay_checked
         if w is not None:
             self.sim_us += w.now_us
             self.packets += w.sent
@@ -64,7 +66,7 @@ class Totals:
                 f"packets sent: {self.packets}, copies lost {self.lost}, duplicated {self.duplicated}, "
                 f"reordered {self.reordered}",
                 f"checked: {self.handovers} priority-0 handovers (exact Skew_Time), "
-                f"{self.nopreempt_checked} nopreempt promotions",
+                f"{self.nopreempt_checked} nopreempt promotions, {self.preempt_delay_checked} delayed preemptions",
                 f"worst convergence after settle: {self.worst_us / 1e6:.3f}s (seed {self.worst_seed}, "
                 f"{self.worst_ratio:.0%} of its bound)",
             )

@@ -33,6 +33,7 @@ def test_fixed_histories_hold_every_invariant(chunk: int) -> None:
         ("preempt-ignores-priority", {"stable", "one_master", "priority", "split"}),
         ("no-skew", {"nopreempt", "priority0", "stable", "one_master"}),
         ("master-ignores-priority", {"split", "one_master", "stable", "priority"}),
+        ("ignores-preempt-settings", {"nopreempt", "preempt_delay", "stable", "priority"}),
     ],
 )
 def test_a_broken_router_is_caught(variant: str, kinds: set[str]) -> None:
