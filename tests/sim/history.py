@@ -48,6 +48,7 @@ class History:
     actions: tuple[Action, ...]  # sorted by time; the last one is the settle
     tail_us: int = 0  # extra quiet time after the convergence bound
     down_timer_adverts: int = 3
+    family: int = 4  # 6: VRRPv3 over IPv6 (link-local sources on multicast, as RFC 5798 §5.1.2.1)
 
     @property
     def settle_us(self) -> int:
@@ -84,6 +85,9 @@ def generate(seed: int) -> History:
     rng = random.Random(seed)
     n = rng.choice((2, 3, 3, 3, 4))
     version = rng.choice((2, 3))
+    family = 6 if version == 3 and rng.random() < 0.3 else 4
+    unicast = rng.random() < 0.25
+    addr_fmt = "10.0.0.{}" if family == 4 else "fd00::{:x}" if unicast else "fe80::{:x}"
     advert_int_cs = 100 if version == 2 else rng.choice((100, 50, 20))
     a_us = advert_int_cs * 10_000
     tie = rng.random() < 0.2
@@ -94,7 +98,7 @@ def generate(seed: int) -> History:
         hosts.append(
             HostCfg(
                 name=f"h{i + 1}",
-                addr=f"10.0.0.{i + 1}",
+                addr=addr_fmt.format(i + 1),
                 priority=255 if i == owner else rng.choice((100, 150)) if tie else rng.randint(1, 254),
                 nopreempt=nopreempt,
                 preempt_delay_s=0 if nopreempt or rng.random() > 0.1 else rng.randint(1, 3),
@@ -149,13 +153,14 @@ def generate(seed: int) -> History:
         seed=seed,
         version=version,
         advert_int_cs=advert_int_cs,
-        unicast=rng.random() < 0.25,
+        unicast=unicast,
         hosts=tuple(hosts),
         delay_min_us=delay_min_us,
         delay_max_us=delay_max_us,
         actions=(*actions, settle),
         tail_us=rng.randrange(2 * a_us),
         down_timer_adverts=rng.choice((3, 3, 3, 2, 4)),
+        family=family,
     )
 
 
@@ -216,7 +221,7 @@ def shrink(hist: History, kind: str, runner: Callable[[History], Outcome] = run,
 def describe(hist: History) -> str:
     """A readable replay: the cluster and its actions, one a line."""
     lines = [
-        f"seed {hist.seed}: VRRPv{hist.version}, advert_int {hist.advert_int_cs / 100:g}s, "
+        f"seed {hist.seed}: VRRPv{hist.version} IPv{hist.family}, advert_int {hist.advert_int_cs / 100:g}s, "
         f"{'unicast' if hist.unicast else 'multicast'}, down_timer_adverts {hist.down_timer_adverts}, "
         f"delay {hist.delay_min_us}..{hist.delay_max_us} µs"
     ]

@@ -68,7 +68,7 @@ if TYPE_CHECKING:
 PPM = 1_000_000
 IFINDEX = 2
 INSTANCE = "VI_1"
-VIP = "10.0.0.100"
+VIP = {4: "10.0.0.100/24", 6: "fd00::100/64"}
 TTL = 255
 
 # Queue phases at one instant: packets and history actions first, then the nodes' timers, then
@@ -104,7 +104,7 @@ def conf_text(h: HostCfg, hist: History, priority: int | None = None) -> str:
         lines.append("    unicast_peer {")
         lines += [f"        {o.addr}" for o in hist.hosts if o.name != h.name]
         lines.append("    }")
-    lines += ["    virtual_ipaddress {", f"        {VIP}/24", "    }", "}", ""]
+    lines += ["    virtual_ipaddress {", f"        {VIP[hist.family]}", "    }", "}", ""]
     return "\n".join(lines)
 
 
@@ -120,7 +120,7 @@ def params_from_text(text: str) -> RouterParams:
 @dataclass
 class SimHost:
     name: str
-    addr: ipaddress.IPv4Address
+    addr: ipaddress.IPv4Address | ipaddress.IPv6Address
     cfg: HostCfg
     params: RouterParams
     ppm: int
@@ -172,7 +172,7 @@ class World:
             text = conf_text(h, hist)
             self.hosts[h.name] = SimHost(
                 h.name,
-                ipaddress.IPv4Address(h.addr),
+                ipaddress.ip_address(h.addr),
                 h,
                 params_from_text(text),
                 h.ppm,
