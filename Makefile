@@ -5,10 +5,11 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 BENCH_ARGS ?=
-# make sim SEEDS=N [FIRST=S]: N simulated histories from seed S (tests/sim); SEED=S: that one, described
+# make sim SEEDS=N [FIRST=S] [PROFILE=heavy]: N simulated histories from seed S (tests/sim); SEED=S: that one
 SEEDS ?= 10000
 FIRST ?= 0
 SEED  ?=
+PROFILE ?= default
 # what make deb needs (dh-virtualenv builds the package's virtualenv; rst2man the man pages)
 DEB_BUILD_PKGS := dpkg-dev build-essential debhelper dh-virtualenv python3-venv python3-docutils
 # make test: the integration tests' tools, a real Prometheus (promtool too), man, and make deb's
@@ -72,7 +73,7 @@ unit: $(STAMP)
 
 # the deterministic simulator (issue 16): histories/s, states and transitions covered, worst convergence
 sim: $(STAMP)
-	$(PY) -m tests.sim.run $(if $(SEED),--seed $(SEED),--seeds $(SEEDS) --first $(FIRST))
+	$(PY) -m tests.sim.run --profile $(PROFILE) $(if $(SEED),--seed $(SEED),--seeds $(SEEDS) --first $(FIRST))
 
 demo: deps
 	$(PY) -m lab.demo

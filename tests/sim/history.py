@@ -80,10 +80,15 @@ class Outcome:
         return self.violation is None
 
 
-def generate(seed: int) -> History:
-    """The history of ``seed``: a 2..4-host cluster, a few seconds of faults, then the settle."""
+PROFILES = ("default", "heavy")
+
+
+def generate(seed: int, profile: str = "default") -> History:
+    """The history of ``seed``: a 2..4-host cluster, a few seconds of faults, then the settle.
+    ``heavy``: 3..6 hosts and up to 30 faults over a longer chaos (slower, rarer interleavings)."""
     rng = random.Random(seed)
-    n = rng.choice((2, 3, 3, 3, 4))
+    heavy = profile == "heavy"
+    n = rng.choice((3, 4, 5, 6)) if heavy else rng.choice((2, 3, 3, 3, 4))
     version = rng.choice((2, 3))
     family = 6 if version == 3 and rng.random() < 0.3 else 4
     unicast = rng.random() < 0.25
@@ -113,11 +118,11 @@ def generate(seed: int) -> History:
     names = [h.name for h in hosts]
     delay_max_us = rng.randint(100, max(200, min(50_000, a_us // 5)))
     delay_min_us = rng.randint(50, delay_max_us)
-    chaos_us = rng.randint(3, 12) * a_us + rng.randrange(a_us)
+    chaos_us = rng.randint(3, 40 if heavy else 12) * a_us + rng.randrange(a_us)
     actions: list[Action] = [(0, "restart", nm) for nm in names if rng.random() < 0.95]
     if rng.random() < 0.3:
         actions.append((0, "net", rng.choice((0, 100, 300)), rng.choice((0, 0, 100))))
-    for _ in range(rng.randint(0, 9)):
+    for _ in range(rng.randint(0, 30 if heavy else 9)):
         t = rng.randrange(chaos_us)
         h = rng.choice(names)
         kind = rng.choice(
@@ -237,14 +242,14 @@ def describe(hist: History) -> str:
     return "\n".join(lines)
 
 
-def report(out: Outcome, runner: Callable[[History], Outcome] = run) -> str:
+def report(out: Outcome, runner: Callable[[History], Outcome] = run, profile: str = "default") -> str:
     """What a failure prints: the seed, the violation, the shrunk replay."""
     assert out.kind is not None
     small = shrink(out.history, out.kind, runner)
     again = runner(small)
     return (
         f"seed {out.history.seed} violates {out.kind}: {out.violation}\n"
-        f"reproduce: make sim SEED={out.history.seed}\n"
+        f"reproduce: make sim SEED={out.history.seed}{'' if profile == 'default' else f' PROFILE={profile}'}\n"
         f"minimal history ({len(small.actions)} actions, still: {again.violation}):\n{describe(small)}\n"
         f"replay: .venv/bin/python -m tests.sim.run --replay '{small.to_json()}'"
     )

@@ -11,7 +11,7 @@ import argparse
 import sys
 import time
 
-from tests.sim.history import History, Outcome, describe, generate, report, run
+from tests.sim.history import PROFILES, History, Outcome, describe, generate, report, run
 
 
 class Totals:
@@ -79,10 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--first", type=int, default=0)
     ap.add_argument("--seed", type=int, default=None, help="run this one seed and describe it")
     ap.add_argument("--replay", default=None, help="a history's JSON, as a failure prints it")
+    ap.add_argument("--profile", choices=PROFILES, default="default")
     ap.add_argument("--progress", type=int, default=0, help="print the figures every N histories")
     ns = ap.parse_args(argv)
     if ns.replay is not None or ns.seed is not None:
-        hist = History.from_json(ns.replay) if ns.replay is not None else generate(ns.seed)
+        hist = History.from_json(ns.replay) if ns.replay is not None else generate(ns.seed, ns.profile)
         out = run(hist)
         print(describe(hist))
         print("ok" if out.ok else out.violation)
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     totals = Totals()
     t0 = time.perf_counter()
     for seed in range(ns.first, ns.first + ns.seeds):
-        out = run(generate(seed))
+        out = run(generate(seed, ns.profile))
         totals.add(out)
         if not out.ok:
             print(f"VIOLATION seed {seed}: {out.violation}", flush=True)
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     print(totals.summary(time.perf_counter() - t0))
     for out in totals.violations[:3]:
         print()
-        print(report(out))
+        print(report(out, profile=ns.profile))
     return 1 if totals.violations else 0
 
 
