@@ -112,6 +112,9 @@ class Bounds:
 class Checker:
     """Per history.  ``on_*`` hooks are called by the world; a violation raises at once."""
 
+    # Known core bug (tests/sim/test_known_bugs.py): VrrpNode.accounted() forgets the packets a
+    # removed router had counted.  True: add them back, so a soak can look past it.
+    tolerate_removed_router_counts: bool = False
     states: set[str] = field(default_factory=set)
     transitions: set[tuple[str, str]] = field(default_factory=set)
     settled: bool = False
@@ -139,15 +142,15 @@ class Checker:
         local = h.local(world.now_us)
         self._reset[h.name] = (local, prio == 0)
         if prio:
-            assert h.node is not None
-            if prio < h.node.router("VI_1").effective_priority:
+            assert h.router is not None
+            if prio < h.router.effective_priority:
                 first = self._lower.get(h.name)
                 self._lower[h.name] = (first[0] if first else local, local)
             else:
                 self._lower.pop(h.name, None)
         if prio == 0:
-            assert h.node is not None
-            prio_own = h.node.router("VI_1").effective_priority
+            assert h.router is not None
+            prio_own = h.router.effective_priority
             hist = world.hist
             deadline = h.true_at(h.local(world.now_us) + skew_us(hist.version, prio_own, hist.advert_int_cs))
             self._p0_seq += 1
@@ -169,11 +172,11 @@ class Checker:
                         now,
                     )
                 self.handovers += 1
-        if e.old is State.BACKUP and e.new is State.MASTER and h.params.nopreempt and h.node is not None:
+        if e.old is State.BACKUP and e.new is State.MASTER and h.params.nopreempt and h.router is not None:
             last = self._reset.get(h.name)
             if last is not None:
                 hist = world.hist
-                prio_own = h.node.router("VI_1").effective_priority
+                prio_own = h.router.effective_priority
                 if last[1]:
                     need = skew_us(hist.version, prio_own, hist.advert_int_cs)
                 else:
@@ -191,9 +194,9 @@ class Checker:
         if e.old is State.BACKUP and e.new is State.MASTER and p.preempt_delay_us and not p.fast_preempt:
             lower = self._lower.get(h.name)
             resigned = self._reset.get(h.name, (0, False))[1]  # the last advert had priority 0: no preemption
-            if lower is not None and h.node is not None and not resigned:
+            if lower is not None and h.router is not None and not resigned:
                 hist = world.hist
-                prio_own = h.node.router("VI_1").effective_priority
+                prio_own = h.router.effective_priority
                 mdi = master_down_us(hist.version, prio_own, hist.advert_int_cs, hist.down_timer_adverts)
                 local = h.local(now)
                 if local - lower[1] < mdi:  # it was discarding a lower master's adverts: preempting
@@ -209,7 +212,7 @@ class Checker:
             self._lower.pop(h.name, None)
         if e.new is State.BACKUP:
             # vipkeeper fast_preempt: leaving FAULT after the master resigned waits Skew_Time only
-            router = h.node.router("VI_1") if h.node is not None else None
+            router = h.router
             resigned = router is not None and h.params.fast_preempt and router.last_heard_resign
             self._reset[h.name] = (h.local(now), e.old is State.FAULT and resigned)
         if self.settled:
@@ -234,7 +237,7 @@ class Checker:
             return -(-local_us * PPM // (PPM + ppm_min)) + 1
 
         a_us = hist.advert_int_cs * 10_000
-        prios = [h.node.router("VI_1").effective_priority for h in world.hosts.values() if h.node is not None]
+        prios = [h.router.effective_priority for h in world.hosts.values() if h.router is not None]
         p_min = min(prios) if prios else 1
         k = hist.down_timer_adverts
         mdi = master_down_us(hist.version, p_min, hist.advert_int_cs, k)
@@ -247,9 +250,9 @@ class Checker:
             pd = max(p.preempt_delay_us for p in delaying)
             p_pd = min(
                 (
-                    h.node.router("VI_1").effective_priority
+                    h.router.effective_priority
                     for h in world.hosts.values()
-                    if h.node is not None and h.params.preempt_delay_us
+                    if h.router is not None and h.params.preempt_delay_us
                 ),
                 default=1,
             )
@@ -288,13 +291,14 @@ class Checker:
                 if h.has_vip and not h.daemon_crashed:
                     raise Violation("vip", f"{h.name} holds the VIP with no daemon (not a crash)", now)
                 continue
-            if node.received != h.delivered or node.accounted() != h.delivered:
+            accounted = node.accounted() + (h.removed_counted if self.tolerate_removed_router_counts else 0)
+            if node.received != h.delivered or accounted != h.delivered:
                 raise Violation(
                     "accounting",
                     f"{h.name}: delivered {h.delivered}, node.received {node.received}, accounted {node.accounted()}",
                     now,
                 )
-            if h.has_vip != (node.router("VI_1").state is State.MASTER):
+            if h.has_vip != (h.state is State.MASTER):
                 raise Violation("vip", f"{h.name} is {h.state} and has_vip={h.has_vip}", now)
         b = self.bounds
         if b is not None and now >= b.one_us:
@@ -331,12 +335,12 @@ class Checker:
         if len(masters) != 1:
             return  # _check_one has judged it
         m = masters[0]
-        assert m.node is not None
-        mp = m.node.router("VI_1").effective_priority
+        assert m.router is not None
+        mp = m.router.effective_priority
         for h in world.hosts.values():
-            if h is m or h.node is None or h.state is not State.BACKUP:
+            if h is m or h.router is None or h.state is not State.BACKUP:
                 continue
-            p = h.node.router("VI_1").effective_priority
+            p = h.router.effective_priority
             if p > mp and not h.params.nopreempt:
                 raise Violation(
                     "priority",

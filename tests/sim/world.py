@@ -20,7 +20,8 @@ What is simulated:
   power (the VIP goes with it), be stopped with SIGTERM (``shutdown``: resign, VIPs released), be
   restarted (a fresh node; the stale VIP is removed *before* the node starts, as
   ``daemon.app`` does), be reloaded with another priority (``reconfigure``), have its link go down
-  and up (``set_link``) and its trackers flip (``set_tracking``).  The VIP holder of each host
+  and up (``set_link``) and its trackers flip (``set_tracking``); a reload may also remove the
+  instance (``remove_router``) and add it back (``add_router``, ``start_router``).  The VIP holder of each host
   follows its ``AddVips``/``DelVips`` effects.
 
 Every random draw comes from ``random.Random`` seeded by the history, and every tie is broken
@@ -60,6 +61,7 @@ from vipkeeper.core.events import (
 )
 from vipkeeper.core.node import VrrpNode
 from vipkeeper.core.params import RouterLink, RouterParams
+from vipkeeper.core.router import VrrpRouter
 
 if TYPE_CHECKING:
     from tests.sim.checks import Checker
@@ -135,6 +137,8 @@ class SimHost:
     delivered: int = 0  # packets given to the current node's receive()
     wake_us: int | None = None  # true time of the node's next deadline
     incarnation: int = 0
+    configured: bool = True  # the instance is in its keepalived.conf (a reload may remove it)
+    removed_counted: int = 0  # packets the node had counted in routers a reload has removed since
 
     def local(self, true_us: int) -> int:
         return self.clock0_us + true_us * (PPM + self.ppm) // PPM
@@ -157,8 +161,15 @@ class SimHost:
         return self.node is not None
 
     @property
+    def router(self) -> VrrpRouter | None:
+        """The instance's router: None with no daemon, or while a reload has removed it."""
+        node = self.node
+        return None if node is None or INSTANCE not in node else node.router(INSTANCE)
+
+    @property
     def state(self) -> State | None:
-        return None if self.node is None else self.node.router(INSTANCE).state
+        r = self.router
+        return None if r is None else r.state
 
 
 class World:
@@ -339,7 +350,7 @@ class World:
             pending=frozenset({"chk0"}) if pending else frozenset(),
         )
         node = h.node
-        if node is not None:
+        if node is not None and INSTANCE in node:  # a removed instance's trackers are forgotten
             self._call(h, lambda: node.set_tracking(INSTANCE, h.tracking, h.local(self.now_us)))
 
     def _do_crash(self, name: str, power: bool) -> None:
@@ -371,13 +382,15 @@ class World:
         h.daemon_crashed = False
         h.has_vip = False  # io.stale_vips / VipActions.delete(quiet=True) before the first election
         node = VrrpNode()
-        node.add_router(h.params, RouterLink(IFINDEX, h.addr, h.mac))
         h.node = node
         h.delivered = 0
+        h.removed_counted = 0
         h.incarnation += 1
         now = h.local(self.now_us)
-        self._call(h, lambda: node.set_link(IFINDEX, h.link_up, now))
-        self._call(h, lambda: node.set_tracking(INSTANCE, h.tracking, now))
+        if h.configured:
+            node.add_router(h.params, RouterLink(IFINDEX, h.addr, h.mac))
+            self._call(h, lambda: node.set_link(IFINDEX, h.link_up, now))
+            self._call(h, lambda: node.set_tracking(INSTANCE, h.tracking, now))
         self._call(h, lambda: node.start(now))
 
     def _do_reload(self, name: str, priority: int) -> None:
@@ -385,12 +398,35 @@ class World:
         h = self.hosts[name]
         h.params = params_from_text(conf_text(h.cfg, self.hist, priority))
         node = h.node
-        if node is None:
+        if node is None or INSTANCE not in node:
             return
         now = h.local(self.now_us)
         link = RouterLink(IFINDEX, h.addr, h.mac)
         self._call(h, lambda: node.reconfigure(INSTANCE, h.params, link, now))
         self._call(h, lambda: node.set_tracking(INSTANCE, h.tracking, now))
+
+    def _do_unconfigure(self, name: str) -> None:
+        """A reload whose configuration no longer has the instance (``daemon.app._remove_instance``)."""
+        h = self.hosts[name]
+        h.configured = False
+        node = h.node
+        if node is not None and INSTANCE in node:
+            c = node.router(INSTANCE).counters
+            h.removed_counted += c.adverts_received + sum(c.drops.values())
+            self._call(h, lambda: node.remove_router(INSTANCE, h.local(self.now_us)))
+
+    def _do_configure(self, name: str) -> None:
+        """A reload that adds the instance back (``daemon.app._apply``: add, link, tracking, start)."""
+        h = self.hosts[name]
+        h.configured = True
+        node = h.node
+        if node is None or INSTANCE in node:
+            return
+        now = h.local(self.now_us)
+        node.add_router(h.params, RouterLink(IFINDEX, h.addr, h.mac))
+        self._call(h, lambda: node.set_link(IFINDEX, h.link_up, now))
+        self._call(h, lambda: node.set_tracking(INSTANCE, h.tracking, now))
+        self._call(h, lambda: node.start_router(INSTANCE, now))
 
     def _do_settle(self, lose_one: bool, revive: tuple[str, ...] | list[str]) -> None:
         """The end of the chaos: the network heals (no loss; delay stays bounded, duplicates and
@@ -404,6 +440,9 @@ class World:
             if not h.link_up:
                 self._do_link(h.name, True)
         for h in self.hosts.values():
+            if not h.configured:
+                self._do_configure(h.name)
+        for h in self.hosts.values():
             if h.daemon_crashed or (h.name in revive and h.node is None):
                 self._do_restart(h.name)
         self.drop_next_send = lose_one
@@ -414,7 +453,7 @@ class World:
 def eligible(h: SimHost) -> bool:
     """May this host be MASTER, judged from its inputs only: daemon running, link up, every
     tracker reported and none failed."""
-    if h.node is None or not h.link_up or h.tracking.faults:
+    if h.router is None or not h.link_up or h.tracking.faults:
         return False
     # A weight-0 tracker that has not reported holds a router where it is in INIT or FAULT (an
     # unknown result is no reason to come up); it does not move a BACKUP or a MASTER
