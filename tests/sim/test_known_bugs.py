@@ -66,3 +66,60 @@ def test_node_removed_router_keeps_its_packets_accounted() -> None:
     assert node.accounted() == node.received == 1
     node.remove_router("VI_1", 2_000)
     assert node.accounted() == node.received
+
+
+# make sim SEED=2802 PROFILE=heavy, shrunk (and two idle hosts dropped by hand): three hosts start
+# together, unicast, VRRPv3, advert_int 0.5 s, delay 26..49 ms.  h2 (174, lower_prio_no_advert),
+# h1 (166, fast_preempt) and h3 (160) all become MASTER within 27 ms.  h1 hears h2 (174) and
+# yields; 30 ms later h3's advert, sent while h3 was still MASTER (h3 has since yielded to h2),
+# reaches h1, which "fast preempts" that lower master and becomes MASTER again, VIP and all, over
+# h2, the highest priority, heard 30 ms before.  h2 does not answer lower adverts
+# (lower_prio_no_advert), so two MASTERs hold the VIP until h2's next advert: past the bound.
+FAST_PREEMPT_REPLAY = (
+    '{"seed":2802,"version":3,"advert_int_cs":50,"unicast":true,"hosts":[{"name":"h1","addr":"10.0.0.1",'
+    '"priority":166,"nopreempt":false,"preempt_delay_s":1,"ppm":6228,"clock0_us":421089400690,'
+    '"state_master":true,"fast_preempt":true,"lower_prio_no_advert":false,"higher_prio_send_advert":true},'
+    '{"name":"h2","addr":"10.0.0.2","priority":174,"nopreempt":true,"preempt_delay_s":0,"ppm":8905,'
+    '"clock0_us":924401872330,"state_master":false,"fast_preempt":false,"lower_prio_no_advert":true,'
+    '"higher_prio_send_advert":false},{"name":"h3","addr":"10.0.0.3","priority":160,"nopreempt":true,'
+    '"preempt_delay_s":0,"ppm":9436,"clock0_us":467621880678,"state_master":false,"fast_preempt":true,'
+    '"lower_prio_no_advert":false,"higher_prio_send_advert":false}],"delay_min_us":26215,'
+    '"delay_max_us":49414,"actions":[[11989304,"crash","h2",false],[19879835,"settle",false,["h1","h3"]]],'
+    '"tail_us":0,"down_timer_adverts":3,"family":4}'
+)
+
+FAST_PREEMPT_BUG = (
+    "core.router._backup_rx with fast_preempt: any lower-priority advert makes a BACKUP MASTER at once, "
+    "even one from a master that has already yielded, arriving just after an advert from a higher-priority "
+    "MASTER re-armed the down timer; the BACKUP takes the VIP over the highest priority (RFC 5798 §6.4.2 "
+    "would discard the lower advert and let the timer run)"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=FAST_PREEMPT_BUG)
+def test_sim_fast_preempt_ignores_a_stale_lower_advert() -> None:
+    out = run(History.from_json(FAST_PREEMPT_REPLAY))
+    assert out.ok, out.violation
+
+
+@pytest.mark.xfail(strict=True, reason=FAST_PREEMPT_BUG)
+def test_node_fast_preempt_ignores_a_lower_advert_after_a_higher_master() -> None:
+    """The same, without the simulator: a fast_preempt BACKUP (166) hears a MASTER at 174, then,
+    30 ms later, a stale advert at 160: it must stay BACKUP."""
+    vips = (ipaddress.IPv4Address("10.0.0.100"),)
+    p = RouterParams(
+        name="VI_1", vrid=51, version=3, family=4, base_priority=166, advert_int_cs=50, vips=vips,
+        fast_preempt=True,
+    )  # fmt: skip
+    node = VrrpNode()
+    node.add_router(p, RouterLink(2, ipaddress.IPv4Address("10.0.0.1"), bytes(6)))
+    node.start(0)
+
+    def advert(src: str, priority: int, now_us: int) -> None:
+        ip = ipaddress.IPv4Address(src)
+        adv = codec.Advertisement(version=3, vrid=51, priority=priority, addresses=vips, advert_int_cs=50)
+        node.receive(Received(4, ip, p.group, 255, 2, codec.encode(adv, family=4, src=ip, dst=p.group)), now_us)
+
+    advert("10.0.0.2", 174, 100_000)
+    advert("10.0.0.3", 160, 130_000)
+    assert str(node.router("VI_1").state) == "BACKUP"
