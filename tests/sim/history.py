@@ -172,7 +172,7 @@ def generate(seed: int, profile: str = "default") -> History:
 def run(hist: History, tolerate_known: bool = False) -> Outcome:
     """Run one history to its end; the first violated invariant ends it.  ``tolerate_known``:
     look past the known core bugs (``Checker.tolerate_*``)."""
-    checker = Checker(tolerate_removed_router_counts=tolerate_known)
+    checker = Checker(tolerate_removed_router_counts=tolerate_known, tolerate_fast_preempt_stale=tolerate_known)
     out = Outcome(hist, checker=checker)
     world = World(hist, checker)
     out.world = world

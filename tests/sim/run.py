@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections import Counter
 from functools import partial
 
 from tests.sim.history import PROFILES, History, Outcome, describe, generate, report, run
@@ -32,6 +33,7 @@ class Totals:
         self.handovers = 0
         self.nopreempt_checked = 0
         self.preempt_delay_checked = 0
+        self.down_timer_checked = 0
 
     def add(self, out: Outcome) -> None:
         self.histories += 1
@@ -41,6 +43,7 @@ class Totals:
         self.handovers += c.handovers
         self.nopreempt_checked += c.nopreempt_checked
         self.preempt_delay_checked += c.preempt_delay_checked
+        self.down_timer_checked += c.down_timer_checked
         if w is not None:
             self.sim_us += w.now_us
             self.packets += w.sent
@@ -61,13 +64,14 @@ class Totals:
             (
                 f"histories: {self.histories} in {elapsed_s:.1f}s ({self.histories / max(elapsed_s, 1e-9):.0f}/s), "
                 f"simulated {self.sim_us / 1e6 / 3600:.1f} h",
-                f"violations: {len(self.violations)}",
+                f"violations: {len(self.violations)} {dict(Counter(o.kind for o in self.violations))}",
                 f"states covered: {len(self.states)} ({', '.join(sorted(self.states))})",
                 f"transitions covered: {len(self.transitions)} ({trans})",
                 f"packets sent: {self.packets}, copies lost {self.lost}, duplicated {self.duplicated}, "
                 f"reordered {self.reordered}",
                 f"checked: {self.handovers} priority-0 handovers (exact Skew_Time), "
-                f"{self.nopreempt_checked} nopreempt promotions, {self.preempt_delay_checked} delayed preemptions",
+                f"{self.nopreempt_checked} nopreempt promotions, {self.preempt_delay_checked} delayed preemptions, "
+                f"{self.down_timer_checked} promotions against the down timer",
                 f"worst convergence after settle: {self.worst_us / 1e6:.3f}s (seed {self.worst_seed}, "
                 f"{self.worst_ratio:.0%} of its bound)",
             )
@@ -105,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             print(totals.summary(time.perf_counter() - t0), flush=True)
             print("--", flush=True)
     print(totals.summary(time.perf_counter() - t0))
-    for out in totals.violations[:3]:
+    for out in {o.kind: o for o in reversed(totals.violations)}.values():  # the first of each kind
         print()
         runner = partial(run, tolerate_known=ns.tolerate_known)
         print(report(out, runner, profile=ns.profile))

@@ -21,12 +21,14 @@ TEETH_BUDGET = 3000  # "caught within a few thousand histories"
 
 
 @pytest.mark.parametrize("chunk", range(CHUNKS))
-def test_fixed_histories_hold_every_invariant(chunk: int) -> None:
+def test_fixed_histories_hold_every_invariant_but_the_known_bugs(chunk: int) -> None:
+    """The known core bugs (test_known_bugs.py, strict xfails) are looked past here: about one
+    history in 1,200 meets the fast_preempt one.  ``make sim`` judges strictly."""
     per = FIXED_SEEDS // CHUNKS
     for seed in range(chunk * per, (chunk + 1) * per):
-        out = run(generate(seed))
+        out = run(generate(seed), tolerate_known=True)
         if not out.ok:
-            pytest.fail(report(out), pytrace=False)
+            pytest.fail(report(out, partial(run, tolerate_known=True)), pytrace=False)
 
 
 HEAVY_SEEDS = 200
@@ -44,8 +46,8 @@ def test_heavy_histories_hold_every_invariant_but_the_known_bugs() -> None:
 @pytest.mark.parametrize(
     ("variant", "kinds"),
     [
-        ("preempt-ignores-priority", {"stable", "one_master", "priority", "split"}),
-        ("no-skew", {"nopreempt", "priority0", "stable", "one_master"}),
+        ("preempt-ignores-priority", {"stable", "one_master", "priority", "split", "down_timer"}),
+        ("no-skew", {"nopreempt", "priority0", "stable", "one_master", "down_timer"}),
         ("master-ignores-priority", {"split", "one_master", "stable", "priority"}),
         ("ignores-preempt-settings", {"nopreempt", "preempt_delay", "stable", "priority"}),
     ],

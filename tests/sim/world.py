@@ -313,17 +313,29 @@ class World:
         if node is None or not h.link_up:
             return  # no daemon to hear it, or no carrier
         h.delivered += 1
-        if self.checker is not None:
-            self.checker.on_deliver(self, h, frm, pkt)
-        self._call(h, lambda: node.receive(pkt, h.local(self.now_us)))
+        checker = self.checker
+        if checker is not None:
+            checker.on_deliver(self, h, frm, pkt)
+            checker.receiving = h.name
+        try:
+            self._call(h, lambda: node.receive(pkt, h.local(self.now_us)))
+        finally:
+            if checker is not None:
+                checker.receiving = None
 
     # ------------------------------------------------------------ the history's actions
 
     def _act(self, data: tuple[object, ...]) -> None:
         kind, *args = data
-        if self.checker is not None:
-            self.checker.on_action(self, str(kind))
-        getattr(self, f"_do_{kind}")(*args)
+        checker = self.checker
+        if checker is not None:
+            checker.on_action(self, str(kind))
+            checker.acting = True
+        try:
+            getattr(self, f"_do_{kind}")(*args)
+        finally:
+            if checker is not None:
+                checker.acting = False
 
     def _do_partition(self, frm: str, to: str) -> None:
         self.blocked.add((frm, to))
