@@ -3,8 +3,9 @@
 A :class:`History` is plain data (JSON round-trips it), so a failure prints both its seed
 (``make sim SEED=...`` regenerates it) and the shrunk history itself (``python -m tests.sim.run
 --replay '<json>'`` runs it without the generator).  The shrinker is a greedy delta debugger:
-drop chunks of actions, then single actions, then simplify the settle (no lost advert, no
-revived hosts), keeping every change under which the same invariant still fails.
+drop chunks of actions, then single actions, then hosts (with their actions), then host options,
+then simplify the settle (no lost advert, no revived hosts), keeping every change under which the
+same invariant still fails.
 """
 
 from __future__ import annotations
@@ -211,6 +212,22 @@ def shrink(hist: History, kind: str, runner: Callable[[History], Outcome] = run,
                 i += chunk
         if not progressed:
             chunk //= 2
+    for name in [h.name for h in best.hosts]:  # fewer hosts
+        if tries >= budget or len(best.hosts) <= 2:
+            break
+        cand = _without_host(best, name)
+        if fails(cand):
+            best = cand
+    flags = ("nopreempt", "fast_preempt", "lower_prio_no_advert", "higher_prio_send_advert", "state_master")
+    for i in range(len(best.hosts)):  # plainer hosts
+        for flag, plain in [(f, False) for f in flags] + [("preempt_delay_s", 0)]:
+            if tries >= budget or getattr(best.hosts[i], flag) == plain:
+                continue
+            hosts = list(best.hosts)
+            hosts[i] = replace(hosts[i], **{flag: plain})
+            cand = replace(best, hosts=tuple(hosts))
+            if fails(cand):
+                best = cand
     t, _, lose_one, revive = best.actions[-1]
     for simpler in ((t, "settle", False, revive), (t, "settle", False, ())):
         if tries < budget and simpler != best.actions[-1]:
@@ -222,6 +239,16 @@ def shrink(hist: History, kind: str, runner: Callable[[History], Outcome] = run,
         if fails(cand):
             best = cand
     return best
+
+
+def _without_host(hist: History, name: str) -> History:
+    actions: list[Action] = []
+    for a in hist.actions:
+        if a[1] == "settle":
+            actions.append((a[0], "settle", a[2], tuple(n for n in a[3] if n != name)))
+        elif name not in a[2:]:
+            actions.append(a)
+    return replace(hist, hosts=tuple(h for h in hist.hosts if h.name != name), actions=tuple(actions))
 
 
 def describe(hist: History) -> str:
