@@ -5,6 +5,11 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 BENCH_ARGS ?=
+# make sim SEEDS=N [FIRST=S] [PROFILE=heavy]: N simulated histories from seed S (tests/sim); SEED=S: that one
+SEEDS ?= 10000
+FIRST ?= 0
+SEED  ?=
+PROFILE ?= default
 # what make deb needs (dh-virtualenv builds the package's virtualenv; rst2man the man pages)
 DEB_BUILD_PKGS := dpkg-dev build-essential debhelper dh-virtualenv python3-venv python3-docutils
 # make test: the integration tests' tools, a real Prometheus (promtool too), a real etcd 3.4
@@ -21,7 +26,7 @@ define apt_install
 	fi
 endef
 
-.PHONY: demo test unit lint bench bench-pg deps sysdeps deb-deps clean deb man
+.PHONY: demo test unit lint sim bench bench-pg deps sysdeps deb-deps clean deb man
 
 sysdeps:
 	$(call apt_install,$(APT_PKGS))
@@ -67,6 +72,10 @@ man: deb-deps
 
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
+
+# the deterministic simulator (issue 16): histories/s, states and transitions covered, worst convergence
+sim: $(STAMP)
+	$(PY) -m tests.sim.run --profile $(PROFILE) $(if $(SEED),--seed $(SEED),--seeds $(SEEDS) --first $(FIRST))
 
 demo: deps
 	$(PY) -m lab.demo

@@ -1,0 +1,143 @@
+"""The simulator in ``make test``: a fixed set of histories, its teeth, its determinism.
+
+``make sim SEEDS=N`` runs more (``tests/sim/run.py``).  A failure prints the seed, the violated
+invariant and a shrunk replay (``tests.sim.history.report``).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.sim import broken
+from tests.sim.history import History, HostCfg, describe, generate, report, run, shrink
+from tests.sim.world import World
+from vipkeeper.core.events import State
+
+FIXED_SEEDS = 2400  # make test: >= 2,000 histories (and HEAVY_SEEDS more)
+CHUNKS = 8
+TEETH_BUDGET = 3000  # "caught within a few thousand histories"
+
+
+@pytest.mark.parametrize("chunk", range(CHUNKS))
+def test_fixed_histories_hold_every_invariant(chunk: int) -> None:
+    per = FIXED_SEEDS // CHUNKS
+    for seed in range(chunk * per, (chunk + 1) * per):
+        out = run(generate(seed))
+        if not out.ok:
+            pytest.fail(report(out, run), pytrace=False)
+
+
+HEAVY_SEEDS = 200
+
+
+def test_heavy_histories_hold_every_invariant() -> None:
+    """3..6 hosts, up to 30 faults, instances removed and added back by reloads."""
+    for seed in range(HEAVY_SEEDS):
+        out = run(generate(seed, "heavy"))
+        if not out.ok:
+            pytest.fail(report(out, run, profile="heavy"), pytrace=False)
+
+
+@pytest.mark.parametrize(
+    ("variant", "kinds"),
+    [
+        ("preempt-ignores-priority", {"stable", "one_master", "priority", "split", "down_timer"}),
+        ("no-skew", {"nopreempt", "priority0", "stable", "one_master", "down_timer"}),
+        ("master-ignores-priority", {"split", "one_master", "stable", "priority"}),
+        ("ignores-preempt-settings", {"nopreempt", "preempt_delay", "stable", "priority"}),
+    ],
+)
+def test_a_broken_router_is_caught(variant: str, kinds: set[str]) -> None:
+    """The simulator has teeth: each deliberately broken router fails an invariant, and the
+    shrunk history still does."""
+    with broken.installed(variant):
+        for seed in range(TEETH_BUDGET):
+            out = run(generate(seed))
+            if not out.ok:
+                break
+        else:
+            pytest.fail(f"{variant}: {TEETH_BUDGET} histories and no violation")
+        assert out.kind in kinds, out.violation
+        small = shrink(out.history, out.kind)
+        assert run(small).kind == out.kind
+        assert len(small.actions) <= len(out.history.actions)
+    assert run(small).ok, "the shrunk history fails the real router too"
+
+
+def test_a_history_replays_bit_for_bit() -> None:
+    for seed in (3, 77, 1631):
+        hist = generate(seed)
+        assert History.from_json(hist.to_json()) == hist
+        a, b = run(hist), run(History.from_json(hist.to_json()))
+        assert a.world is not None and b.world is not None
+        assert (a.world.now_us, a.world.sent, a.world.lost, a.checker.transitions, a.checker.convergence_us) == (
+            b.world.now_us,
+            b.world.sent,
+            b.world.lost,
+            b.checker.transitions,
+            b.checker.convergence_us,
+        )
+        assert describe(hist).startswith(f"seed {seed}:")
+
+
+def test_host_clocks_run_at_their_rate_and_invert_exactly() -> None:
+    w = World(generate(1))
+    for h in w.hosts.values():
+        for ppm in (-10_000, -1, 0, 7, 10_000):
+            h.ppm = ppm
+            for local in (h.clock0_us, h.clock0_us + 1, h.clock0_us + 999_999, h.clock0_us + 12_345_678):
+                t = h.true_at(local)
+                assert h.local(t) >= local and (t == 0 or h.local(t - 1) < local)
+            assert h.local(1_000_000) - h.local(0) == 1_000_000 + ppm
+
+
+def _cluster(*actions: tuple, prios: tuple[int, ...] = (200, 100)) -> History:
+    hosts = tuple(HostCfg(f"h{i + 1}", f"10.0.0.{i + 1}", p) for i, p in enumerate(prios))
+    return History(
+        seed=0,
+        version=3,
+        advert_int_cs=100,
+        unicast=False,
+        hosts=hosts,
+        delay_min_us=100,
+        delay_max_us=1000,
+        actions=(*actions, (60_000_000, "settle", False, ())),
+    )
+
+
+def test_a_crashed_daemon_leaves_its_vip_and_a_restart_removes_it() -> None:
+    hist = _cluster((0, "restart", "h1"), (0, "restart", "h2"))
+    w = World(hist)
+    w.run_until(10_000_000)
+    h1, h2 = w.hosts["h1"], w.hosts["h2"]
+    assert h1.state is State.MASTER and h1.has_vip and not h2.has_vip
+    w._do_crash("h1", False)  # kill -9: the address stays on the interface
+    w.run_until(20_000_000)
+    assert h1.has_vip and h2.state is State.MASTER and h2.has_vip  # the known double holder
+    w._do_restart("h1")  # stale VIP removed before the node starts
+    assert not h1.has_vip and h1.state is State.BACKUP
+    w.run_until(30_000_000)
+    assert h1.state is State.MASTER and not h2.has_vip
+
+
+def test_sigterm_hands_over_within_skew_time() -> None:
+    hist = _cluster((0, "restart", "h1"), (0, "restart", "h2"), (10_000_000, "stop", "h1"))
+    out = run(hist)
+    assert out.ok, out.violation
+    assert out.checker.handovers == 1
+    w = out.world
+    assert w is not None and w.hosts["h2"].state is State.MASTER and w.hosts["h1"].node is None
+
+
+def test_an_exception_in_the_core_is_a_violation() -> None:
+    class Boom(broken.VrrpRouter):
+        def on_timer(self, now_us: int) -> list:  # type: ignore[type-arg]
+            raise RuntimeError("boom")
+
+    broken.VARIANTS["boom"] = Boom
+    try:
+        with broken.installed("boom"):
+            out = run(_cluster((0, "restart", "h1")))
+    finally:
+        del broken.VARIANTS["boom"]
+    assert out.kind == "exception" and "boom" in (out.violation or "")

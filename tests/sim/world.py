@@ -1,0 +1,477 @@
+"""The simulated world: hosts running real, unmodified ``VrrpNode``s on one clock and one network.
+
+What is real: every host's ``vipkeeper.core.node.VrrpNode``, built from keepalived.conf text as the
+daemon builds it (``config.load.parse_string`` -> ``config.to_params.router_params``), fed exactly
+the inputs ``daemon.app`` feeds it (``receive``, ``on_timer`` at ``next_deadline``, ``set_link``,
+``set_tracking``, ``start``, ``reconfigure`` then ``set_tracking``, ``shutdown``).
+
+What is simulated:
+
+* time: one true clock (``World.now_us``, integer µs).  Each host reads its own monotonic clock,
+  ``local = clock0_us + true * (1e6 + ppm) // 1e6``, with ``ppm`` up to ±10,000 (±1 %): a host
+  whose clock runs slow fires its timers late in true time, one that runs fast fires them early.
+  A node's deadline (local µs) is turned into the first true instant its clock reaches it.
+* the network: one multicast segment (or unicast peers).  Every ``Transmit``'s bytes go to every
+  host its sender can reach, each copy lost with probability ``loss``, delayed by a uniform draw
+  in [``delay_min_us``, ``delay_max_us``] (so packets overtake each other), duplicated with
+  probability ``dup``; directed blocks make asymmetric partitions; a host whose link is down
+  neither sends nor hears.
+* the host: its daemon can crash (``kill -9``: the VIP stays on the interface), the host can lose
+  power (the VIP goes with it), be stopped with SIGTERM (``shutdown``: resign, VIPs released), be
+  restarted (a fresh node; the stale VIP is removed *before* the node starts, as
+  ``daemon.app`` does), be reloaded with another priority (``reconfigure``), have its link go down
+  and up (``set_link``) and its trackers flip (``set_tracking``); a reload may also remove the
+  instance (``remove_router``) and add it back (``add_router``, ``start_router``).  The VIP holder of each host
+  follows its ``AddVips``/``DelVips`` effects.
+
+Every random draw comes from ``random.Random`` seeded by the history, and every tie is broken
+by a sequence number: a history replays bit for bit.
+
+Where a ``vrrp_dcs`` model plugs in (issue 12, invariant 1): a DCS server is one more
+participant on the same clock.  It gets its own queue items (client requests and keep-alives are
+``World._push`` ed as messages through the same loss/delay/partition model, lease expiry is a
+queue item on the server's clock), the client decision logic of each host is fed by
+``SimHost`` beside its node, and ``checks.Checker.at_instant`` gains the "never two VIP holders"
+check, which needs nothing more than ``SimHost.has_vip``, already tracked here for every host,
+crashed ones included.  Nothing in this module assumes plain VRRP is the only participant.
+"""
+
+from __future__ import annotations
+
+import heapq
+import ipaddress
+import random
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from functools import lru_cache, partial
+from typing import TYPE_CHECKING
+
+from vipkeeper.config.load import parse_string
+from vipkeeper.config.to_params import router_params
+from vipkeeper.core.events import (
+    AddVips,
+    DelVips,
+    Effect,
+    Received,
+    State,
+    StateChanged,
+    TrackingChanged,
+    Transmit,
+)
+from vipkeeper.core.node import VrrpNode
+from vipkeeper.core.params import RouterLink, RouterParams
+from vipkeeper.core.router import VrrpRouter
+
+if TYPE_CHECKING:
+    from tests.sim.checks import Checker
+    from tests.sim.history import History, HostCfg
+
+PPM = 1_000_000
+IFINDEX = 2
+INSTANCE = "VI_1"
+VIP = {4: "10.0.0.100/24", 6: "fd00::100/64"}
+TTL = 255
+
+# Queue phases at one instant: packets and history actions first, then the nodes' timers, then
+# the checks that must see what the timers did.
+PHASE_INPUT = 0
+PHASE_CHECK = 2
+
+
+class CoreRaised(Exception):
+    """An exception escaped ``VrrpNode`` (invariant 4)."""
+
+
+def conf_text(h: HostCfg, hist: History, priority: int | None = None) -> str:
+    """The host's keepalived.conf, as an operator would write it."""
+    lines = [
+        "vrrp_instance VI_1 {",
+        f"    state {'MASTER' if h.state_master else 'BACKUP'}",
+        "    interface eth0",
+        "    virtual_router_id 51",
+        f"    version {hist.version}",
+        f"    priority {h.priority if priority is None else priority}",
+        f"    advert_int {hist.advert_int_cs / 100:g}",
+    ]
+    if hist.down_timer_adverts != 3:
+        lines.append(f"    down_timer_adverts {hist.down_timer_adverts}")
+    for flag in ("nopreempt", "fast_preempt", "lower_prio_no_advert", "higher_prio_send_advert"):
+        if getattr(h, flag):
+            lines.append(f"    {flag}")
+    if h.preempt_delay_s:
+        lines.append(f"    preempt_delay {h.preempt_delay_s}")
+    if hist.unicast:
+        lines.append(f"    unicast_src_ip {h.addr}")
+        lines.append("    unicast_peer {")
+        lines += [f"        {o.addr}" for o in hist.hosts if o.name != h.name]
+        lines.append("    }")
+    lines += ["    virtual_ipaddress {", f"        {VIP[hist.family]}", "    }", "}", ""]
+    return "\n".join(lines)
+
+
+@lru_cache(maxsize=4096)
+def params_from_text(text: str) -> RouterParams:
+    config, diagnostics = parse_string(text)
+    errors = [d for d in diagnostics if d.is_error]
+    if errors:
+        raise ValueError(f"simulator built a bad config: {errors}\n{text}")
+    return router_params(config.instances[0], config.global_defs)
+
+
+@dataclass
+class SimHost:
+    name: str
+    addr: ipaddress.IPv4Address | ipaddress.IPv6Address
+    cfg: HostCfg
+    params: RouterParams
+    ppm: int
+    clock0_us: int
+    mac: bytes
+    node: VrrpNode | None = None  # None: no daemon running
+    powered: bool = True
+    daemon_crashed: bool = False  # killed: its VIP may still be on the interface
+    link_up: bool = True
+    tracking: TrackingChanged = field(default_factory=lambda: TrackingChanged(offset=0))
+    has_vip: bool = False
+    delivered: int = 0  # packets given to the current node's receive()
+    wake_us: int | None = None  # true time of the node's next deadline
+    incarnation: int = 0
+    configured: bool = True  # the instance is in its keepalived.conf (a reload may remove it)
+    removed_counted: int = 0  # packets the node had counted in routers a reload has removed since
+
+    def local(self, true_us: int) -> int:
+        return self.clock0_us + true_us * (PPM + self.ppm) // PPM
+
+    def true_at(self, local_us: int) -> int:
+        """The first true instant at which this host's clock reads ``local_us`` or later."""
+        t = max(0, -(-(local_us - self.clock0_us) * PPM // (PPM + self.ppm)))
+        while self.local(t) < local_us:
+            t += 1
+        while t > 0 and self.local(t - 1) >= local_us:
+            t -= 1
+        return t
+
+    def true_duration(self, local_dur_us: int, from_true_us: int) -> int:
+        """True time this host's clock takes to advance ``local_dur_us`` from ``from_true_us``."""
+        return self.true_at(self.local(from_true_us) + local_dur_us) - from_true_us
+
+    @property
+    def running(self) -> bool:
+        return self.node is not None
+
+    @property
+    def router(self) -> VrrpRouter | None:
+        """The instance's router: None with no daemon, or while a reload has removed it."""
+        node = self.node
+        return None if node is None or INSTANCE not in node else node.router(INSTANCE)
+
+    @property
+    def state(self) -> State | None:
+        r = self.router
+        return None if r is None else r.state
+
+
+class World:
+    def __init__(self, hist: History, checker: Checker | None = None) -> None:
+        self.hist = hist
+        self.rng = random.Random(hist.seed * 2 + 1)  # the network's draws
+        self.now_us = 0
+        self.checker = checker
+        self.hosts: dict[str, SimHost] = {}
+        for i, h in enumerate(hist.hosts):
+            text = conf_text(h, hist)
+            self.hosts[h.name] = SimHost(
+                h.name,
+                ipaddress.ip_address(h.addr),
+                h,
+                params_from_text(text),
+                h.ppm,
+                h.clock0_us,
+                bytes((2, 0, 0, 0, 0, i + 1)),
+            )
+        self._queue: list[tuple[int, int, int, str, tuple[object, ...]]] = []
+        self._seq = 0
+        self.blocked: set[tuple[str, str]] = set()  # (from, to)
+        self.loss = 0.0
+        self.dup = 0.0
+        self.delay_min_us = hist.delay_min_us
+        self.delay_max_us = hist.delay_max_us
+        self.drop_next_send = False
+        self.sent = 0
+        self.lost = 0
+        self.duplicated = 0
+        self.reordered = 0
+        self._last_arrival: dict[tuple[str, str], int] = {}
+        self.on_action: list[Callable[[str], None]] = []
+        for t_us, kind, *args in hist.actions:
+            self._push(t_us, PHASE_INPUT, "action", (kind, *args))
+
+    # ------------------------------------------------------------ the queue
+
+    def _push(self, t_us: int, phase: int, kind: str, data: tuple[object, ...]) -> None:
+        self._seq += 1
+        heapq.heappush(self._queue, (t_us, phase, self._seq, kind, data))
+
+    def schedule_check(self, t_us: int, name: str, *args: object) -> None:
+        """Run ``checker.check_due(name, *args)`` at ``t_us``, after that instant's timers."""
+        self._push(max(t_us, self.now_us), PHASE_CHECK, "check", (name, *args))
+
+    def _next_wake(self) -> int | None:
+        best: int | None = None
+        for h in self.hosts.values():
+            w = h.wake_us
+            if w is not None and (best is None or w < best):
+                best = w
+        return best
+
+    def run_until(self, end_us: int) -> None:
+        q = self._queue
+        while True:
+            wake = self._next_wake()
+            nxt = q[0][0] if q else None
+            if wake is not None and (nxt is None or wake < nxt):
+                nxt = wake
+            if nxt is None or nxt > end_us:
+                self.now_us = end_us
+                return
+            self.now_us = now = nxt
+            while q and q[0][0] == now and q[0][1] == PHASE_INPUT:
+                _, _, _, kind, data = heapq.heappop(q)
+                if kind == "pkt":
+                    self._deliver(*data)  # type: ignore[arg-type]
+                else:
+                    self._act(data)
+            for h in self.hosts.values():
+                if h.wake_us is not None and h.wake_us <= now and h.node is not None:
+                    self._call(h, partial(h.node.on_timer, h.local(now)))
+            checker = self.checker
+            while q and q[0][0] == now:
+                _, _, _, kind, data = heapq.heappop(q)
+                if checker is not None:
+                    checker.check_due(self, *data)
+            if checker is not None:
+                checker.at_instant(self)
+
+    # ------------------------------------------------------------ the core
+
+    def _call(self, h: SimHost, fn: Callable[[], list[Effect]]) -> None:
+        """One call into the node, as the daemon makes it; then carry out its effects in order."""
+        try:
+            effects = fn()
+        except Exception as exc:
+            raise CoreRaised(f"{h.name}: {type(exc).__name__}: {exc}\n{traceback.format_exc()}") from exc
+        for e in effects:
+            te = type(e)
+            if te is Transmit:
+                self._send(h, e)  # type: ignore[arg-type]
+            elif te is AddVips:
+                h.has_vip = True
+            elif te is DelVips:
+                h.has_vip = False
+            elif te is StateChanged and self.checker is not None:
+                self.checker.on_transition(self, h, e)  # type: ignore[arg-type]
+        node = h.node
+        if node is not None:
+            d = node.next_deadline()
+            h.wake_us = None if d is None else max(self.now_us, h.true_at(d))
+
+    # ------------------------------------------------------------ the network
+
+    def _send(self, h: SimHost, t: Transmit) -> None:
+        self.sent += 1
+        if not h.link_up:
+            return
+        if self.drop_next_send:
+            self.drop_next_send = False
+            self.lost += 1
+            return
+        rng = self.rng
+        for o in self.hosts.values():
+            if o is h or (h.name, o.name) in self.blocked:
+                continue
+            if not t.dst.is_multicast and o.addr != t.dst:
+                continue
+            if self.loss and rng.random() < self.loss:
+                self.lost += 1
+                continue
+            copies = 2 if self.dup and rng.random() < self.dup else 1
+            self.duplicated += copies - 1
+            for _ in range(copies):
+                at = self.now_us + rng.randint(self.delay_min_us, self.delay_max_us)
+                key = (h.name, o.name)
+                if at < self._last_arrival.get(key, 0):
+                    self.reordered += 1
+                else:
+                    self._last_arrival[key] = at
+                pkt = Received(t.family, t.src, t.dst, TTL, IFINDEX, t.payload)
+                self._push(at, PHASE_INPUT, "pkt", (o.name, h.name, pkt))
+
+    def _deliver(self, to: str, frm: str, pkt: Received) -> None:
+        h = self.hosts[to]
+        node = h.node
+        if node is None or not h.link_up:
+            return  # no daemon to hear it, or no carrier
+        h.delivered += 1
+        checker = self.checker
+        if checker is not None:
+            checker.on_deliver(self, h, frm, pkt)
+            checker.receiving = h.name
+        try:
+            self._call(h, lambda: node.receive(pkt, h.local(self.now_us)))
+        finally:
+            if checker is not None:
+                checker.receiving = None
+
+    # ------------------------------------------------------------ the history's actions
+
+    def _act(self, data: tuple[object, ...]) -> None:
+        kind, *args = data
+        checker = self.checker
+        if checker is not None:
+            checker.on_action(self, str(kind))
+            checker.acting = True
+        try:
+            getattr(self, f"_do_{kind}")(*args)
+        finally:
+            if checker is not None:
+                checker.acting = False
+
+    def _do_partition(self, frm: str, to: str) -> None:
+        self.blocked.add((frm, to))
+
+    def _do_heal(self) -> None:
+        self.blocked.clear()
+
+    def _do_net(self, loss_pm: int, dup_pm: int) -> None:
+        self.loss = loss_pm / 1000
+        self.dup = dup_pm / 1000
+
+    def _do_link(self, name: str, up: bool) -> None:
+        h = self.hosts[name]
+        h.link_up = up
+        node = h.node
+        if node is not None:
+            self._call(h, lambda: node.set_link(IFINDEX, up, h.local(self.now_us)))
+
+    def _do_track(self, name: str, offset: int, fault: bool, pending: bool = False) -> None:
+        h = self.hosts[name]
+        h.tracking = TrackingChanged(
+            offset=offset,
+            faults=frozenset({"chk"}) if fault else frozenset(),
+            pending=frozenset({"chk0"}) if pending else frozenset(),
+        )
+        node = h.node
+        if node is not None and INSTANCE in node:  # a removed instance's trackers are forgotten
+            self._call(h, lambda: node.set_tracking(INSTANCE, h.tracking, h.local(self.now_us)))
+
+    def _do_crash(self, name: str, power: bool) -> None:
+        h = self.hosts[name]
+        h.node = None
+        h.wake_us = None
+        if power:
+            h.powered = False
+            h.has_vip = False  # the address went with the machine
+        else:
+            h.daemon_crashed = True  # kill -9: the VIP stays on the interface
+
+    def _do_stop(self, name: str) -> None:
+        h = self.hosts[name]
+        node = h.node
+        if node is None:
+            return
+        self._call(h, lambda: node.shutdown(h.local(self.now_us)))
+        h.node = None
+        h.wake_us = None
+
+    def _do_restart(self, name: str) -> None:
+        """Start the daemon (booting the host first if it lost power), as ``daemon.app`` does:
+        stale VIPs removed, routers added, link and tracking verdicts fed, then ``start``."""
+        h = self.hosts[name]
+        if h.node is not None:
+            self._do_crash(name, False)
+        h.powered = True
+        h.daemon_crashed = False
+        h.has_vip = False  # io.stale_vips / VipActions.delete(quiet=True) before the first election
+        node = VrrpNode()
+        h.node = node
+        h.delivered = 0
+        h.removed_counted = 0
+        h.incarnation += 1
+        now = h.local(self.now_us)
+        if h.configured:
+            node.add_router(h.params, RouterLink(IFINDEX, h.addr, h.mac))
+            self._call(h, lambda: node.set_link(IFINDEX, h.link_up, now))
+            self._call(h, lambda: node.set_tracking(INSTANCE, h.tracking, now))
+        self._call(h, lambda: node.start(now))
+
+    def _do_reload(self, name: str, priority: int) -> None:
+        """SIGHUP with a changed priority: ``reconfigure`` then the tracking verdict again."""
+        h = self.hosts[name]
+        h.params = params_from_text(conf_text(h.cfg, self.hist, priority))
+        node = h.node
+        if node is None or INSTANCE not in node:
+            return
+        now = h.local(self.now_us)
+        link = RouterLink(IFINDEX, h.addr, h.mac)
+        self._call(h, lambda: node.reconfigure(INSTANCE, h.params, link, now))
+        self._call(h, lambda: node.set_tracking(INSTANCE, h.tracking, now))
+
+    def _do_unconfigure(self, name: str) -> None:
+        """A reload whose configuration no longer has the instance (``daemon.app._remove_instance``)."""
+        h = self.hosts[name]
+        h.configured = False
+        node = h.node
+        if node is not None and INSTANCE in node:
+            c = node.router(INSTANCE).counters
+            h.removed_counted += c.adverts_received + sum(c.drops.values())
+            self._call(h, lambda: node.remove_router(INSTANCE, h.local(self.now_us)))
+
+    def _do_configure(self, name: str) -> None:
+        """A reload that adds the instance back (``daemon.app._apply``: add, link, tracking, start)."""
+        h = self.hosts[name]
+        h.configured = True
+        node = h.node
+        if node is None or INSTANCE in node:
+            return
+        now = h.local(self.now_us)
+        node.add_router(h.params, RouterLink(IFINDEX, h.addr, h.mac))
+        self._call(h, lambda: node.set_link(IFINDEX, h.link_up, now))
+        self._call(h, lambda: node.set_tracking(INSTANCE, h.tracking, now))
+        self._call(h, lambda: node.start_router(INSTANCE, now))
+
+    def _do_settle(self, lose_one: bool, revive: tuple[str, ...] | list[str]) -> None:
+        """The end of the chaos: the network heals (no loss; delay stays bounded, duplicates and
+        reordering stay), every link comes up, crashed daemons restart (their stale VIPs would
+        otherwise stay: an operator's problem, not the protocol's), the hosts in ``revive``
+        come back; trackers keep their last verdict.  With ``lose_one`` the next advert sent is
+        lost (the issue's "three intervals with a lost advert")."""
+        self.blocked.clear()
+        self.loss = 0.0
+        for h in self.hosts.values():
+            if not h.link_up:
+                self._do_link(h.name, True)
+        for h in self.hosts.values():
+            if not h.configured:
+                self._do_configure(h.name)
+        for h in self.hosts.values():
+            if h.daemon_crashed or (h.name in revive and h.node is None):
+                self._do_restart(h.name)
+        self.drop_next_send = lose_one
+        if self.checker is not None:
+            self.checker.on_settle(self)
+
+
+def eligible(h: SimHost) -> bool:
+    """May this host be MASTER, judged from its inputs only: daemon running, link up, every
+    tracker reported and none failed."""
+    if h.router is None or not h.link_up or h.tracking.faults:
+        return False
+    # A weight-0 tracker that has not reported holds a router where it is in INIT or FAULT (an
+    # unknown result is no reason to come up); it does not move a BACKUP or a MASTER
+    # (core.router._try_leave_init).
+    return not h.tracking.pending or h.state in (State.BACKUP, State.MASTER)
+
+
+def with_priority(p: RouterParams, priority: int) -> RouterParams:
+    return replace(p, base_priority=priority)
