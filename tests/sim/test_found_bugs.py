@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import ipaddress
 
-from tests.sim.history import History, run
+import pytest
+
+from tests.sim.history import History, generate, run
 from vipkeeper.core import codec
 from vipkeeper.core.events import Received
 from vipkeeper.core.node import VrrpNode
@@ -142,4 +144,12 @@ NOPREEMPT_RELOAD_BUG = (
 
 def test_sim_reload_to_nopreempt_cancels_a_pending_preemption() -> None:
     out = run(History.from_json(NOPREEMPT_RELOAD_REPLAY))
+    assert out.ok, out.violation
+
+
+@pytest.mark.parametrize("seed", [1001473, 1041175])
+def test_sim_nopreempt_keeps_the_wait_after_a_resign_with_fast_preempt(seed: int) -> None:
+    """Found by the soak after fast_preempt learned to take over at once when the master is gone:
+    a nopreempt host did so too, before its Skew_Time; with nopreempt the RFC's wait stays."""
+    out = run(generate(seed))
     assert out.ok, out.violation

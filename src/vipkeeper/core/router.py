@@ -253,7 +253,7 @@ class VrrpRouter:
         if self.params.want_master and self.params.owner:
             self._become_master(now_us, out, reason)
             return
-        gone = self._master_gone(now_us) if self.params.fast_preempt else None
+        gone = self._master_gone(now_us) if self.params.fast_preempt and not self.params.nopreempt else None
         if gone is not None:
             # vipkeeper ``fast_preempt``: our trackers now say we may hold the VIP and no master
             # is there to yield to, so waiting Skew_Time or Master_Down_Interval would only keep
@@ -370,7 +370,7 @@ class VrrpRouter:
         return True
 
     def _master_gone(self, now_us: int) -> str | None:
-        """Why no master is there (for ``fast_preempt``), or None: the last advert heard was a
+        """Why no master is there (for ``fast_preempt`` without ``nopreempt``), or None: the last advert heard was a
         resign (priority 0), or none has come for a Master_Down_Interval.  Nothing heard at all
         (just started) is not "gone": a master may be there, and the start-up wait finds it."""
         if self.last_heard_resign:
@@ -387,7 +387,9 @@ class VrrpRouter:
         """vipkeeper ``fast_preempt``: a BACKUP whose trackers now rank it above the master it
         last heard, or whose master resigned, takes over at once instead of waiting for the
         down timer; a master still there yields on our advert (RFC 5798 §6.4.3)."""
-        gone = self._master_gone(now_us)
+        # With nopreempt the RFC's wait stays: taking over before a higher backup's shorter
+        # Skew_Time could lock a lower master in, since nobody would preempt it.
+        gone = None if self.params.nopreempt else self._master_gone(now_us)
         if gone is not None:
             self._become_master(now_us, out, f"fast preempt: trackers changed, and {gone}")
             return
