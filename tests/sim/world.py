@@ -138,7 +138,6 @@ class SimHost:
     wake_us: int | None = None  # true time of the node's next deadline
     incarnation: int = 0
     configured: bool = True  # the instance is in its keepalived.conf (a reload may remove it)
-    removed_counted: int = 0  # packets the node had counted in routers a reload has removed since
 
     def local(self, true_us: int) -> int:
         return self.clock0_us + true_us * (PPM + self.ppm) // PPM
@@ -396,7 +395,6 @@ class World:
         node = VrrpNode()
         h.node = node
         h.delivered = 0
-        h.removed_counted = 0
         h.incarnation += 1
         now = h.local(self.now_us)
         if h.configured:
@@ -423,8 +421,6 @@ class World:
         h.configured = False
         node = h.node
         if node is not None and INSTANCE in node:
-            c = node.router(INSTANCE).counters
-            h.removed_counted += c.adverts_received + sum(c.drops.values())
             self._call(h, lambda: node.remove_router(INSTANCE, h.local(self.now_us)))
 
     def _do_configure(self, name: str) -> None:
