@@ -12,13 +12,15 @@ Both modes keep passing through an etcd outage only while the key provably canno
 passed to another host, and fail a margin before it could (:mod:`.decide`).
 
 No dependency: the client (:mod:`.client`) speaks HTTP/1.1 + JSON to etcd's gateway.
-Modules: ``decide`` (the pure arithmetic and verdict), ``client`` (etcd), ``tracker``.
+Modules: ``decide`` (the pure arithmetic and verdict), ``session`` (every decision, sans-IO),
+``client`` (etcd), ``tracker`` (the asyncio driver of a session over the client).
 """
 
 from __future__ import annotations
 
 from vipkeeper.checks.dcs.client import EtcdClient, EtcdError
 from vipkeeper.checks.dcs.decide import Confirmation, Verdict, classify, judge
-from vipkeeper.checks.dcs.tracker import DcsState, DcsTracker
+from vipkeeper.checks.dcs.session import DcsState
+from vipkeeper.checks.dcs.tracker import DcsTracker
 
 __all__ = ["Confirmation", "DcsState", "DcsTracker", "EtcdClient", "EtcdError", "Verdict", "classify", "judge"]
