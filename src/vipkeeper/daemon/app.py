@@ -39,6 +39,7 @@ from vipkeeper.io import scripts
 from vipkeeper.io.l2_socket import L2Sender
 from vipkeeper.io.netlink import LinkInfo, Netlink
 from vipkeeper.io.vrrp_socket import VrrpSocket
+from vipkeeper.lazy_ssl import enable_asyncio_tls, needs_tls
 
 if TYPE_CHECKING:
     from vipkeeper.daemon.metrics import MetricsServer
@@ -334,6 +335,8 @@ class Daemon:
                 log.error("reload: %s; keeping the running configuration", exc)
                 sd_notify("READY=1")
                 return False, [str(exc)]
+        if needs_tls(new, self.metrics_listen):
+            enable_asyncio_tls()  # started without ssl (lazy_ssl); the new config may use TLS
         plan = plan_reload(self.config, new, self.instances)
         await self._apply(plan, new)
         log.info("reloaded %s: %s", path, plan.summary())
