@@ -21,7 +21,7 @@ import asyncio
 import errno
 import logging
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Container
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface, ip_address, ip_interface
 from typing import Any, TypeVar
@@ -250,18 +250,23 @@ class Netlink:
         """Every address on the interface, in the kernel's order."""
         return [iface for _i, iface, _f, _s in await self._dump_addresses(ifindex, family)]
 
-    async def primary_address(self, ifindex: int, family: int) -> IPv4Address | IPv6Address | None:
+    async def primary_address(
+        self, ifindex: int, family: int, exclude: Container[IPv4Address | IPv6Address] = ()
+    ) -> IPv4Address | IPv6Address | None:
         """The source address VRRP adverts use by default.
 
         IPv4: the first non-secondary, global-scope address. IPv6: the
         link-local address (RFC 5798 §5.1.2.1), only once it is usable
-        (not tentative, not DAD-failed); None until then.
+        (not tentative, not DAD-failed); None until then.  Addresses in ``exclude`` (the
+        daemon's own VIPs, as keepalived's ignore_address_if_ours_or_link_local) never are.
         """
         af = _family_af(family)
         if af is None:
             raise ValueError("primary_address needs family 4 or 6")
         bad = lc.IFA_F_TENTATIVE | lc.IFA_F_DADFAILED
         for _i, iface, flags, scope in await self._dump_addresses(ifindex, af):
+            if iface.ip in exclude:
+                continue
             if af == socket.AF_INET:
                 if not flags & lc.IFA_F_SECONDARY and scope == lc.RT_SCOPE_UNIVERSE:
                     return iface.ip
