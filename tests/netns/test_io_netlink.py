@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import types
 
 import pytest
-from pyroute2.netlink.exceptions import NetlinkError
 
 from tests.netns.helpers import run_json, start
 from vipkeeper.io import linuxconst as lc
@@ -109,11 +107,10 @@ def test_parse_link_message():
 
 
 class FakeMonitor:
-    """Stands in for a bound AsyncIPRoute: plays batches; an Exception instance is raised."""
+    """Stands in for an RtnlMonitor: plays batches; an Exception instance is raised."""
 
     def __init__(self, script):
         self.script = script
-        self.local = types.SimpleNamespace()
         self.closed = False
 
     async def get(self):
@@ -139,7 +136,7 @@ def test_link_events_survive_garbage_and_socket_errors():
             [
                 [{}, {"header": {}}, newlink(2, up)],  # garbage, then eth0 up
                 [newlink(2, up)],  # no change: no event
-                NetlinkError(105),
+                OSError(105, "No buffer space available"),
             ]
         ),  # ENOBUFS: reopen + resync
         FakeMonitor([[newlink(2, up)]]),
@@ -149,7 +146,8 @@ def test_link_events_survive_garbage_and_socket_errors():
     async def main():
         nl = Netlink()
 
-        async def open_monitor():
+        async def open_monitor(groups):
+            assert groups == lc.RTMGRP_LINK
             mon = monitors.pop(0)
             opened.append(mon)
             return mon

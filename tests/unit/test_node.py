@@ -34,6 +34,7 @@ from vipkeeper.core.events import (
 )
 from vipkeeper.core.node import VrrpNode
 from vipkeeper.core.params import RouterLink
+from vipkeeper.errors import DecodeError
 
 ME = IPv4Address("10.0.0.1")
 PEER = IPv4Address("10.0.0.2")
@@ -398,3 +399,42 @@ def test_a_reload_into_nopreempt_stops_a_preemption_in_progress() -> None:
         node.on_timer(t * US)
         node.receive(advert(p, 74), t * US)  # its adverts now re-arm the timer: nopreempt
     assert r.state is State.BACKUP and r.master_addr == PEER
+
+
+# ---------------------------------------------------------------- source address (address events)
+
+
+def test_source_address_leaving_is_fault_and_its_return_recovers() -> None:
+    """keepalived_netlink.c netlink_if_address_filter: down_instance, then try_up_instance."""
+    p = params("VI_1", want_master=True)
+    node = node_with(p)
+    node.start(0)
+    become_master(node, "VI_1")
+    out = node.set_source("VI_1", None, 5 * US)
+    r = node.router("VI_1")
+    assert r.state is State.FAULT and DelVips("VI_1") in out
+    assert [codec.decode(t.payload, family=4).priority for t in transmits(out)] == [0]
+    assert r.faults == {f"source address {ME} not on the interface"}
+    assert node.set_source("VI_1", None, 6 * US) == []  # no change, no effect
+    assert node.set_source("nope", None, 6 * US) == []
+    node.set_source("VI_1", ME, 7 * US)
+    assert r.state is State.BACKUP and not r.faults
+    assert node.set_link(IFINDEX, True, 7 * US) == []  # the link was never down
+
+
+def test_a_new_source_address_is_used_for_the_adverts() -> None:
+    new = IPv4Address("10.0.0.9")
+    p = params("VI_1", want_master=True, version=3, advert_int_cs=100)
+    node = node_with(p)
+    node.start(0)
+    become_master(node, "VI_1")
+    node.set_source("VI_1", None, 5 * US)
+    node.set_source("VI_1", new, 6 * US)
+    assert node.link("VI_1").src == new and node.router("VI_1").src_addr == new
+    out = become_master(node, "VI_1")
+    [t] = transmits(out)
+    assert t.src == new
+    # VRRPv3's checksum covers the pseudo-header with the source (RFC 5798 §5.2.8): the new one
+    assert codec.decode(t.payload, family=4, src=new, dst=t.dst).priority == p.base_priority
+    with pytest.raises(DecodeError):
+        codec.decode(t.payload, family=4, src=ME, dst=t.dst)

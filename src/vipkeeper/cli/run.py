@@ -52,6 +52,9 @@ def run(args: argparse.Namespace) -> int:
     from vipkeeper.io.stale_vips import remove_stale_vips
 
     remove_stale_vips(config, Path(args.state_dir))  # before the slow imports: a crash's VIPs go now
+    from vipkeeper.lazy_ssl import import_asyncio, needs_tls
+
+    import_asyncio(needs_tls(config, args.metrics_listen))  # no OpenSSL for a plain config
     import asyncio
 
     from vipkeeper.daemon.app import run_daemon  # the asyncio shell, Linux only

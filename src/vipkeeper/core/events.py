@@ -64,6 +64,17 @@ class LinkChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceChanged:
+    """The instance's source address is on its interface (again), or has left it.
+
+    keepalived (keepalived_netlink.c netlink_if_address_filter, 2.2.7): an instance whose source
+    address leaves the interface goes to FAULT (down_instance) until an address returns
+    (try_up_instance); for a configured source only with ``track_src_ip``."""
+
+    present: bool
+
+
+@dataclass(frozen=True, slots=True)
 class TrackingChanged:
     """The tracking arithmetic's verdict (see ``core.tracking``).
 
@@ -109,7 +120,7 @@ class Received:
     payload: bytes
 
 
-Event = Start | AdvertReceived | LinkChanged | TrackingChanged | SyncGroupChanged | Shutdown
+Event = Start | AdvertReceived | LinkChanged | SourceChanged | TrackingChanged | SyncGroupChanged | Shutdown
 
 
 # ---------------------------------------------------------------- effects

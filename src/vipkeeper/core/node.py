@@ -53,6 +53,7 @@ from vipkeeper.core.events import (
     SendAdvert,
     SendGratuitous,
     Shutdown,
+    SourceChanged,
     Start,
     State,
     StateChanged,
@@ -292,6 +293,21 @@ class VrrpNode:
                 continue
             out.append(LinkStateChanged(ep.router.params.name, up))
             self._emit(ep, ep.router.handle(LinkChanged(up=up), now_us), now_us, out)
+        return out
+
+    def set_source(self, name: str, src: IPAddress | None, now_us: int) -> list[Effect]:
+        """The router's source address left its interface (``None``: it enters FAULT) or is
+        there (again), possibly another one (an address taken from the interface): adverts are
+        sent from it from now on and the router leaves that FAULT."""
+        ep = self._eps.get(name)
+        if ep is None:
+            return []
+        if src is not None and src != ep.link.src:
+            ep.link = RouterLink(ep.link.ifindex, src, ep.link.mac)
+            ep.router.src_addr = src
+            ep.encoders.clear()  # the checksum's pseudo-header has the source
+        out: list[Effect] = []
+        self._emit(ep, ep.router.handle(SourceChanged(present=src is not None), now_us), now_us, out)
         return out
 
     def receive(self, pkt: Received, now_us: int) -> list[Effect]:

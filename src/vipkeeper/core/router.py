@@ -12,8 +12,11 @@ engine next needs :meth:`on_timer`.
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
+
+# hmac.compare_digest is this function (or _hashlib's); importing hmac loads hashlib and OpenSSL's
+# libcrypto, +3.7 MB of RSS for one 8-byte comparison (issue 14).
+from _operator import _compare_digest
 from dataclasses import dataclass, field
 
 from vipkeeper.core import timers
@@ -31,6 +34,7 @@ from vipkeeper.core.events import (
     SendAdvert,
     SendGratuitous,
     Shutdown,
+    SourceChanged,
     Start,
     State,
     StateChanged,
@@ -87,6 +91,7 @@ class VrrpRouter:
         # Conditions outside the protocol.
         self._started = False
         self._link_up = True
+        self._source_present = True
         self._tracking = TrackingChanged(offset=0)
         self._group_faults: frozenset[str] = frozenset()
         self._ever_left_init = False
@@ -119,6 +124,8 @@ class VrrpRouter:
         reasons = set(self._tracking.faults)
         if not self._link_up:
             reasons.add("link down")
+        if not self._source_present:
+            reasons.add(f"source address {self.src_addr} not on the interface")
         return frozenset(reasons)
 
     @property
@@ -147,6 +154,11 @@ class VrrpRouter:
                 if up != self._link_up:
                     self._link_up = up
                     self._reevaluate(now_us, out, "link up" if up else "link down")
+            case SourceChanged(present=present):
+                if present != self._source_present:
+                    self._source_present = present
+                    why = "back on" if present else "removed from"
+                    self._reevaluate(now_us, out, f"source address {self.src_addr} {why} the interface")
             case TrackingChanged():
                 self._on_tracking(event, now_us, out)
             case SyncGroupChanged():
@@ -419,7 +431,7 @@ class VrrpRouter:
             if adv.auth_type != p.auth_type:
                 return "auth_type_mismatch", f"auth type {adv.auth_type}, expected {p.auth_type}"
             # RFC 2338 §7.1: compare the NUL-padded 8-byte password, in constant time.
-            if p.auth_type == AUTH_PASS and not hmac.compare_digest(
+            if p.auth_type == AUTH_PASS and not _compare_digest(
                 adv.auth_data[:8].ljust(8, b"\0"), p.auth_data.ljust(8, b"\0")
             ):
                 return "auth_failure", "wrong password"

@@ -37,8 +37,9 @@ from vipkeeper.daemon.systemd import sd_notify
 from vipkeeper.daemon.trackers import ScriptUsers, StartupError, TrackerSet
 from vipkeeper.io import scripts
 from vipkeeper.io.l2_socket import L2Sender
-from vipkeeper.io.netlink import LinkInfo, Netlink
+from vipkeeper.io.netlink import AddrEvent, LinkInfo, Netlink
 from vipkeeper.io.vrrp_socket import VrrpSocket
+from vipkeeper.lazy_ssl import enable_asyncio_tls, needs_tls
 
 if TYPE_CHECKING:
     from vipkeeper.daemon.metrics import MetricsServer
@@ -64,6 +65,7 @@ class Daemon:
         self.instances: dict[str, VrrpInstance] = {}  # running name -> its configuration
         self.vips: dict[str, VipActions] = {}
         self._links: dict[str, LinkInfo] = {}  # instance name -> its interface
+        self._source_gone: set[str] = set()  # instances whose source address left the interface
         self._sockets: dict[tuple[int, int], VrrpSocket] = {}  # (ifindex, family)
         self._l2: dict[int, L2Sender] = {}
         self._notifier: Notifier | None = None
@@ -111,12 +113,15 @@ class Daemon:
                 await control.start()
                 metrics = await self._start_metrics()
                 self.supervisor.spawn(self._link_watch(nl), "link-watch")
+                self.supervisor.spawn(self._addr_watch(nl), "address-watch")
                 self.trackers.start()
                 now = now_us()
                 for name in self.instances:
                     self._run(self.node.set_link(self._links[name].ifindex, self._links[name].up, now))
                     self._run(self.node.set_tracking(name, self.trackers.verdict(name), now))
                 self._run(self.node.start(now))
+                for name in list(self.instances):
+                    await self._check_source(nl, name, None)  # a tracked configured source may be missing
                 log.info("vipkeeper started: %d instance(s)", len(self.instances))
                 # Everything built so far lives as long as the daemon: move it out of the cyclic
                 # collector's generations, so a collection no longer walks it.
@@ -304,6 +309,54 @@ class Daemon:
             self.trackers.set_interface(ev.ifname, None if ev.deleted else ev.up)
             self._run(self.node.set_link(ev.ifindex, ev.up, now_us()))
 
+    async def _addr_watch(self, nl: Netlink) -> None:
+        async for ev in nl.addr_events():
+            # Cheap filter first: a master adding 200 VIPs sees 200 events on the interface.
+            for name in [n for n, link in self._links.items() if link.ifindex == ev.ifindex]:
+                if (self.node.link(name).src == ev.ip) if ev.deleted else (name in self._source_gone):
+                    await self._check_source(nl, name, ev)
+
+    async def _check_source(self, nl: Netlink, name: str, ev: AddrEvent | None) -> None:
+        """Follow the instance's source address as keepalived does (keepalived_netlink.c
+        netlink_if_address_filter, 2.2.7; keepalived.conf(5) track_src_ip):
+
+        * a configured source (unicast_src_ip / mcast_src_ip) is followed only with
+          ``track_src_ip``: FAULT while it is not on the interface;
+        * a source taken from the interface: when it leaves, another address of the interface
+          takes its place, and with none left the instance is in FAULT until one comes.
+        """
+        inst, link = self.instances.get(name), self._links.get(name)
+        if inst is None or link is None or (ev is not None and ev.ip.version != inst.family):
+            return
+        gone = name in self._source_gone
+        src = self.node.link(name).src
+        configured = inst.unicast_src_ip or inst.mcast_src_ip
+        new: IPAddress | None
+        if configured is not None:
+            if not getattr(inst, "track_src_ip", False):  # the keyword (a "wire" branch) enables it
+                return
+            if ev is None:
+                present = any(a.ip == configured for a in await nl.addresses(link.ifindex, inst.family))
+            elif ev.ip == configured:
+                present = not ev.deleted
+            else:
+                return
+            new = configured if present else None
+        else:
+            if ev is None or (ev.deleted and (gone or ev.ip != src)) or (not ev.deleted and not gone):
+                return  # only our source leaving, or an address arriving while we have none, matters
+            ours = {v.address.ip for i in self.instances.values() for v in i.vips + i.vips_excluded}
+            new = await nl.primary_address(link.ifindex, inst.family, exclude=ours)
+        if (new is None) == gone and (new is None or new == src):
+            return
+        if new is None:
+            log.warning("(%s) source address %s removed from %s", name, src, link.ifname)
+            self._source_gone.add(name)
+        else:
+            log.info("(%s) source address %s on %s%s", name, new, link.ifname, " again" if new == src else "")
+            self._source_gone.discard(name)
+        self._run(self.node.set_source(name, new, now_us()))
+
     # ------------------------------------------------------------ reload
 
     async def _reload(self) -> tuple[bool, list[str]]:
@@ -334,6 +387,8 @@ class Daemon:
                 log.error("reload: %s; keeping the running configuration", exc)
                 sd_notify("READY=1")
                 return False, [str(exc)]
+        if needs_tls(new, self.metrics_listen):
+            enable_asyncio_tls()  # started without ssl (lazy_ssl); the new config may use TLS
         plan = plan_reload(self.config, new, self.instances)
         await self._apply(plan, new)
         log.info("reloaded %s: %s", path, plan.summary())
@@ -383,6 +438,10 @@ class Daemon:
         vips.vips = inst.vips + inst.vips_excluded
         now = now_us()
         self._run(self.node.reconfigure(old_name, params, RouterLink(link.ifindex, src, link.mac), now))
+        if old_name in self._source_gone:  # the reload found a source: leave that FAULT
+            self._source_gone.discard(old_name)
+            self._run(self.node.set_source(inst.name, src, now))
+        await self._check_source(self._nl, inst.name, None)
         self._run(self.node.set_tracking(inst.name, self.trackers.verdict(inst.name), now))
 
     async def _remove_instance(self, name: str) -> None:
@@ -393,6 +452,7 @@ class Daemon:
         vips.stop()
         self.instances.pop(name, None)
         self._links.pop(name, None)
+        self._source_gone.discard(name)
         self.trackers.forget(name)
 
     # ------------------------------------------------------------ status

@@ -6,11 +6,11 @@ Constants come from <sys/inotify.h> / <linux/inotify.h>.
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
 import os
 import struct
 from collections.abc import Callable
+from functools import cache
+from typing import Any
 
 # <linux/inotify.h>
 IN_MODIFY = 0x00000002
@@ -32,10 +32,24 @@ DIR_CHANGES = IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELE
 
 _EVENT = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-_libc.inotify_init1.argtypes = [ctypes.c_int]
-_libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
-_libc.inotify_rm_watch.argtypes = [ctypes.c_int, ctypes.c_int]
+
+@cache
+def _libc() -> Any:
+    """glibc through ctypes, loaded at the first watch: a config without track_file or a
+    vrrp_pgsql data_directory never pays for ctypes (~0.4 MB; ctypes.util ~0.8 MB more)."""
+    import ctypes
+
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)  # glibc's soname on every Linux we run on
+    libc.inotify_init1.argtypes = [ctypes.c_int]
+    libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+    libc.inotify_rm_watch.argtypes = [ctypes.c_int, ctypes.c_int]
+    return libc
+
+
+def _errno() -> int:
+    import ctypes
+
+    return ctypes.get_errno()
 
 
 class Inotify:
@@ -48,17 +62,17 @@ class Inotify:
         self.overflows = 0
 
     def open(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
-        fd = _libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
+        fd = _libc().inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
         if fd < 0:
-            err = ctypes.get_errno()
+            err = _errno()
             raise OSError(err, f"inotify_init1: {os.strerror(err)}")
         self.fd = fd
         (loop or asyncio.get_running_loop()).add_reader(fd, self._readable)
 
     def watch_dir(self, path: str, mask: int = DIR_CHANGES) -> int:
-        wd = _libc.inotify_add_watch(self.fd, os.fsencode(path), mask)
+        wd = _libc().inotify_add_watch(self.fd, os.fsencode(path), mask)
         if wd < 0:
-            err = ctypes.get_errno()
+            err = _errno()
             raise OSError(err, f"inotify_add_watch {path}: {os.strerror(err)}")
         self._dirs[wd] = path
         return wd

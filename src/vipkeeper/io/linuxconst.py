@@ -28,16 +28,30 @@ SO_RCVBUFFORCE = getattr(_socket, "SO_RCVBUFFORCE", 33)
 
 # --- <linux/netlink.h> ------------------------------------------------------
 NLMSG_ERROR = 2
+NLMSG_DONE = 3
 NLM_F_REQUEST = 0x1
 NLM_F_ACK = 0x4
+NLM_F_DUMP = 0x300  # NLM_F_ROOT | NLM_F_MATCH
+NLM_F_EXCL = 0x200  # (new requests)
+NLM_F_CREATE = 0x400  # (new requests)
+NLA_F_NESTED = 0x8000
+NLA_F_NET_BYTEORDER = 0x4000
 
 # --- <linux/if_addr.h> (ifaddrmsg.ifa_flags / IFA_FLAGS, rtattr types) --------
 IFA_ADDRESS = 1
 IFA_LOCAL = 2
+IFA_LABEL = 3
+IFA_BROADCAST = 4
+IFA_FLAGS = 8
 IFA_F_SECONDARY = 0x01
 IFA_F_NODAD = 0x02
 IFA_F_DADFAILED = 0x08
 IFA_F_TENTATIVE = 0x40
+
+# --- <linux/if_link.h> (ifinfomsg rtattr types) ----------------------------------
+IFLA_ADDRESS = 1
+IFLA_IFNAME = 3
+IFLA_MTU = 4
 
 # --- <linux/if.h> (ifinfomsg.ifi_flags) ---------------------------------------
 IFF_UP = 0x1
@@ -45,9 +59,14 @@ IFF_RUNNING = 0x40
 
 # --- <linux/rtnetlink.h> ------------------------------------------------------
 RTMGRP_LINK = 0x1
+RTMGRP_IPV4_IFADDR = 0x10
+RTMGRP_IPV6_IFADDR = 0x100
 RTM_NEWLINK = 16
 RTM_DELLINK = 17
+RTM_GETLINK = 18
+RTM_NEWADDR = 20
 RTM_DELADDR = 21
+RTM_GETADDR = 22
 RT_SCOPE_UNIVERSE = 0
 RT_SCOPE_SITE = 200
 RT_SCOPE_LINK = 253

@@ -1,24 +1,18 @@
-"""Addresses and link state over rtnetlink, with pyroute2's asyncio core.
+"""Addresses, link state and their events over raw rtnetlink (:mod:`vipkeeper.io.rtnl`).
 
-The daemon never shells out to ``ip``. pyroute2 0.9 facts this module relies
-on (read from its source, checked on 0.9.7):
+The daemon never shells out to ``ip``, and since issue 14 no longer imports pyroute2 either
+(~13 MB and ~0.2 s of start-up for a handful of messages; pyroute2 stays in the lab and tests).
+Kernel facts this module relies on (rtnetlink(7), net/ipv4/devinet.c, net/ipv6/addrconf.c):
 
-* ``AsyncIPRoute`` methods are coroutines; ``addr("dump")`` / ``link("dump")``
-  return an *async generator* after the await, ``addr("add")``, ``link("get")``
-  return lists. Kernel refusals raise ``NetlinkError`` whose ``code`` is the
-  errno (EEXIST 17 on a duplicate add, EADDRNOTAVAIL 99 on deleting a missing
-  address, ENODEV 19 on an unknown link).
-* ``ifaddrmsg['flags']`` is 8 bits; the full flag word is the ``IFA_FLAGS``
-  attribute. IPv4 uses ``IFA_LOCAL`` for the interface's own address.
-* Monitoring: ``await mon.bind(groups=RTMGRP_LINK)`` then ``mon.get()`` yields
-  the messages of *one* datagram and ends, so it is called in a loop. After a
-  socket error (ENOBUFS on overflow) the object is dead for good
-  (``status['error']`` is raised from every access): close it and open a new
-  one. ``close()`` alone does not wake a pending ``get()``: we also put the
-  core's terminator (an empty datagram) into its message queue.
-* Bridge ports produce RTM_NEWLINK/RTM_DELLINK with ``family`` AF_BRIDGE (a
-  port leaving a bridge is an AF_BRIDGE DELLINK): only AF_UNSPEC messages
-  describe the link itself.
+* Refusals come back as ``NLMSG_ERROR`` with the errno: EEXIST on an exclusive add of an address
+  that is there, EADDRNOTAVAIL on deleting a missing address, ENODEV on an unknown link.
+* ``ifaddrmsg.ifa_flags`` is 8 bits; the full flag word is the ``IFA_FLAGS`` attribute. IPv4
+  uses ``IFA_LOCAL`` for the interface's own address (``IFA_ADDRESS`` is the peer on
+  point-to-point links).
+* A multicast subscription that overflows gets ENOBUFS and has lost messages: we close it,
+  open a new one and re-read the state, so changes missed meanwhile are still reported.
+* Bridge ports produce RTM_NEWLINK/RTM_DELLINK with ``family`` AF_BRIDGE (a port leaving a
+  bridge is an AF_BRIDGE DELLINK): only AF_UNSPEC messages describe the link itself.
 """
 
 from __future__ import annotations
@@ -27,18 +21,19 @@ import asyncio
 import errno
 import logging
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Container
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface, ip_interface
-
-from pyroute2 import AsyncIPRoute
-from pyroute2.netlink.exceptions import NetlinkError
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface, ip_address, ip_interface
+from typing import Any, TypeVar
 
 from vipkeeper.io import linuxconst as lc
+from vipkeeper.io.rtnl import RtnlMonitor, RtnlSocket
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LinkEvent", "LinkInfo", "Netlink"]
+__all__ = ["AddrEvent", "LinkEvent", "LinkInfo", "Netlink"]
+
+_T = TypeVar("_T")
 
 _SCOPES = {
     "global": lc.RT_SCOPE_UNIVERSE,
@@ -68,6 +63,17 @@ class LinkEvent:
     deleted: bool = False  # RTM_DELLINK: the interface is gone (up is False)
 
 
+@dataclass(frozen=True, slots=True)
+class AddrEvent:
+    """An address appeared on (or changed its flags), or left, an interface."""
+
+    ifindex: int
+    ip: IPv4Address | IPv6Address
+    prefixlen: int
+    deleted: bool = False  # RTM_DELADDR
+    flags: int = 0  # IFA_F_* (the full IFA_FLAGS word)
+
+
 def _family_af(family: int | None) -> int | None:
     if family in (None, 0):
         return None
@@ -93,11 +99,13 @@ def _link_up(flags: int) -> bool:
     return bool(flags & lc.IFF_UP) and bool(flags & lc.IFF_RUNNING)
 
 
-def _mac(text: str | None) -> bytes:
-    if not text:
+def _mac(value: bytes | str | None) -> bytes:
+    if not value:
         return b""
+    if isinstance(value, bytes):
+        return value
     try:
-        return bytes.fromhex(text.replace(":", ""))
+        return bytes.fromhex(value.replace(":", ""))
     except ValueError:
         return b""
 
@@ -144,21 +152,41 @@ def parse_link_message(msg) -> LinkEvent | None:
     return LinkEvent(ifindex, ifname, _link_up(int(msg["flags"])))
 
 
+def parse_addr_message(msg: dict[str, Any]) -> AddrEvent | None:
+    """RTM_NEWADDR/RTM_DELADDR message -> AddrEvent; None for other messages.
+
+    Raises on a malformed message (the caller counts it)."""
+    mtype = msg["header"]["type"]
+    if mtype not in (lc.RTM_NEWADDR, lc.RTM_DELADDR):
+        return None
+    iface = _addr_interface(msg)
+    if iface is None:
+        raise ValueError("address message without an address")
+    return AddrEvent(int(msg["index"]), iface.ip, iface.network.prefixlen, mtype == lc.RTM_DELADDR, _addr_flags(msg))
+
+
+def _oserror(exc: OSError, what: str) -> OSError:
+    return OSError(exc.errno, f"{what}: {exc.strerror or exc}")
+
+
 class Netlink:
-    """rtnetlink access for the daemon. ``async with Netlink() as nl: ...``"""
+    """rtnetlink access for the daemon. ``async with Netlink() as nl: ...``
+
+    Requests are synchronous underneath (the kernel answers inside ``send``); the methods stay
+    coroutines so that callers do not depend on that."""
 
     def __init__(self) -> None:
-        self._ipr: AsyncIPRoute | None = None
-        self._monitors: set[AsyncIPRoute] = set()
+        self._rt: RtnlSocket | None = None
+        self._monitors: set[RtnlMonitor] = set()
         self._closed = False
         self.monitor_errors = 0
         self.malformed = 0
 
     # -- lifecycle -----------------------------------------------------------
     async def open(self) -> Netlink:
-        if self._ipr is None:
+        if self._rt is None:
             self._closed = False
-            self._ipr = AsyncIPRoute()
+            self._rt = RtnlSocket()
         return self
 
     async def __aenter__(self) -> Netlink:
@@ -168,78 +196,77 @@ class Netlink:
         self.close()
 
     def close(self) -> None:
-        """Close the request socket and stop every ``link_events`` iterator."""
+        """Close the request socket and end every ``link_events``/``addr_events`` iterator."""
         self._closed = True
         for mon in tuple(self._monitors):
             self._close_monitor(mon)
-        ipr, self._ipr = self._ipr, None
-        if ipr is not None:
-            try:
-                ipr.close()
-            except Exception:  # pragma: no cover - best effort
-                log.debug("closing AsyncIPRoute", exc_info=True)
+        rt, self._rt = self._rt, None
+        if rt is not None:
+            rt.close()
 
     @property
-    def ipr(self) -> AsyncIPRoute:
-        if self._ipr is None:
+    def rt(self) -> RtnlSocket:
+        if self._rt is None:
             raise RuntimeError("Netlink is not open (use 'async with Netlink()')")
-        return self._ipr
+        return self._rt
 
     # -- links ---------------------------------------------------------------
     async def link_by_name(self, ifname: str) -> LinkInfo | None:
         try:
-            msgs = await self.ipr.link("get", ifname=ifname)
-        except NetlinkError as exc:
-            if exc.code in (errno.ENODEV, errno.EINVAL):
+            msgs = self.rt.link_get(ifname)
+        except OSError as exc:
+            if exc.errno in (errno.ENODEV, errno.EINVAL):
                 return None
-            raise OSError(exc.code, f"link get {ifname}: {exc}") from exc
+            raise _oserror(exc, f"link get {ifname}") from exc
         for msg in msgs:
             return _link_info(msg)
         return None
 
     async def links(self) -> list[LinkInfo]:
         out = []
-        async for msg in await self.ipr.link("dump"):
+        for msg in self.rt.link_dump():
             try:
                 out.append(_link_info(msg))
-            except Exception:
+            except (KeyError, TypeError, ValueError):
                 self.malformed += 1
         return out
 
     # -- addresses -------------------------------------------------------------
-    async def _dump_addresses(self, ifindex: int, family: int | None):
+    async def _dump_addresses(self, ifindex: int | None, family: int | None):
         af = _family_af(family)
-        kw = {"index": ifindex}
-        if af is not None:
-            kw["family"] = af
         out = []
-        async for msg in await self.ipr.addr("dump", **kw):
+        for msg in self.rt.addr_dump(af or socket.AF_UNSPEC):
             try:
-                if msg["index"] != ifindex or (af is not None and msg["family"] != af):
+                if (ifindex is not None and msg["index"] != ifindex) or (af is not None and msg["family"] != af):
                     continue
                 iface = _addr_interface(msg)
                 if iface is not None:
-                    out.append((iface, _addr_flags(msg), int(msg["scope"])))
-            except Exception:
+                    out.append((int(msg["index"]), iface, _addr_flags(msg), int(msg["scope"])))
+            except (KeyError, TypeError, ValueError):
                 self.malformed += 1
         return out
 
     async def addresses(self, ifindex: int, family: int | None = None) -> list[IPv4Interface | IPv6Interface]:
         """Every address on the interface, in the kernel's order."""
-        return [iface for iface, _f, _s in await self._dump_addresses(ifindex, family)]
+        return [iface for _i, iface, _f, _s in await self._dump_addresses(ifindex, family)]
 
-    async def primary_address(self, ifindex: int, family: int) -> IPv4Address | IPv6Address | None:
+    async def primary_address(
+        self, ifindex: int, family: int, exclude: Container[IPv4Address | IPv6Address] = ()
+    ) -> IPv4Address | IPv6Address | None:
         """The source address VRRP adverts use by default.
 
         IPv4: the first non-secondary, global-scope address. IPv6: the
         link-local address (RFC 5798 §5.1.2.1), only once it is usable
-        (not tentative, not DAD-failed); None until then.
+        (not tentative, not DAD-failed); None until then.  Addresses in ``exclude`` (the
+        daemon's own VIPs, as keepalived's ignore_address_if_ours_or_link_local) never are.
         """
         af = _family_af(family)
         if af is None:
             raise ValueError("primary_address needs family 4 or 6")
         bad = lc.IFA_F_TENTATIVE | lc.IFA_F_DADFAILED
-        for iface, flags, scope in await self._dump_addresses(ifindex, af):
+        for _i, iface, flags, scope in await self._dump_addresses(ifindex, af):
+            if iface.ip in exclude:
+                continue
             if af == socket.AF_INET:
                 if not flags & lc.IFA_F_SECONDARY and scope == lc.RT_SCOPE_UNIVERSE:
                     return iface.ip
@@ -262,113 +289,93 @@ class Netlink:
         Other kernel refusals raise OSError with the errno.
         """
         iface = ip_interface(addr)
-        kw: dict = {"index": ifindex, "address": str(iface.ip), "prefixlen": iface.network.prefixlen}
-        if iface.version == 6:
-            kw["flags"] = lc.IFA_F_NODAD
-        if brd is not None and iface.version == 4:
-            kw["broadcast"] = str(brd)
-        if scope is not None:
-            kw["scope"] = _scope(scope)
-        if label is not None and iface.version == 4:
-            kw["label"] = label
         try:
-            await self.ipr.addr("add", **kw)
-        except NetlinkError as exc:
-            if exc.code == errno.EEXIST:
+            self.rt.addr_change(
+                True,
+                ifindex,
+                iface.ip.packed,
+                iface.network.prefixlen,
+                flags=lc.IFA_F_NODAD if iface.version == 6 else 0,
+                scope=_scope(scope) if scope is not None else lc.RT_SCOPE_UNIVERSE,
+                broadcast=ip_address(str(brd)).packed if brd is not None and iface.version == 4 else None,
+                label=label if iface.version == 4 else None,
+            )
+        except OSError as exc:
+            if exc.errno == errno.EEXIST:
                 return False
-            raise OSError(exc.code, f"add {iface} on #{ifindex}: {exc}") from exc
+            raise _oserror(exc, f"add {iface} on #{ifindex}") from exc
         return True
 
     async def del_address(self, ifindex: int, addr: IPv4Interface | IPv6Interface | str) -> bool:
         """Delete an address. True if deleted, False if it was not there (EADDRNOTAVAIL)."""
         iface = ip_interface(addr)
         try:
-            await self.ipr.addr("del", index=ifindex, address=str(iface.ip), prefixlen=iface.network.prefixlen)
-        except NetlinkError as exc:
-            if exc.code in (errno.EADDRNOTAVAIL, errno.ENODEV):
+            self.rt.addr_change(False, ifindex, iface.ip.packed, iface.network.prefixlen)
+        except OSError as exc:
+            if exc.errno in (errno.EADDRNOTAVAIL, errno.ENODEV):
                 return False
-            raise OSError(exc.code, f"del {iface} on #{ifindex}: {exc}") from exc
+            raise _oserror(exc, f"del {iface} on #{ifindex}") from exc
         return True
 
-    # -- link monitoring ---------------------------------------------------------
-    async def _open_monitor(self) -> AsyncIPRoute:
-        mon = AsyncIPRoute()
+    # -- monitoring ----------------------------------------------------------------
+    async def _open_monitor(self, groups: int) -> RtnlMonitor:
+        mon = RtnlMonitor(groups)
         self._monitors.add(mon)
-        try:
-            await mon.bind(groups=lc.RTMGRP_LINK)
-        except BaseException:
-            self._close_monitor(mon)
-            raise
         return mon
 
-    def _close_monitor(self, mon: AsyncIPRoute) -> None:
+    def _close_monitor(self, mon: RtnlMonitor) -> None:
         self._monitors.discard(mon)
         try:
-            queue = mon.local.msg_queue if hasattr(mon.local, "msg_queue") else None
-        except Exception:
-            queue = None
-        try:
             mon.close()
-        except Exception:
-            log.debug("closing link monitor", exc_info=True)
-        if queue is not None:
-            try:
-                queue.put_nowait(0, b"")  # wake a pending get(): it ends empty
-            except Exception:
-                pass
+        except OSError:
+            log.debug("closing an rtnetlink monitor", exc_info=True)
 
-    async def link_events(self, *, snapshot: bool = False) -> AsyncIterator[LinkEvent]:
-        """Yield a LinkEvent each time a link's (name, up) changes or it is deleted.
+    async def _watch(
+        self,
+        what: str,
+        groups: int,
+        resync: Callable[[], Awaitable[list[_T]]],
+        parse: Callable[[dict[str, Any]], _T | None],
+        snapshot: bool,
+    ) -> AsyncIterator[_T]:
+        """The monitor loop shared by link and address events.
 
-        With ``snapshot=True`` the current state of every link is yielded first,
-        after the monitor is bound, so nothing falls between "read state" and
-        "watch changes". If the monitor socket fails (e.g. ENOBUFS), it is
-        reopened and the links re-read; changes missed meanwhile are yielded.
-        Malformed messages are counted in ``malformed`` and skipped.
-        The iterator ends when :meth:`close` is called.
-        """
-        known: dict[int, tuple[str, bool]] = {}
-        mon: AsyncIPRoute | None = None
-        resync = snapshot
+        After the subscription is (re)opened ``resync()`` reads the state and returns the events
+        it implies (the first time only with ``snapshot``); then every parsed message is yielded.
+        A socket error reopens and resyncs; malformed messages are counted and skipped; the
+        iterator ends when :meth:`close` is called."""
+        mon: RtnlMonitor | None = None
+        do_resync = snapshot
         try:
             while not self._closed:
                 if mon is None:
                     try:
-                        mon = await self._open_monitor()
-                        if resync:
-                            current = await self.links()
+                        mon = await self._open_monitor(groups)
+                        current = await resync() if do_resync else []
                     except asyncio.CancelledError:
                         raise
-                    except Exception as exc:
+                    except Exception as exc:  # an open or a dump that fails: retry shortly
                         if self._closed:
                             return
                         self.monitor_errors += 1
-                        log.warning("link monitor: cannot open: %s", exc)
+                        log.warning("%s monitor: cannot open: %s", what, exc)
                         if mon is not None:
                             self._close_monitor(mon)
                             mon = None
                         await asyncio.sleep(_MONITOR_RETRY_S)
                         continue
-                    if resync:
-                        seen = set()
-                        for info in current:
-                            seen.add(info.ifindex)
-                            if known.get(info.ifindex) != (info.ifname, info.up):
-                                known[info.ifindex] = (info.ifname, info.up)
-                                yield LinkEvent(info.ifindex, info.ifname, info.up)
-                        for ifindex in [i for i in known if i not in seen]:
-                            name, _up = known.pop(ifindex)
-                            yield LinkEvent(ifindex, name, False, True)
-                    resync = True  # every later reopen re-reads the links
+                    for cur in current:
+                        yield cur
+                    do_resync = True  # every later reopen re-reads the state
                 try:
                     batch = [msg async for msg in mon.get()]
                 except asyncio.CancelledError:
                     raise
-                except Exception as exc:
+                except Exception as exc:  # ENOBUFS, a truncated datagram: reopen and resync
                     if self._closed:
                         return
                     self.monitor_errors += 1
-                    log.warning("link monitor failed (%s); reopening", exc)
+                    log.warning("%s monitor failed (%s); reopening", what, exc)
                     self._close_monitor(mon)
                     mon = None
                     continue
@@ -381,20 +388,91 @@ class Netlink:
                     continue
                 for msg in batch:
                     try:
-                        ev = parse_link_message(msg)
-                    except Exception:
+                        parsed = parse(msg)
+                    except Exception:  # whatever the kernel sent, the daemon goes on
                         self.malformed += 1
-                        log.debug("malformed link message", exc_info=True)
+                        log.debug("malformed %s message", what, exc_info=True)
                         continue
-                    if ev is None:
-                        continue
-                    if ev.deleted:
-                        known.pop(ev.ifindex, None)
-                        yield ev
-                        continue
-                    if known.get(ev.ifindex) != (ev.ifname, ev.up):
-                        known[ev.ifindex] = (ev.ifname, ev.up)
-                        yield ev
+                    if parsed is not None:
+                        yield parsed
         finally:
             if mon is not None:
                 self._close_monitor(mon)
+
+    async def link_events(self, *, snapshot: bool = False) -> AsyncIterator[LinkEvent]:
+        """Yield a LinkEvent each time a link's (name, up) changes or it is deleted.
+
+        With ``snapshot=True`` the current state of every link is yielded first,
+        after the monitor is bound, so nothing falls between "read state" and
+        "watch changes". If the monitor socket fails (e.g. ENOBUFS), it is
+        reopened and the links re-read; changes missed meanwhile are yielded.
+        Malformed messages are counted in ``malformed`` and skipped.
+        The iterator ends when :meth:`close` is called.
+        """
+        known: dict[int, tuple[str, bool]] = {}
+
+        async def resync() -> list[LinkEvent]:
+            current = await self.links()
+            out = []
+            seen = set()
+            for info in current:
+                seen.add(info.ifindex)
+                if known.get(info.ifindex) != (info.ifname, info.up):
+                    known[info.ifindex] = (info.ifname, info.up)
+                    out.append(LinkEvent(info.ifindex, info.ifname, info.up))
+            for ifindex in [i for i in known if i not in seen]:
+                name, _up = known.pop(ifindex)
+                out.append(LinkEvent(ifindex, name, False, True))
+            return out
+
+        def parse(msg: dict[str, Any]) -> LinkEvent | None:
+            ev = parse_link_message(msg)
+            if ev is None:
+                return None
+            if ev.deleted:
+                known.pop(ev.ifindex, None)
+                return ev
+            if known.get(ev.ifindex) == (ev.ifname, ev.up):
+                return None
+            known[ev.ifindex] = (ev.ifname, ev.up)
+            return ev
+
+        async for ev in self._watch("link", lc.RTMGRP_LINK, resync, parse, snapshot):
+            yield ev
+
+    async def addr_events(self, *, snapshot: bool = False) -> AsyncIterator[AddrEvent]:
+        """Yield an AddrEvent when an address appears, changes its flags or leaves.
+
+        Same contract as :meth:`link_events` (snapshot, reopen + resync, ``close``)."""
+        known: dict[tuple[int, IPv4Address | IPv6Address], tuple[int, int]] = {}  # -> (prefixlen, flags)
+
+        async def resync() -> list[AddrEvent]:
+            out = []
+            seen = set()
+            for ifindex, iface, flags, _scope in await self._dump_addresses(None, None):
+                key = (ifindex, iface.ip)
+                seen.add(key)
+                if known.get(key) != (iface.network.prefixlen, flags):
+                    known[key] = (iface.network.prefixlen, flags)
+                    out.append(AddrEvent(ifindex, iface.ip, iface.network.prefixlen, False, flags))
+            for key in [k for k in known if k not in seen]:
+                prefixlen, flags = known.pop(key)
+                out.append(AddrEvent(key[0], key[1], prefixlen, True, flags))
+            return out
+
+        def parse(msg: dict[str, Any]) -> AddrEvent | None:
+            ev = parse_addr_message(msg)
+            if ev is None:
+                return None
+            key = (ev.ifindex, ev.ip)
+            if ev.deleted:
+                known.pop(key, None)
+                return ev
+            if known.get(key) == (ev.prefixlen, ev.flags):
+                return None
+            known[key] = (ev.prefixlen, ev.flags)
+            return ev
+
+        groups = lc.RTMGRP_IPV4_IFADDR | lc.RTMGRP_IPV6_IFADDR
+        async for ev in self._watch("address", groups, resync, parse, snapshot):
+            yield ev
