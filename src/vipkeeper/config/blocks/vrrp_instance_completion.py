@@ -137,15 +137,13 @@ class InstanceCompletion:
                 self.error("authentication", "authentication given but no 'auth_pass'")
         elif family == 6 and auth_type == "AH":
             self.warning("authentication", "AH authentication cannot be used with IPv6, ignored")
-        elif auth_type == "AH":
-            # keepalived's IPsec-AH (IP protocol 51, HMAC-MD5-96, SPI = source address,
-            # sequence numbers) is not implemented: running without it would never
-            # interoperate with the keepalived peers, so refuse instead.
-            self.error(
-                "auth_type",
-                "auth_type AH (IPsec Authentication Header) is not supported by vipkeeper; "
-                "use auth_type PASS on every router of this VRID, or VRRPv3 (no authentication)",
+        elif auth_type == "AH" and state == "MASTER" and priority != VRRP_PRIO_OWNER:
+            # keepalived vrrp.c vrrp_complete_instance(): it must hear an advert (to learn the
+            # AH sequence number) before taking over, so it clears the initial state MASTER.
+            self.warning(
+                "state", "initial state MASTER is incompatible with auth_type AH (unless priority 255); using BACKUP"
             )
+            return Authentication("AH", auth_pass, loc=self.at("authentication").loc), "BACKUP"
         else:
             return Authentication(auth_type, auth_pass, loc=self.at("authentication").loc), state  # type: ignore[arg-type]
         return None, state
