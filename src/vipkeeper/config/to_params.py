@@ -24,8 +24,8 @@ def router_params(inst: VrrpInstance, gd: GlobalDefs | None = None) -> RouterPar
         auth_type = AUTH_PASS if inst.auth.auth_type == "PASS" else AUTH_AH
         auth_data = pass_auth_data(inst.auth.auth_pass)
     us = timers.US_PER_S
-    group = None
-    if gd is not None:
+    group = inst.mcast_dst_ip  # keepalived: the instance's mcast_dst_ip, else the global group
+    if group is None and gd is not None:
         group = gd.vrrp_mcast_group4 if inst.family == 4 else gd.vrrp_mcast_group6
     return RouterParams(
         name=inst.name,
@@ -57,6 +57,9 @@ def router_params(inst: VrrpInstance, gd: GlobalDefs | None = None) -> RouterPar
         v3_checksum_pseudo=not inst.v3_checksum_as_v2,
         checksum_mode=inst.old_unicast_checksum,
         excluded_vips=tuple(v.address.ip for v in inst.vips_excluded),
+        unicast_ttl=inst.unicast_ttl,
+        skip_check_adv_addr=inst.skip_check_adv_addr,
+        peer_ttl=inst.peer_ttl,
     )
 
 

@@ -321,6 +321,12 @@ class VrrpNode:
         if pkt.src == ep.link.src:  # our own advert looped back, or someone using our address
             drops["own_address"] = drops.get("own_address", 0) + 1
             return []
+        p = router.params
+        if pkt.dst.is_multicast and not p.unicast and pkt.dst != p.group:
+            # keepalived binds each socket to its group (mcast_dst_ip / vrrp_mcast_group4/6):
+            # an advert for this VRID sent to another group never reaches the instance.
+            drops["wrong_cast"] = drops.get("wrong_cast", 0) + 1
+            return [AdvertDropped("wrong_cast", pkt.src, f"sent to {pkt.dst}, not our group {p.group}", p.name)]
         if ah_packet or ep.ah is not None:
             # keepalived vrrp_check_packet(): AH expected exactly when auth_type is AH.
             bad = self._check_ah(ep, pkt)

@@ -56,6 +56,8 @@ class RouterParams:
     excluded_vips: tuple[IPAddress, ...] = ()  # ``virtual_ipaddress_excluded``: announced, not advertised
     unicast_ttl: int = VRRP_TTL  # ``unicast_ttl``: IPv4 TTL / IPv6 hop limit of unicast adverts
     skip_check_adv_addr: bool = False  # ``(vrrp_)skip_check_adv_addr`` (keepalived vrrp_state_backup)
+    # ``unicast_peer { ADDR min_ttl N max_ttl M }``: (peer, min, max), checked with check_unicast_src
+    peer_ttl: tuple[tuple[IPAddress, int, int], ...] = ()
 
     @property
     def unicast(self) -> bool:

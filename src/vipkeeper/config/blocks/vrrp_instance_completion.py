@@ -157,6 +157,20 @@ class InstanceCompletion:
             self.warning("unicast_configured", "a unicast keyword is given without any unicast_peer; using multicast")
         return peers
 
+    def wire(self, peers: tuple[IPAddress, ...]) -> tuple[IPAddress | None, int, bool]:
+        """``mcast_dst_ip``, ``unicast_ttl``, ``skip_check_adv_addr`` (keepalived vrrp.c
+        vrrp_complete_instance, vrrp_parser.c end of instance, vrrp_data.c alloc_vrrp)."""
+        group: IPAddress | None = self.v.get("mcast_dst_ip")
+        if group is not None and peers:
+            self.warning("mcast_dst_ip", "mcast_dst_ip is given with unicast peers; ignored")
+            group = None
+        ttl: int = self.v.get("unicast_ttl", 255)
+        if "unicast_ttl" in self.v and not peers:
+            self.warning("unicast_ttl", "unicast_ttl needs unicast peers; ignored")
+            ttl = 255
+        skip = bool(self.v.get("skip_check_adv_addr", self.g.vrrp_skip_check_adv_addr))
+        return group, ttl, skip
+
     def required(self) -> tuple[str, int]:
         interface: str | None = self.v.get("interface")
         if interface is None and not self.failed("interface"):
@@ -250,6 +264,7 @@ class InstanceCompletion:
         state, priority = self.state_and_priority()
         auth, state = self.authentication(family, version, state, priority)
         peers = self.unicast()
+        mcast_dst_ip, unicast_ttl, skip_check_adv_addr = self.wire(peers)
         interface, vrid = self.required()
         self.first_ipv6_vip(family, peers, vips)
         nopreempt, preempt_delay_us = self.preemption(state, priority)
@@ -311,4 +326,8 @@ class InstanceCompletion:
             strict=self.strict,
             fast_preempt=v.get("fast_preempt", False),
             loc=self.node.loc,
+            mcast_dst_ip=mcast_dst_ip,
+            unicast_ttl=unicast_ttl,
+            skip_check_adv_addr=skip_check_adv_addr,
+            peer_ttl=tuple(v.get("peer_ttl", ())),
         )
