@@ -12,12 +12,14 @@ import ipaddress
 import struct
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.unit.linked import LinkedNodes
 from vipkeeper.core import codec, ipsec_ah
 from vipkeeper.core.codec import Advertisement, pass_auth_data
 from vipkeeper.core.constants import AUTH_AH, AUTH_PASS, IPPROTO_AH
-from vipkeeper.core.events import AdvertDropped, Received, State, Transmit
+from vipkeeper.core.events import DROP_REASONS, AdvertDropped, Received, State, Transmit
 from vipkeeper.core.node import VrrpNode
 from vipkeeper.core.params import RouterLink, RouterParams
 from vipkeeper.errors import DecodeError
@@ -274,3 +276,59 @@ def test_cluster_failover_and_handover_keep_one_numbering() -> None:
 
 def _seq(t: Transmit) -> int:
     return struct.unpack_from("!I", t.payload, 20 + 8)[0]
+
+
+# ------------------------------------------------------------------ hostile input
+
+
+def _hostile_node(master: bool) -> VrrpNode:
+    if master:
+        node, _sent = master_adverts(params(), 1)
+        return node
+    return backup_node(params())
+
+
+@st.composite
+def hostile_ah(draw: st.DrawFn) -> Received:
+    """A valid AH advert from a peer (or arbitrary bytes), then a few changes."""
+    if draw(st.booleans()):
+        head = draw(st.binary(max_size=40))
+        body = draw(st.one_of(st.binary(max_size=80), st.just(KA_UNICAST[20:])))
+        return Received(4, KA_SRC, GROUP, draw(st.integers(0, 255)), 2, body, head)
+    adv = Advertisement(2, 51, draw(st.integers(0, 255)), (VIP,), 100, AUTH_AH)
+    pkt = bytearray(
+        ipsec_ah.seal(
+            codec.encode(adv, family=4),
+            src=KA_SRC,
+            dst=GROUP,
+            key=KEY if draw(st.booleans()) else pass_auth_data(draw(st.binary(max_size=8))),
+            seq=draw(st.integers(0, 2**32 - 1)),
+            ident=1,
+            ttl=255,
+            unicast=False,
+        )
+    )
+    for _ in range(draw(st.integers(0, 3))):
+        op = draw(st.sampled_from(["flip", "truncate", "extend"]))
+        if op == "flip":
+            pkt[draw(st.integers(0, len(pkt) - 1))] ^= draw(st.integers(1, 255))
+        elif op == "truncate":
+            del pkt[draw(st.integers(20, len(pkt))) :]
+        else:
+            pkt += draw(st.binary(min_size=1, max_size=20))
+    return Received(4, KA_SRC, GROUP, 255, 2, bytes(pkt[20:]), bytes(pkt[:20]))
+
+
+GROUP = ipaddress.IPv4Address("224.0.0.18")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.booleans(), st.lists(hostile_ah(), min_size=1, max_size=10))
+def test_hostile_ah_packets_never_raise_and_are_counted_once(master: bool, packets: list[Received]) -> None:
+    node = _hostile_node(master)
+    for i, pkt in enumerate(packets):
+        before = node.accounted()
+        node.receive(pkt, (10 + i) * US)  # must not raise
+        assert node.accounted() == before + 1
+        assert set(node.router("VI_T").counters.drops) <= DROP_REASONS
+        assert set(node.decode_errors) <= DROP_REASONS

@@ -141,6 +141,8 @@ def verify(
 ) -> str | None:
     """keepalived vrrp_in_chk_ipsecah() without the sequence check: None if the ICV and the
     SPI are right, else why not."""
+    if len(ip_header) < 20:
+        return f"IPv4 header of {len(ip_header)} bytes"
     want = icv(key, ip_header, payload, zero_ttl=unicast)
     if not hmac.compare_digest(want, ah.icv):
         return "IPsec AH HMAC-MD5 does not verify (wrong auth_pass, or a field changed on the way)"
