@@ -166,7 +166,13 @@ class InstanceCompletion:
             group = None
         ttl: int = self.v.get("unicast_ttl", 255)
         if "unicast_ttl" in self.v and not peers:
-            self.warning("unicast_ttl", "unicast_ttl needs unicast peers; ignored")
+            # keepalived 2.2.7 "resets" its TTL to 0 there: its multicast adverts get TTL 0 and
+            # the kernel drops them (ip_mc_output), so it sends nothing.  vipkeeper sends 255.
+            self.warning(
+                "unicast_ttl",
+                "unicast_ttl needs unicast peers; ignored (keepalived 2.2.7 then sends its "
+                "multicast adverts with TTL 0, which never leave the host)",
+            )
             ttl = 255
         skip = bool(self.v.get("skip_check_adv_addr", self.g.vrrp_skip_check_adv_addr))
         return group, ttl, skip
