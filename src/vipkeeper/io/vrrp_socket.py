@@ -53,7 +53,7 @@ import struct
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
-from vipkeeper.core.codec import parse_ipv4_header
+from vipkeeper.core.codec import IPv4Header, parse_ipv4_header
 from vipkeeper.core.constants import IPPROTO_AH, IPPROTO_VRRP, VRRP_CHECKSUM_OFFSET, VRRP_TOS, VRRP_TTL
 from vipkeeper.core.events import Received
 from vipkeeper.errors import DecodeError
@@ -382,25 +382,25 @@ class VrrpSocket:
                 self.callback_errors += 1
                 log.exception("on_packet callback failed on %s", self.ifname)
 
-    def _decode_v4(self, n: int, anc: list, addr: object) -> Received | None:
+    def _parse_v4(self, n: int, proto: int) -> IPv4Header | None:
+        """The IPv4 header of what the raw socket delivered, if it is a ``proto`` packet."""
         try:
             hdr = parse_ipv4_header(self._view[:n])
         except DecodeError as exc:
             self.ip_errors[exc.reason] = self.ip_errors.get(exc.reason, 0) + 1
             log.debug("bad IPv4 header on %s: %s", self.ifname, exc)
             return None
-        if hdr.proto != IPPROTO_VRRP:
+        return hdr if hdr.proto == proto else None
+
+    def _decode_v4(self, n: int, anc: list, addr: object) -> Received | None:
+        hdr = self._parse_v4(n, IPPROTO_VRRP)
+        if hdr is None:
             return None
         return Received(4, hdr.src, hdr.dst, hdr.ttl, self.ifindex, hdr.payload)
 
     def _decode_ah(self, n: int, anc: list, addr: object) -> Received | None:
-        try:
-            hdr = parse_ipv4_header(self._view[:n])
-        except DecodeError as exc:
-            self.ip_errors[exc.reason] = self.ip_errors.get(exc.reason, 0) + 1
-            log.debug("bad IPv4 header on %s: %s", self.ifname, exc)
-            return None
-        if hdr.proto != IPPROTO_AH:
+        hdr = self._parse_v4(n, IPPROTO_AH)
+        if hdr is None:
             return None
         header = bytes(self._view[: n - len(hdr.payload)])  # what the AH ICV covers
         return Received(4, hdr.src, hdr.dst, hdr.ttl, self.ifindex, hdr.payload, header)
