@@ -155,7 +155,12 @@ class LinkedNodes:
                 continue
             if self.loss and self.rng.random() < self.loss:
                 continue
-            pkt = Received(t.family, t.src, t.dst, 255, IFINDEX, t.payload)
+            if t.ip_packet:  # IPsec AH: a whole IPv4 packet, as the protocol-51 socket receives it
+                hdr = codec.parse_ipv4_header(t.payload)
+                head = t.payload[: len(t.payload) - len(hdr.payload)]
+                pkt = Received(t.family, hdr.src, hdr.dst, hdr.ttl, IFINDEX, hdr.payload, head)
+            else:
+                pkt = Received(t.family, t.src, t.dst, t.ttl, IFINDEX, t.payload)
             self._seq += 1
             heapq.heappush(self._queue, (self.now_us + self.latency_us, self._seq, other.name, pkt))
 

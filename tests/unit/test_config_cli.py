@@ -100,13 +100,13 @@ def test_python_dash_m(tmp_path: Path) -> None:
     assert (r.returncode, r.stdout, r.stderr) == (0, f"{SEED}: OK (1 instance, 1 script)\n", "")
 
 
-def test_check_refuses_auth_type_ah(capsys: pytest.CaptureFixture[str]) -> None:
-    """keepalived's IPsec-AH is not implemented: 'vipkeeper check' says so and fails."""
+def test_check_accepts_auth_type_ah(capsys: pytest.CaptureFixture[str]) -> None:
+    """IPsec-AH is implemented; like keepalived, an initial state MASTER is cleared (warning)."""
     path = CONFIGS / "broken" / "auth_ah.conf"
-    assert cli.main(["check", "-f", str(path)]) == 1
+    assert cli.main(["check", "-f", str(path)]) == 0
     out, err = capsys.readouterr()
     assert err.splitlines() == [
-        f"{path}:9: error: vrrp_instance VI_1: auth_type AH (IPsec Authentication Header) is not supported "
-        "by vipkeeper; use auth_type PASS on every router of this VRID, or VRRPv3 (no authentication)"
+        f"{path}:4: warning: vrrp_instance VI_1: initial state MASTER is incompatible with auth_type AH "
+        "(unless priority 255); using BACKUP"
     ]
-    assert out == f"{path}: FAILED (1 error)\n"
+    assert out == f"{path}: OK (1 instance, 1 warning)\n"

@@ -522,17 +522,32 @@ def test_diagnostics_are_sorted_by_file_then_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "extra, severity, text",
     [
-        ("", "error", "auth_type AH (IPsec Authentication Header) is not supported by vipkeeper"),
         # where keepalived itself ignores the authentication block, so does vipkeeper
         ("version 3\n", "warning", "VRRP version 3 does not support authentication, ignored"),
         ("strict_mode\n", "warning", "strict mode does not support authentication, ignored"),
+        # keepalived vrrp_complete_instance: "Initial state master is incompatible with AH - clearing"
+        ("state MASTER\npriority 100\n", "warning", "initial state MASTER is incompatible with auth_type AH"),
     ],
 )
-def test_auth_type_ah_is_refused_where_it_would_be_used(extra: str, severity: str, text: str) -> None:
+def test_auth_type_ah_where_keepalived_ignores_or_adjusts_it(extra: str, severity: str, text: str) -> None:
     auth = "authentication {\nauth_type AH\nauth_pass x\n}\n"
     config, diagnostics = parse_string(f"vrrp_instance V {{\n{BASE}{extra}{auth}}}\n")
     assert [(d.severity, text in d.message) for d in diagnostics] == [(severity, True)], [str(d) for d in diagnostics]
-    assert (config.instances == ()) == (severity == "error")
+    assert len(config.instances) == 1
+    assert config.instances[0].initial_state == "BACKUP"
+
+
+def test_auth_type_ah_is_accepted_with_its_key() -> None:
+    from vipkeeper.config.to_params import router_params
+    from vipkeeper.core.constants import AUTH_AH
+
+    auth = "authentication {\nauth_type AH\nauth_pass secret123\n}\n"
+    config, diagnostics = parse_string(f"vrrp_instance V {{\n{BASE}{auth}}}\n")
+    assert [d.severity for d in diagnostics] == ["warning"]  # auth_pass truncated to 8, as keepalived
+    inst = config.instances[0]
+    assert inst.auth is not None and inst.auth.auth_type == "AH"
+    params = router_params(inst)
+    assert (params.auth_type, params.auth_data) == (AUTH_AH, b"secret12")
 
 
 def test_source_and_peer_addresses_with_a_prefix_length_are_the_address() -> None:

@@ -240,6 +240,10 @@ class VrrpInstance:
     strict: bool = False
     fast_preempt: bool = False  # vipkeeper extension
     loc: Location = NOWHERE
+    mcast_dst_ip: IPAddress | None = None  # None: global_defs vrrp_mcast_group4/6
+    unicast_ttl: int = 255  # TTL / hop limit of unicast adverts
+    skip_check_adv_addr: bool = False  # (vrrp_)skip_check_adv_addr
+    peer_ttl: tuple[tuple[IPAddress, int, int], ...] = ()  # unicast_peer ADDR min_ttl N max_ttl M
 
     @property
     def unicast(self) -> bool:

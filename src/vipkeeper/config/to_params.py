@@ -10,7 +10,7 @@ from __future__ import annotations
 from vipkeeper.config.model import Config, GlobalDefs, VrrpInstance
 from vipkeeper.core import timers
 from vipkeeper.core.codec import pass_auth_data
-from vipkeeper.core.constants import AUTH_NONE, AUTH_PASS
+from vipkeeper.core.constants import AUTH_AH, AUTH_NONE, AUTH_PASS
 from vipkeeper.core.params import RouterParams
 
 __all__ = ["router_params", "sync_groups"]
@@ -19,11 +19,13 @@ __all__ = ["router_params", "sync_groups"]
 def router_params(inst: VrrpInstance, gd: GlobalDefs | None = None) -> RouterParams:
     """Translate a parsed ``vrrp_instance`` into engine parameters."""
     auth_type, auth_data = AUTH_NONE, b""
-    if inst.version == 2 and inst.auth is not None and inst.auth.auth_type == "PASS":
-        auth_type, auth_data = AUTH_PASS, pass_auth_data(inst.auth.auth_pass)
+    if inst.version == 2 and inst.auth is not None:
+        # PASS: the password in the advert; AH: the HMAC-MD5 key (core.ipsec_ah), 8 bytes either way
+        auth_type = AUTH_PASS if inst.auth.auth_type == "PASS" else AUTH_AH
+        auth_data = pass_auth_data(inst.auth.auth_pass)
     us = timers.US_PER_S
-    group = None
-    if gd is not None:
+    group = inst.mcast_dst_ip  # keepalived: the instance's mcast_dst_ip, else the global group
+    if group is None and gd is not None:
         group = gd.vrrp_mcast_group4 if inst.family == 4 else gd.vrrp_mcast_group6
     return RouterParams(
         name=inst.name,
@@ -55,6 +57,9 @@ def router_params(inst: VrrpInstance, gd: GlobalDefs | None = None) -> RouterPar
         v3_checksum_pseudo=not inst.v3_checksum_as_v2,
         checksum_mode=inst.old_unicast_checksum,
         excluded_vips=tuple(v.address.ip for v in inst.vips_excluded),
+        unicast_ttl=inst.unicast_ttl,
+        skip_check_adv_addr=inst.skip_check_adv_addr,
+        peer_ttl=inst.peer_ttl,
     )
 
 

@@ -78,7 +78,14 @@ class UnicastChecksum:
         return self.group if self.old else dst
 
     def decode(
-        self, payload: bytes, *, family: int, src: Address, dst: Address, v3_checksum_pseudo: bool = True
+        self,
+        payload: bytes,
+        *,
+        family: int,
+        src: Address,
+        dst: Address,
+        v3_checksum_pseudo: bool = True,
+        allow_auth_ah: bool = False,
     ) -> tuple[codec.Advertisement, bool]:
         """:func:`codec.decode` in this dialect: (advertisement, True if it just switched to old).
 
@@ -87,7 +94,12 @@ class UnicastChecksum:
         """
         try:
             adv = codec.decode(
-                payload, family=family, src=src, dst=self.pseudo_dst(dst), v3_checksum_pseudo=v3_checksum_pseudo
+                payload,
+                family=family,
+                src=src,
+                dst=self.pseudo_dst(dst),
+                v3_checksum_pseudo=v3_checksum_pseudo,
+                allow_auth_ah=allow_auth_ah,
             )
             return adv, False
         except DecodeError as exc:

@@ -23,6 +23,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from vipkeeper.core.codec import Advertisement
+from vipkeeper.core.constants import VRRP_TTL
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -118,6 +119,9 @@ class Received:
     ttl: int  # IPv4 TTL / IPv6 hop limit
     ifindex: int
     payload: bytes
+    # IPsec AH (IPv4 protocol 51, ``auth_type AH``): the IPv4 header as received, which the
+    # AH ICV covers; ``payload`` then starts with the AH header.  Empty for protocol 112.
+    ip_header: bytes = b""
 
 
 Event = Start | AdvertReceived | LinkChanged | SourceChanged | TrackingChanged | SyncGroupChanged | Shutdown
@@ -155,6 +159,10 @@ class Transmit:
     dst: IPAddress
     payload: bytes
     instance: str = ""
+    ttl: int = VRRP_TTL  # IPv4 TTL / IPv6 hop limit (``unicast_ttl`` for unicast adverts)
+    # ``payload`` is a whole IPv4 packet, header included (IPsec AH: the header is signed), to
+    # send as it is (IP_HDRINCL on the protocol-51 socket).
+    ip_packet: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +264,7 @@ DECODE_DROP_REASONS = (  # core.codec.decode (RFC 3768 §7.1 / RFC 5798 §7.1), 
     "bad_vrid",
     "bad_auth_type",
     "bad_advert_int",
+    "bad_ah",  # core.ipsec_ah.parse (auth_type AH): short, or not an AH keepalived sends
 )
 ROUTER_DROP_REASONS = (  # core.node (own_address) and VrrpRouter._check_advert, in check order
     "own_address",

@@ -35,9 +35,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
-from vipkeeper.core import codec, frames
+from vipkeeper.core import codec, frames, ipsec_ah
 from vipkeeper.core.checksum_dialect import UnicastChecksum
-from vipkeeper.core.constants import ETH_ALEN
+from vipkeeper.core.constants import AUTH_AH, ETH_ALEN, PRIORITY_STOP, VRRP_TTL
 from vipkeeper.core.events import (
     AdvertDropped,
     AdvertReceived,
@@ -82,9 +82,12 @@ class _Endpoint:
     destinations: tuple[IPAddress, ...] = ()  # router.params.destinations, kept at hand
     # (payload, src, dst, advert) of the last packet that decoded: a repeat skips the decoder
     last_decoded: tuple[bytes, IPAddress, IPAddress, codec.Advertisement] | None = None
+    ah: ipsec_ah.AhSequence | None = None  # auth_type AH: the sequence counter (core.ipsec_ah)
 
     def __post_init__(self) -> None:
         self.destinations = self.router.params.destinations
+        if self.router.params.auth_type == AUTH_AH:
+            self.ah = ipsec_ah.AhSequence()
 
     @property
     def key(self) -> Key:
@@ -102,7 +105,8 @@ class _Endpoint:
                 addresses=p.vips,
                 advert_int_cs=p.advert_int_cs,
                 auth_type=p.auth_type,
-                auth_data=p.auth_data,
+                # AH: auth_data is the HMAC key, never sent; the field stays zero (keepalived)
+                auth_data=p.auth_data if p.auth_type != AUTH_AH else b"",
             )
             enc = codec.AdvertEncoder(
                 adv,
@@ -187,6 +191,10 @@ class VrrpNode:
             ep.dialect = UnicastChecksum.for_params(params)
             ep.last_decoded = None  # decoded in the old dialect
         ep.frames = _gratuitous_frames(params, link.mac)
+        if params.auth_type != AUTH_AH:
+            ep.ah = None
+        elif ep.ah is None:
+            ep.ah = ipsec_ah.AhSequence()  # (an AH instance keeps its counter: keepalived reload)
         self._eps[params.name] = ep
         out: list[Effect] = []
         self._emit(ep, ep.router.reconfigure(params, now_us), now_us, out)
@@ -314,19 +322,37 @@ class VrrpNode:
         """Hot path: one packet from a raw VRRP socket.  Never raises on its content."""
         self.received += 1
         payload = pkt.payload
-        if len(payload) < 2:
+        ah_packet = bool(pkt.ip_header)  # IPsec AH (protocol 51): payload = AH header + VRRP
+        vrid_at = ipsec_ah.AH_HEADER_LEN + 1 if ah_packet else 1
+        if len(payload) <= vrid_at:
             self.decode_errors["too_short"] = self.decode_errors.get("too_short", 0) + 1
             return [AdvertDropped("too_short", pkt.src, f"{len(payload)} bytes, no VRID")]
-        ep = self._by_key.get((pkt.ifindex, pkt.family, payload[1]))
+        ep = self._by_key.get((pkt.ifindex, pkt.family, payload[vrid_at]))
         if ep is None:
             # RFC 5798 §7.1: not a VRID configured on this interface.
             self.unknown_vrid += 1
-            return [AdvertDropped("unknown_vrid", pkt.src, f"VRID {payload[1]} on ifindex {pkt.ifindex}")]
+            return [AdvertDropped("unknown_vrid", pkt.src, f"VRID {payload[vrid_at]} on ifindex {pkt.ifindex}")]
         router = ep.router
         drops = router.counters.drops
         if pkt.src == ep.link.src:  # our own advert looped back, or someone using our address
             drops["own_address"] = drops.get("own_address", 0) + 1
             return []
+        p = router.params
+        if pkt.dst.is_multicast and not p.unicast and pkt.dst != p.group:
+            # keepalived binds each socket to its group (mcast_dst_ip / vrrp_mcast_group4/6):
+            # an advert for this VRID sent to another group never reaches the instance.
+            drops["wrong_cast"] = drops.get("wrong_cast", 0) + 1
+            return [AdvertDropped("wrong_cast", pkt.src, f"sent to {pkt.dst}, not our group {p.group}", p.name)]
+        if ah_packet or ep.ah is not None:
+            # keepalived vrrp_check_packet(): AH expected exactly when auth_type is AH.
+            bad = self._check_ah(ep, pkt)
+            if bad is not None:
+                reason, detail = bad
+                if reason == "bad_ah":
+                    self.decode_errors[reason] = self.decode_errors.get(reason, 0) + 1
+                drops[reason] = drops.get(reason, 0) + 1
+                return [AdvertDropped(reason, pkt.src, detail, router.params.name)]
+            payload = payload[ipsec_ah.AH_HEADER_LEN :]
         out: list[Effect] = []
         last = ep.last_decoded
         if last is not None and last[0] == payload and last[1] == pkt.src and last[2] == pkt.dst:
@@ -342,6 +368,7 @@ class VrrpNode:
                     src=pkt.src,
                     dst=pkt.dst,
                     v3_checksum_pseudo=router.params.v3_checksum_pseudo,
+                    allow_auth_ah=ep.ah is not None,
                 )
             except DecodeError as exc:
                 self.decode_errors[exc.reason] = self.decode_errors.get(exc.reason, 0) + 1
@@ -351,9 +378,52 @@ class VrrpNode:
             if switched:
                 ep.encoders.clear()
                 out.append(ChecksumSwitched(router.params.name, pkt.src, ep.dialect.group))
-        effects = router.handle(AdvertReceived(adv, pkt.src, pkt.ttl, pkt.dst.is_multicast), now_us)
-        self._emit(ep, effects, now_us, out)
+        if ep.ah is not None:
+            self._ah_after_check(ep, pkt, adv, now_us, out)
+        else:
+            effects = router.handle(AdvertReceived(adv, pkt.src, pkt.ttl, pkt.dst.is_multicast), now_us)
+            self._emit(ep, effects, now_us, out)
         return out
+
+    def _check_ah(self, ep: _Endpoint, pkt: Received) -> tuple[str, str] | None:
+        """keepalived vrrp_check_packet() / vrrp_in_chk_ipsecah(): the AH framing, its ICV,
+        SPI and sequence number (which moves the instance's counter).  (reason, detail) or None."""
+        ah = ep.ah
+        if ah is None:
+            return "auth_type_mismatch", "IPsec AH packet, but our auth_type is not AH"
+        if not pkt.ip_header:
+            return "auth_type_mismatch", "no IPsec AH header, but our auth_type is AH"
+        try:
+            hdr, _vrrp = ipsec_ah.parse(pkt.payload)
+        except DecodeError as exc:
+            return exc.reason, str(exc)
+        p = ep.router.params
+        why = ipsec_ah.verify(p.auth_data, pkt.ip_header, pkt.payload, hdr, pkt.src, unicast=p.unicast)  # type: ignore[arg-type]
+        if why is None:
+            why = ah.accept(hdr.seq)
+        if why is not None:
+            return "auth_failure", why
+        return None
+
+    def _ah_after_check(
+        self, ep: _Endpoint, pkt: Received, adv: codec.Advertisement, now_us: int, out: list[Effect]
+    ) -> None:
+        """Hand an AH-verified advert to the router, with keepalived's counter rules
+        (vrrp_check_packet: a BACKUP clears "cycled"; vrrp_state_master_rx: a MASTER that
+        hears a lower priority continues from that advert's sequence number + 1)."""
+        router, ah = ep.router, ep.ah
+        assert ah is not None
+        state, mine, own = router.state, router.effective_priority, router.src_addr
+        accepted = router.counters.adverts_received
+        effects = router.handle(AdvertReceived(adv, pkt.src, pkt.ttl, pkt.dst.is_multicast), now_us)
+        if router.counters.adverts_received != accepted:
+            if state is State.BACKUP:
+                ah.heard_as_backup()
+            elif state is State.MASTER and adv.priority != PRIORITY_STOP:
+                ours = int(own) if own is not None else 0
+                if adv.priority < mine or (adv.priority == mine and int(pkt.src) < ours):
+                    ah.master_heard_lower(ipsec_ah.parse(pkt.payload)[0].seq)
+        self._emit(ep, effects, now_us, out)
 
     def on_timer(self, now_us: int) -> list[Effect]:
         """Run every router whose deadline is due at ``now_us``."""
@@ -389,16 +459,42 @@ class VrrpNode:
             if type(e) is SendAdvert:
                 p = ep.router.params
                 src, ifindex, name, prio = ep.link.src, ep.link.ifindex, p.name, e.priority
+                if ep.ah is not None:
+                    self._transmit_ah(ep, prio, out)
+                    continue
+                ttl = p.unicast_ttl if p.unicast else VRRP_TTL
                 for dst in ep.destinations:
-                    out.append(Transmit(ifindex, p.family, src, dst, ep.encoder(dst).encode(prio), name))
+                    out.append(Transmit(ifindex, p.family, src, dst, ep.encoder(dst).encode(prio), name, ttl=ttl))
             elif type(e) is SendGratuitous:
                 if ep.frames:
                     out.append(Gratuitous(ep.router.params.name, ep.link.ifindex, ep.frames, e.count, e.interval_us))
             else:
                 out.append(e)  # type: ignore[arg-type]
                 if type(e) is StateChanged:
+                    if ep.ah is not None and e.new is State.MASTER:
+                        ep.ah.becoming_master()
                     self._sync(ep, e, now_us, out)
         self._schedule(ep)
+
+    def _transmit_ah(self, ep: _Endpoint, prio: int, out: list[Effect]) -> None:
+        """One advert round with IPsec AH (keepalived vrrp_send_adv / vrrp_update_pkt): one
+        sequence number and IP identification for every destination; whole IPv4 packets."""
+        assert ep.ah is not None
+        p, src = ep.router.params, ep.link.src
+        seq, ident = ep.ah.next_round()
+        ttl = p.unicast_ttl if p.unicast else VRRP_TTL
+        for dst in ep.destinations:
+            packet = ipsec_ah.seal(
+                ep.encoder(dst).encode(prio),
+                src=src,  # type: ignore[arg-type]
+                dst=dst,  # type: ignore[arg-type]
+                key=p.auth_data,
+                seq=seq,
+                ident=ident,
+                ttl=ttl,
+                unicast=p.unicast,
+            )
+            out.append(Transmit(ep.link.ifindex, p.family, src, dst, packet, p.name, ttl=ttl, ip_packet=True))
 
     def _sync(self, ep: _Endpoint, change: StateChanged, now_us: int, out: list[Effect]) -> None:
         """Carry one member's state change to the rest of its sync group."""

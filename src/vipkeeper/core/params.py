@@ -11,7 +11,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from vipkeeper.core import timers
-from vipkeeper.core.constants import AUTH_NONE, PRIORITY_OWNER, VRRP_GROUP_V4, VRRP_GROUP_V6
+from vipkeeper.core.constants import AUTH_NONE, PRIORITY_OWNER, VRRP_GROUP_V4, VRRP_GROUP_V6, VRRP_TTL
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -54,6 +54,10 @@ class RouterParams:
     v3_checksum_pseudo: bool = True  # False: ``v3_checksum_as_v2`` (VRRPv3 IPv4 checksum as v2)
     checksum_mode: str = "auto"  # ``old_unicast_checksum``: "auto", "never" or "always"
     excluded_vips: tuple[IPAddress, ...] = ()  # ``virtual_ipaddress_excluded``: announced, not advertised
+    unicast_ttl: int = VRRP_TTL  # ``unicast_ttl``: IPv4 TTL / IPv6 hop limit of unicast adverts
+    skip_check_adv_addr: bool = False  # ``(vrrp_)skip_check_adv_addr`` (keepalived vrrp_state_backup)
+    # ``unicast_peer { ADDR min_ttl N max_ttl M }``: (peer, min, max), checked with check_unicast_src
+    peer_ttl: tuple[tuple[IPAddress, int, int], ...] = ()
 
     @property
     def unicast(self) -> bool:

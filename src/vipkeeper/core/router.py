@@ -81,6 +81,9 @@ class VrrpRouter:
         self.src_addr: IPAddress | None = None  # our own primary address (for tie-breaks)
         # What we know of the current master (for status and fast preemption).
         self.master_addr: IPAddress | None = None
+        # keepalived's master_saddr: set only by a BACKUP that accepts an advert (both branches of
+        # vrrp_state_backup), never cleared; skip_check_adv_addr compares with it.
+        self._backup_master_saddr: IPAddress | None = None
         self.master_priority: int = 0
         self.last_advert_us: int | None = None
         self.last_advert_src: IPAddress | None = None  # who sent it
@@ -441,16 +444,26 @@ class VrrpRouter:
                     "interval_mismatch",
                     f"advert interval {adv.advert_int_cs / 100:g}s, ours {p.advert_int_cs / 100:g}s",
                 )
-        if len(adv.addresses) != len(p.vips):
+        # keepalived vrrp_state_backup(): with skip_check_adv_addr a BACKUP does not check the
+        # address count, list or unicast source of adverts from the master it follows.
+        check_addr = not (p.skip_check_adv_addr and self.state is State.BACKUP and ev.src == self._backup_master_saddr)
+        if check_addr and len(adv.addresses) != len(p.vips):
             return "addr_count", f"{len(adv.addresses)} addresses, expected {len(p.vips)}"
         if ev.multicast == p.unicast:
             want = "unicast" if p.unicast else "multicast"
             return "wrong_cast", f"expected {want}"
+        if not check_addr:
+            return None
         # RFC 5798 §7.1: MAY verify the addresses (keepalived does).
         if p.vips and set(adv.addresses) != set(p.vips):
             return "addr_list", "address list differs from ours"
         if p.unicast and p.check_unicast_src and ev.src not in p.unicast_peers:
             return "not_a_peer", f"{ev.src} is not a unicast peer"
+        if p.unicast and p.check_unicast_src:
+            # keepalived vrrp_check_packet(): the peer's min_ttl / max_ttl
+            for peer, lo, hi in p.peer_ttl:
+                if peer == ev.src and not lo <= ev.ttl <= hi:
+                    return "bad_ttl", f"TTL {ev.ttl} not in {lo}-{hi}"
         return None
 
     def _on_advert(self, ev: AdvertReceived, now_us: int, out: list[RouterEffect]) -> None:
@@ -490,7 +503,7 @@ class VrrpRouter:
             if self.params.version == 3:
                 # RFC 5798 §6.4.2: Master_Adver_Interval := the advert's interval.
                 self.master_adver_int_cs = ev.advert.advert_int_cs
-            self.master_addr = ev.src
+            self.master_addr = self._backup_master_saddr = ev.src
             self.master_priority = prio
             if self.params.preempt_delay_us:
                 if prio >= self.effective_priority:
@@ -508,7 +521,7 @@ class VrrpRouter:
             # It is not the master we follow, and not one to fast-preempt.  (Found by the
             # simulator: fast_preempt took the VIP over the highest-priority master.)
             return
-        self.master_addr = ev.src
+        self.master_addr = self._backup_master_saddr = ev.src
         self.master_priority = prio
         self._down_reason = f"preempting lower-priority master {ev.src} ({prio} < {self.effective_priority})"
         if self.params.fast_preempt:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from vipkeeper import pidfile
 from vipkeeper.config.model import Config, Notify, VirtualAddress, VrrpInstance, VrrpSyncGroup
 from vipkeeper.config.to_params import router_params, sync_groups
+from vipkeeper.core.constants import AUTH_AH
 from vipkeeper.core.events import Effect, Received, State, TrackingChanged
 from vipkeeper.core.node import VrrpNode
 from vipkeeper.core.params import IPAddress, RouterLink
@@ -214,7 +215,7 @@ class Daemon:
             raise StartupError(f"{inst.loc}: ({inst.name}) interface {inst.interface} does not exist")
         src = await self._source_address(nl, inst, link)
         params = router_params(inst, self.config.global_defs)
-        self._socket_for(link, inst.family, None if params.unicast else params.group)
+        self._socket_for(link, inst.family, None if params.unicast else params.group, params.auth_type == AUTH_AH)
         l2 = self._l2.get(link.ifindex)
         if l2 is None:
             l2 = L2Sender(ifname=link.ifname, ifindex=link.ifindex)
@@ -261,13 +262,15 @@ class Daemon:
     def _group_cfg(self, name: str) -> VrrpSyncGroup | None:
         return next((g for g in self.config.sync_groups if name in g.members), None)
 
-    def _socket_for(self, link: LinkInfo, family: int, group: IPAddress | None) -> VrrpSocket:
+    def _socket_for(self, link: LinkInfo, family: int, group: IPAddress | None, ah: bool = False) -> VrrpSocket:
         key = (link.ifindex, family)
         sock = self._sockets.get(key)
         if sock is None:
             sock = VrrpSocket(family=family, ifname=link.ifname, ifindex=link.ifindex, on_packet=self._on_packet)
             sock.open()
             self._sockets[key] = sock
+        if ah:  # auth_type AH: IP protocol 51 too (io.vrrp_socket)
+            sock.enable_ah()
         if group is not None:
             sock.join(group)
         return sock
@@ -430,7 +433,7 @@ class Daemon:
         self.vips[inst.name] = vips
         src = await self._source_address(self._nl, inst, link)
         params = router_params(inst, self.config.global_defs)
-        self._socket_for(link, inst.family, None if params.unicast else params.group)
+        self._socket_for(link, inst.family, None if params.unicast else params.group, params.auth_type == AUTH_AH)
         await self.trackers.wire(self._nl, inst, self._group_cfg(inst.name))
         if vip_change is not None and vips.held:
             vips.put(VipDiff(*vip_change))  # before the node's announcement of the new VIPs

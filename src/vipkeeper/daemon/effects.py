@@ -206,7 +206,10 @@ class EffectRunner:
         for e in effects:
             t = type(e)
             if t is Transmit:
-                self._sockets[(e.ifindex, e.family)].send(e.payload, e.dst, e.src)  # type: ignore[union-attr]
+                tx: Transmit = e  # type: ignore[assignment]
+                self._sockets[(tx.ifindex, tx.family)].send(
+                    tx.payload, tx.dst, tx.src, ttl=tx.ttl, ip_packet=tx.ip_packet
+                )
             elif t is AddVips or t is DelVips or t is Gratuitous:
                 self._vips[e.instance].put(e)  # type: ignore[union-attr,arg-type]
             elif t is AdvertDropped:

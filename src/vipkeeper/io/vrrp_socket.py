@@ -1,4 +1,5 @@
-"""Raw protocol-112 sockets: one per (interface, address family).
+"""Raw protocol-112 sockets: one per (interface, address family), plus a protocol-51 one for
+IPsec AH (``auth_type AH``) on the IPv4 interfaces that need it.
 
 All VRRP instances on one interface and family share one :class:`VrrpSocket`.
 The socket only moves bytes: it never validates a VRRP message (that is
@@ -29,6 +30,17 @@ Choices, and the kernel behaviour they rely on:
   decoder that re-checks the IPv6 checksum still succeeds on everything this
   socket delivers, and bad IPv6 checksums are never counted by vipkeeper
   (the kernel drops them; see ``/proc/net/snmp6``).
+* ``unicast_ttl``: a send with a TTL other than 255 carries it in an ``IP_TTL``
+  (IPv4) or ``IPV6_HOPLIMIT`` (IPv6) control message, so instances with
+  different TTLs share the socket.
+* IPsec AH (keepalived's ``auth_type AH``, IPv4 only): :meth:`enable_ah` opens a
+  second raw socket for IP protocol 51 with ``IP_HDRINCL``, as keepalived does:
+  the AH ICV covers the IPv4 header (Identification, length, addresses), so the
+  core builds the whole packet (``Transmit.ip_packet``) and the kernel sends it
+  as it is (it only fills in the header checksum).  What it receives is
+  delivered with its IPv4 header (``Received.ip_header``) for the ICV check.
+  Linux hands every protocol-51 packet to raw sockets before (and whether or
+  not) its own IPsec stack looks at it, so no SA is needed.
 """
 
 from __future__ import annotations
@@ -41,8 +53,8 @@ import struct
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
-from vipkeeper.core.codec import parse_ipv4_header
-from vipkeeper.core.constants import IPPROTO_VRRP, VRRP_CHECKSUM_OFFSET, VRRP_TOS, VRRP_TTL
+from vipkeeper.core.codec import IPv4Header, parse_ipv4_header
+from vipkeeper.core.constants import IPPROTO_AH, IPPROTO_VRRP, VRRP_CHECKSUM_OFFSET, VRRP_TOS, VRRP_TTL
 from vipkeeper.core.events import Received
 from vipkeeper.errors import DecodeError
 from vipkeeper.io import linuxconst as lc
@@ -89,13 +101,14 @@ class VrrpSocket:
         self._on_packet = on_packet
         self._loop = loop
         self._sock: socket.socket | None = None
+        self._ah_sock: socket.socket | None = None  # IPv4 protocol 51 (IPsec AH), IP_HDRINCL
         self._buf = bytearray(_RECV_BUF_BYTES)
         self._view = memoryview(self._buf)
         self._bufs = [self._view]
         self._groups: set[IPAddress] = set()
         self._addr_cache: dict[object, IPv6Address] = {}  # IPv6 receive path
         self._sockaddr_cache: dict[IPAddress, tuple] = {}
-        self._cmsg_cache: dict[IPAddress | None, list] = {}
+        self._cmsg_cache: dict[tuple[IPAddress | None, int], list] = {}
         # counters
         self.sent = 0
         self.received = 0
@@ -136,6 +149,42 @@ class VrrpSocket:
         self._sock = sock
         log.debug("vrrp socket open: %s family %d ifindex %d", self.ifname, self.family, self.ifindex)
 
+    def enable_ah(self) -> None:
+        """Also send and receive IPsec AH (IPv4 protocol 51): keepalived ``auth_type AH``.
+
+        Idempotent; call after :meth:`open`.  Raises OSError on setup failure, ValueError
+        for IPv6 (keepalived has AH for VRRPv2 only, which is IPv4 only).
+        """
+        if self._ah_sock is not None:
+            return
+        if self.family != 4:
+            raise ValueError("IPsec AH is IPv4 only")
+        if self._sock is None or self._loop is None:
+            raise OSError(errno.EBADF, "enable_ah() before open()")
+        sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, IPPROTO_AH)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, self.ifname.encode())
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, lc.SO_RCVBUFFORCE, _SO_RCVBUF_BYTES)
+            except OSError:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _SO_RCVBUF_BYTES)
+            self._setup_v4(sock)
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+            for group in self._groups:
+                level, mreq = self._mreq(group)
+                sock.setsockopt(level, socket.IP_ADD_MEMBERSHIP, mreq)
+            sock.setblocking(False)
+            self._loop.add_reader(sock.fileno(), self._on_readable_ah)
+        except BaseException:
+            sock.close()
+            raise
+        self._ah_sock = sock
+        log.debug("IPsec AH socket open: %s ifindex %d", self.ifname, self.ifindex)
+
+    @property
+    def ah_enabled(self) -> bool:
+        return self._ah_sock is not None
+
     def _setup_v4(self, sock: socket.socket) -> None:
         ip = socket.IPPROTO_IP
         sock.setsockopt(ip, socket.IP_TTL, VRRP_TTL)
@@ -161,6 +210,13 @@ class VrrpSocket:
         sock.setsockopt(ip6, lc.IPV6_CHECKSUM, VRRP_CHECKSUM_OFFSET)
 
     def close(self) -> None:
+        ah, self._ah_sock = self._ah_sock, None
+        if ah is not None:
+            try:
+                if self._loop is not None and not self._loop.is_closed():
+                    self._loop.remove_reader(ah.fileno())
+            finally:
+                ah.close()
         sock, self._sock = self._sock, None
         if sock is None:
             return
@@ -200,12 +256,15 @@ class VrrpSocket:
             return True
         level, mreq = self._mreq(group)
         opt = socket.IP_ADD_MEMBERSHIP if self.family == 4 else socket.IPV6_JOIN_GROUP
-        try:
-            self._sock.setsockopt(level, opt, mreq)
-        except OSError as exc:
-            if exc.errno != errno.EADDRINUSE:  # already a member: fine
-                log.warning("join %s on %s failed: %s", group, self.ifname, exc)
-                return False
+        for sock in (self._sock, self._ah_sock):
+            if sock is None:
+                continue
+            try:
+                sock.setsockopt(level, opt, mreq)
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:  # already a member: fine
+                    log.warning("join %s on %s failed: %s", group, self.ifname, exc)
+                    return False
         self._groups.add(group)
         return True
 
@@ -220,27 +279,42 @@ class VrrpSocket:
             self._sockaddr_cache[dst] = sa
         return sa
 
-    def _cmsgs(self, src: IPAddress | None) -> list:
-        cm = self._cmsg_cache.get(src)
+    def _cmsgs(self, src: IPAddress | None, ttl: int = VRRP_TTL) -> list:
+        key = (src, ttl)
+        cm = self._cmsg_cache.get(key)
         if cm is None:
             if len(self._cmsg_cache) >= _CACHE_MAX:
                 self._cmsg_cache.clear()
-            if src is None:
-                cm = []
-            elif self.family == 4:
-                cm = [(socket.IPPROTO_IP, lc.IP_PKTINFO, _IN_PKTINFO.pack(self.ifindex, src.packed, b"\0" * 4))]
-            else:
-                cm = [(socket.IPPROTO_IPV6, lc.IPV6_PKTINFO, _IN6_PKTINFO.pack(src.packed, self.ifindex))]
-            self._cmsg_cache[src] = cm
+            cm = []
+            if src is not None and self.family == 4:
+                cm.append((socket.IPPROTO_IP, lc.IP_PKTINFO, _IN_PKTINFO.pack(self.ifindex, src.packed, b"\0" * 4)))
+            elif src is not None:
+                cm.append((socket.IPPROTO_IPV6, lc.IPV6_PKTINFO, _IN6_PKTINFO.pack(src.packed, self.ifindex)))
+            if ttl != VRRP_TTL:  # unicast_ttl
+                if self.family == 4:
+                    cm.append((socket.IPPROTO_IP, socket.IP_TTL, _NATIVE_INT.pack(ttl)))
+                else:
+                    cm.append((socket.IPPROTO_IPV6, lc.IPV6_HOPLIMIT, _NATIVE_INT.pack(ttl)))
+            self._cmsg_cache[key] = cm
         return cm
 
-    def send(self, payload: bytes, dst: IPAddress | str, src: IPAddress | str | None = None) -> bool:
-        """Send one VRRP message to ``dst`` (group or peer) from ``src`` (None: kernel's choice).
+    def send(
+        self,
+        payload: bytes,
+        dst: IPAddress | str,
+        src: IPAddress | str | None = None,
+        *,
+        ttl: int = VRRP_TTL,
+        ip_packet: bool = False,
+    ) -> bool:
+        """Send one VRRP message to ``dst`` (group or peer) from ``src`` (None: kernel's choice)
+        with IP TTL / hop limit ``ttl``.  ``ip_packet``: ``payload`` is a whole IPv4 packet
+        (IPsec AH), sent as it is on the protocol-51 socket.
 
         Never raises: errors are logged at debug, counted in ``send_errors`` and
         reported as False.
         """
-        sock = self._sock
+        sock = self._ah_sock if ip_packet else self._sock
         if sock is None:
             self.send_errors += 1
             self.last_send_errno = errno.EBADF
@@ -250,7 +324,10 @@ class VrrpSocket:
                 dst = ip_address(dst)
             if isinstance(src, str):
                 src = ip_address(src)
-            sock.sendmsg((payload,), self._cmsgs(src), 0, self._sockaddr(dst))
+            if ip_packet:
+                sock.sendto(payload, self._sockaddr(dst))
+            else:
+                sock.sendmsg((payload,), self._cmsgs(src, ttl), 0, self._sockaddr(dst))
         except OSError as exc:
             self.send_errors += 1
             self.last_send_errno = exc.errno or 0
@@ -265,11 +342,17 @@ class VrrpSocket:
 
     # -- receive (hot path) -----------------------------------------------------
     def _on_readable(self) -> None:
-        sock = self._sock
+        if self.family == 4:
+            self._drain(self._sock, self._decode_v4, 0)
+        else:
+            self._drain(self._sock, self._decode_v6, _ANC_V6)
+
+    def _on_readable_ah(self) -> None:
+        self._drain(self._ah_sock, self._decode_ah, 0)
+
+    def _drain(self, sock: socket.socket | None, decode: Callable[..., Received | None], ancsize: int) -> None:
         if sock is None:
             return
-        decode = self._decode_v4 if self.family == 4 else self._decode_v6
-        ancsize = 0 if self.family == 4 else _ANC_V6
         bufs = self._bufs
         for _ in range(_MAX_BATCH):
             try:
@@ -299,16 +382,28 @@ class VrrpSocket:
                 self.callback_errors += 1
                 log.exception("on_packet callback failed on %s", self.ifname)
 
-    def _decode_v4(self, n: int, anc: list, addr: object) -> Received | None:
+    def _parse_v4(self, n: int, proto: int) -> IPv4Header | None:
+        """The IPv4 header of what the raw socket delivered, if it is a ``proto`` packet."""
         try:
             hdr = parse_ipv4_header(self._view[:n])
         except DecodeError as exc:
             self.ip_errors[exc.reason] = self.ip_errors.get(exc.reason, 0) + 1
             log.debug("bad IPv4 header on %s: %s", self.ifname, exc)
             return None
-        if hdr.proto != IPPROTO_VRRP:
+        return hdr if hdr.proto == proto else None
+
+    def _decode_v4(self, n: int, anc: list, addr: object) -> Received | None:
+        hdr = self._parse_v4(n, IPPROTO_VRRP)
+        if hdr is None:
             return None
         return Received(4, hdr.src, hdr.dst, hdr.ttl, self.ifindex, hdr.payload)
+
+    def _decode_ah(self, n: int, anc: list, addr: object) -> Received | None:
+        hdr = self._parse_v4(n, IPPROTO_AH)
+        if hdr is None:
+            return None
+        header = bytes(self._view[: n - len(hdr.payload)])  # what the AH ICV covers
+        return Received(4, hdr.src, hdr.dst, hdr.ttl, self.ifindex, hdr.payload, header)
 
     def _decode_v6(self, n: int, anc: list, addr: tuple) -> Received | None:
         ttl = -1

@@ -32,7 +32,7 @@ from vipkeeper.config.keywords import (
 from vipkeeper.config.lexer import Token
 from vipkeeper.config.model import IPAddress, VirtualAddress
 from vipkeeper.config.tree import Node
-from vipkeeper.config.values import BadValue, parse_ip, parse_virtual_address, whole_number
+from vipkeeper.config.values import BadValue, bool_option, parse_ip, parse_virtual_address, whole_number
 
 
 def _set_family(draft: Draft, family: int, at: Token, what: str) -> None:
@@ -85,14 +85,23 @@ def _unicast_peer(draft: Draft, node: Node, ctx: Ctx) -> None:
             addr = parse_ip(tok, "unicast peer", prefix_ok=True)
             _set_family(draft, addr.version, tok, "unicast peer")
             rest = child.args
+            ttl = {"min_ttl": 0, "max_ttl": 255}  # keepalived vrrp_data.c alloc_vrrp_unicast_peer
             for k in range(0, len(rest), 2):
                 opt = rest[k]
                 if opt.value not in ("min_ttl", "max_ttl"):
                     raise BadValue(opt, f"unknown unicast peer option '{opt.value}'")
                 if k + 1 >= len(rest):
                     raise BadValue(opt, f"'{opt.value}' needs a value")
-                whole_number(rest[k + 1], 0, 255, opt.value)
-                ctx.warning(opt, f"unicast peer '{opt.value}' is not supported by vipkeeper, ignored")
+                ttl[opt.value] = whole_number(rest[k + 1], 0, 255, opt.value)
+                # "Specifying min_ttl or max_ttl turns on check_unicast_src" (keepalived.conf(5))
+                draft.set("check_unicast_src", True, node)
+            if ttl["min_ttl"] > ttl["max_ttl"]:
+                ctx.warning(
+                    tok, f"min_ttl {ttl['min_ttl']} > max_ttl {ttl['max_ttl']}: every packet from this peer is dropped"
+                )
+            if rest and addr not in peers:
+                ranges: list = draft.values.setdefault("peer_ttl", [])
+                ranges.append((addr, ttl["min_ttl"], ttl["max_ttl"]))
             if addr in peers:
                 ctx.warning(tok, f"duplicate unicast peer '{addr}', ignored")
                 continue
@@ -186,6 +195,46 @@ def _old_unicast_checksum(draft: Draft, node: Node, ctx: Ctx) -> None:
         )
 
 
+def _mcast_dst_ip(draft: Draft, node: Node, ctx: Ctx) -> None:
+    """``mcast_dst_ip ADDR`` (keepalived vrrp_mcast_dstip_handler): this instance's multicast
+    group instead of ``vrrp_mcast_group4/6``.  keepalived skips (and runs without) a malformed
+    address, one of the other family, or one that is not (IPv6: link-local) multicast."""
+    tok = node.args[0]
+    try:
+        addr = parse_ip(tok, node.name)
+    except BadValue as bad:
+        ctx.warning(tok, f"{bad.message}; ignored")
+        return
+    current = draft.get("family")
+    if current is not None and current != addr.version:
+        ctx.warning(tok, f"mcast_dst_ip '{addr}' is not an IPv{current} address like the instance; ignored")
+        return
+    if not addr.is_multicast or (addr.version == 6 and not str(addr).startswith("ff02:")):
+        kind = "a link-local multicast" if addr.version == 6 else "a multicast"
+        ctx.warning(tok, f"mcast_dst_ip '{addr}' is not {kind} address; ignored")
+        return
+    if current is None:
+        _set_family(draft, addr.version, tok, node.name)
+    draft.set("mcast_dst_ip", addr, node)
+
+
+def _skip_check_adv_addr(draft: Draft, node: Node, ctx: Ctx) -> None:
+    """``skip_check_adv_addr [on|off|...]`` (keepalived vrrp_skip_check_adv_addr_handler).
+
+    keepalived 2.2.7 (and its master branch) sets the option for any valid boolean, ``off``
+    included; vipkeeper does what keepalived does, and says so."""
+    if node.args:
+        word = node.args[0]
+        try:
+            on = bool_option(node)
+        except BadValue:
+            ctx.warning(word, f"invalid skip_check_adv_addr '{word.value}', ignored")
+            return
+        if not on:
+            ctx.warning(word, f"keepalived turns skip_check_adv_addr on even with '{word.value}'; so does vipkeeper")
+    draft.set("skip_check_adv_addr", True, node)
+
+
 VRRP_INSTANCE_KEYWORDS: dict[str, Kw] = {
     "state": Kw(_state, 1, 1),
     "interface": value("interface"),
@@ -229,4 +278,7 @@ VRRP_INSTANCE_KEYWORDS: dict[str, Kw] = {
     "strict_mode": switch("strict"),
     "fast_preempt": switch("fast_preempt"),  # vipkeeper extension
     "use_vmac": Kw(_use_vmac),
+    "mcast_dst_ip": Kw(_mcast_dst_ip, 1, 1),
+    "unicast_ttl": integer("unicast_ttl", 0, 255),
+    "skip_check_adv_addr": Kw(_skip_check_adv_addr, 0, 1),
 }

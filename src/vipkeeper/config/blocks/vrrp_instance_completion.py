@@ -137,15 +137,13 @@ class InstanceCompletion:
                 self.error("authentication", "authentication given but no 'auth_pass'")
         elif family == 6 and auth_type == "AH":
             self.warning("authentication", "AH authentication cannot be used with IPv6, ignored")
-        elif auth_type == "AH":
-            # keepalived's IPsec-AH (IP protocol 51, HMAC-MD5-96, SPI = source address,
-            # sequence numbers) is not implemented: running without it would never
-            # interoperate with the keepalived peers, so refuse instead.
-            self.error(
-                "auth_type",
-                "auth_type AH (IPsec Authentication Header) is not supported by vipkeeper; "
-                "use auth_type PASS on every router of this VRID, or VRRPv3 (no authentication)",
+        elif auth_type == "AH" and state == "MASTER" and priority != VRRP_PRIO_OWNER:
+            # keepalived vrrp.c vrrp_complete_instance(): it must hear an advert (to learn the
+            # AH sequence number) before taking over, so it clears the initial state MASTER.
+            self.warning(
+                "state", "initial state MASTER is incompatible with auth_type AH (unless priority 255); using BACKUP"
             )
+            return Authentication("AH", auth_pass, loc=self.at("authentication").loc), "BACKUP"
         else:
             return Authentication(auth_type, auth_pass, loc=self.at("authentication").loc), state  # type: ignore[arg-type]
         return None, state
@@ -158,6 +156,26 @@ class InstanceCompletion:
             # keepalived 2.2.7: deprecated, "Defaulting to multicast"
             self.warning("unicast_configured", "a unicast keyword is given without any unicast_peer; using multicast")
         return peers
+
+    def wire(self, peers: tuple[IPAddress, ...]) -> tuple[IPAddress | None, int, bool]:
+        """``mcast_dst_ip``, ``unicast_ttl``, ``skip_check_adv_addr`` (keepalived vrrp.c
+        vrrp_complete_instance, vrrp_parser.c end of instance, vrrp_data.c alloc_vrrp)."""
+        group: IPAddress | None = self.v.get("mcast_dst_ip")
+        if group is not None and peers:
+            self.warning("mcast_dst_ip", "mcast_dst_ip is given with unicast peers; ignored")
+            group = None
+        ttl: int = self.v.get("unicast_ttl", 255)
+        if "unicast_ttl" in self.v and not peers:
+            # keepalived 2.2.7 "resets" its TTL to 0 there: its multicast adverts get TTL 0 and
+            # the kernel drops them (ip_mc_output), so it sends nothing.  vipkeeper sends 255.
+            self.warning(
+                "unicast_ttl",
+                "unicast_ttl needs unicast peers; ignored (keepalived 2.2.7 then sends its "
+                "multicast adverts with TTL 0, which never leave the host)",
+            )
+            ttl = 255
+        skip = bool(self.v.get("skip_check_adv_addr", self.g.vrrp_skip_check_adv_addr))
+        return group, ttl, skip
 
     def required(self) -> tuple[str, int]:
         interface: str | None = self.v.get("interface")
@@ -252,6 +270,7 @@ class InstanceCompletion:
         state, priority = self.state_and_priority()
         auth, state = self.authentication(family, version, state, priority)
         peers = self.unicast()
+        mcast_dst_ip, unicast_ttl, skip_check_adv_addr = self.wire(peers)
         interface, vrid = self.required()
         self.first_ipv6_vip(family, peers, vips)
         nopreempt, preempt_delay_us = self.preemption(state, priority)
@@ -313,4 +332,8 @@ class InstanceCompletion:
             strict=self.strict,
             fast_preempt=v.get("fast_preempt", False),
             loc=self.node.loc,
+            mcast_dst_ip=mcast_dst_ip,
+            unicast_ttl=unicast_ttl,
+            skip_check_adv_addr=skip_check_adv_addr,
+            peer_ttl=tuple(v.get("peer_ttl", ())),
         )
