@@ -44,8 +44,8 @@ GLOBAL_DEFS_IGNORED = frozenset(
 
 #: keepalived 2.2.7 vrrp_instance keywords (vrrp/vrrp_parser.c) that vipkeeper ignores.
 VRRP_INSTANCE_IGNORED = frozenset(
-    """use_vmac_addr vmac_xmit_base use_ipvlan unicast_fault_no_peer native_ipv6
-    vrf dont_track_primary track_process track_bfd mcast_dst_ip track_src_ip
+    """use_vmac_addr vmac_xmit_base use_ipvlan native_ipv6
+    vrf track_process track_bfd mcast_dst_ip track_src_ip
     unicast_ttl promote_secondaries linkbeat_use_polling virtual_routes virtual_rules accept
     no_accept skip_check_adv_addr debug notify_deleted notify_master_rx_lower_pri smtp_alert
     notify_priority_changes lvs_sync_daemon_interface garp_extra_if vmac_garp_intvl

@@ -239,6 +239,10 @@ class VrrpInstance:
     check_unicast_src: bool = False
     strict: bool = False
     fast_preempt: bool = False  # vipkeeper extension
+    dont_track_primary: bool = False  # the interface's link state does not FAULT the instance
+    # ``unicast_fault_no_peer`` given and no unicast_peer: the instance stays in FAULT
+    # (keepalived vrrp.c: "Cannot use unicast without any peers - going to fault state").
+    fault_no_peer: bool = False
     loc: Location = NOWHERE
 
     @property

@@ -55,6 +55,8 @@ def router_params(inst: VrrpInstance, gd: GlobalDefs | None = None) -> RouterPar
         v3_checksum_pseudo=not inst.v3_checksum_as_v2,
         checksum_mode=inst.old_unicast_checksum,
         excluded_vips=tuple(v.address.ip for v in inst.vips_excluded),
+        track_primary=not inst.dont_track_primary,
+        config_fault="unicast without any peers (unicast_fault_no_peer)" if inst.fault_no_peer else "",
     )
 
 

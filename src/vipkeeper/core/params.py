@@ -54,6 +54,8 @@ class RouterParams:
     v3_checksum_pseudo: bool = True  # False: ``v3_checksum_as_v2`` (VRRPv3 IPv4 checksum as v2)
     checksum_mode: str = "auto"  # ``old_unicast_checksum``: "auto", "never" or "always"
     excluded_vips: tuple[IPAddress, ...] = ()  # ``virtual_ipaddress_excluded``: announced, not advertised
+    track_primary: bool = True  # False: ``dont_track_primary``, link events of the interface are ignored
+    config_fault: str = ""  # non-empty: FAULT for good, for this reason (``unicast_fault_no_peer``)
 
     @property
     def unicast(self) -> bool:

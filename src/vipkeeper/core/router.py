@@ -119,6 +119,8 @@ class VrrpRouter:
         reasons = set(self._tracking.faults)
         if not self._link_up:
             reasons.add("link down")
+        if self.params.config_fault:  # keepalived vrrp.c: num_config_faults, never cleared
+            reasons.add(self.params.config_fault)
         return frozenset(reasons)
 
     @property

@@ -167,6 +167,13 @@ def _check_unicast_src(draft: Draft, node: Node, ctx: Ctx) -> None:
     draft.set("check_unicast_src", True, node)
 
 
+def _unicast_fault_no_peer(draft: Draft, node: Node, ctx: Ctx) -> None:
+    """keepalived vrrp_unicast_fault_no_peer: a unicast keyword; with no unicast_peer the
+    instance stays in FAULT instead of falling back to multicast (vrrp.c vrrp_complete_instance)."""
+    draft.set("unicast_configured", True, node)
+    draft.set("unicast_fault_no_peer", True, node)
+
+
 def _old_unicast_checksum(draft: Draft, node: Node, ctx: Ctx) -> None:
     """``old_unicast_checksum [never]`` (keepalived vrrp_unicast_chksum_handler): the VRRPv3
     IPv4 unicast checksum with 224.0.0.18 in the pseudo-header, as keepalived <= 1.3.6 sent it.
@@ -229,4 +236,7 @@ VRRP_INSTANCE_KEYWORDS: dict[str, Kw] = {
     "strict_mode": switch("strict"),
     "fast_preempt": switch("fast_preempt"),  # vipkeeper extension
     "use_vmac": Kw(_use_vmac),
+    # keepalived vrrp_dont_track_handler: the instance's own interface going down is no FAULT
+    "dont_track_primary": flag("dont_track_primary"),
+    "unicast_fault_no_peer": Kw(_unicast_fault_no_peer, 0, 0),
 }

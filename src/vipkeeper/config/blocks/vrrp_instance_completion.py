@@ -154,7 +154,9 @@ class InstanceCompletion:
         peers: tuple[IPAddress, ...] = tuple(self.v.get("unicast_peers", ()))
         if self.strict and peers:
             self.error("unicast_configured", "unicast peers are not supported in strict mode")
-        if self.v.get("unicast_configured") and not peers and not self.failed("unicast_peer"):
+        if self.v.get("unicast_configured") and not peers and self.v.get("unicast_fault_no_peer"):
+            pass  # FAULT for good (VrrpInstance.fault_no_peer), logged at start; keepalived -t is silent
+        elif self.v.get("unicast_configured") and not peers and not self.failed("unicast_peer"):
             # keepalived 2.2.7: deprecated, "Defaulting to multicast"
             self.warning("unicast_configured", "a unicast keyword is given without any unicast_peer; using multicast")
         return peers
@@ -312,5 +314,7 @@ class InstanceCompletion:
             check_unicast_src=v.get("check_unicast_src", g.vrrp_check_unicast_src),
             strict=self.strict,
             fast_preempt=v.get("fast_preempt", False),
+            dont_track_primary=v.get("dont_track_primary", False),
+            fault_no_peer=bool(v.get("unicast_fault_no_peer")) and not peers,
             loc=self.node.loc,
         )
