@@ -44,7 +44,7 @@ GLOBAL_DEFS_IGNORED = frozenset(
 
 #: keepalived 2.2.7 vrrp_instance keywords (vrrp/vrrp_parser.c) that vipkeeper ignores.
 VRRP_INSTANCE_IGNORED = frozenset(
-    """use_vmac_addr vmac_xmit_base use_ipvlan native_ipv6
+    """use_ipvlan native_ipv6
     vrf track_process track_bfd mcast_dst_ip track_src_ip
     unicast_ttl promote_secondaries linkbeat_use_polling virtual_routes virtual_rules accept
     no_accept skip_check_adv_addr debug notify_deleted notify_master_rx_lower_pri smtp_alert
@@ -59,6 +59,4 @@ VRRP_SYNC_GROUP_IGNORED = frozenset(
 
 
 #: Virtual address options (keepalived vrrp_ipaddress.c) vipkeeper ignores.
-VIRTUAL_ADDRESS_IGNORED = frozenset(
-    {"home", "-nodad", "mngtmpaddr", "noprefixroute", "autojoin", "no_track", "use_vmac"}
-)
+VIRTUAL_ADDRESS_IGNORED = frozenset({"home", "-nodad", "mngtmpaddr", "noprefixroute", "autojoin", "no_track"})

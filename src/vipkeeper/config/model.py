@@ -243,6 +243,13 @@ class VrrpInstance:
     # ``unicast_fault_no_peer`` given and no unicast_peer: the instance stays in FAULT
     # (keepalived vrrp.c: "Cannot use unicast without any peers - going to fault state").
     fault_no_peer: bool = False
+    # ``use_vmac [IFNAME] [MAC]`` (keepalived vrrp_vmac.c): a private-mode macvlan on
+    # ``interface`` holds the VIPs and sends from ``vmac_mac`` (default 00:00:5e:00:01:VRID,
+    # 00:00:5e:00:02:VRID for IPv6); ``vmac_ifname`` None: the daemon picks ``vrrp.VRID``.
+    use_vmac: bool = False
+    vmac_ifname: str | None = None
+    vmac_mac: bytes | None = None
+    vmac_xmit_base: bool = False  # adverts sent and received on ``interface``, not the macvlan
     loc: Location = NOWHERE
 
     @property

@@ -42,6 +42,7 @@ from vipkeeper.io.vrrp_socket import VrrpSocket
 
 if TYPE_CHECKING:
     from vipkeeper.daemon.metrics import MetricsServer
+    from vipkeeper.io.vmac import Vmacs
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,8 @@ class Daemon:
         self._links: dict[str, LinkInfo] = {}  # instance name -> its interface
         self._sockets: dict[tuple[int, int], VrrpSocket] = {}  # (ifindex, family)
         self._l2: dict[int, L2Sender] = {}
+        self._vmacs: Vmacs | None = None  # use_vmac macvlans (io.vmac loads pyroute2 when used)
+        self._vmac_of: dict[str, str] = {}  # instance name -> its macvlan
         self._notifier: Notifier | None = None
         self._notify_task: asyncio.Task[None] | None = None
         self._users = ScriptUsers()
@@ -137,6 +140,8 @@ class Daemon:
                 s.close()
             for l2 in self._l2.values():
                 l2.close()
+            if self._vmacs is not None:
+                await self._vmacs.delete_all()  # keepalived deletes its VMACs at stop
             self.trackers.close()
             if self._notifier is not None:
                 self._notifier.close()
@@ -204,29 +209,35 @@ class Daemon:
     # ------------------------------------------------------------ instances
 
     async def _add_instance(self, nl: Netlink, inst: VrrpInstance) -> None:
-        link = await nl.link_by_name(inst.interface)
-        if link is None:
+        base = await nl.link_by_name(inst.interface)
+        if base is None:
             raise StartupError(f"{inst.loc}: ({inst.name}) interface {inst.interface} does not exist")
-        src = await self._source_address(nl, inst, link)
+        src = await self._source_address(nl, inst, base)
+        # use_vmac: the VIPs and gratuitous ARPs on the macvlan, from its virtual MAC; the adverts
+        # too, unless vmac_xmit_base (keepalived vrrp.c vrrp_complete_instance, vrrp_vmac.c)
+        vip_link = await self._vmac_link(nl, inst, base) if inst.use_vmac else base
+        link = base if inst.vmac_xmit_base else vip_link
         params = router_params(inst, self.config.global_defs)
         self._socket_for(link, inst.family, None if params.unicast else params.group)
-        l2 = self._l2.get(link.ifindex)
+        l2 = self._l2.get(vip_link.ifindex)
         if l2 is None:
-            l2 = L2Sender(ifname=link.ifname, ifindex=link.ifindex)
+            l2 = L2Sender(ifname=vip_link.ifname, ifindex=vip_link.ifindex)
             l2.open()
-            self._l2[link.ifindex] = l2
-        self.node.add_router(params, RouterLink(link.ifindex, src, link.mac))
+            self._l2[vip_link.ifindex] = l2
+        self.node.add_router(params, RouterLink(link.ifindex, src, vip_link.mac))
         self.instances[inst.name] = inst
         self._links[inst.name] = link
         vips = VipActions(
             inst.name,
             inst.vips + inst.vips_excluded,
-            link.ifindex,
-            link.ifname,
+            vip_link.ifindex,
+            vip_link.ifname,
             netlink=nl,
             l2=l2,
             is_master=self._is_master,
         )
+        if vip_link is not base:
+            vips.base_ifname = base.ifname
         self.vips[inst.name] = vips
         await self.trackers.wire(nl, inst, self._group_cfg(inst.name))
         # At start, a crash may have left our VIPs behind: remove them before
@@ -249,6 +260,33 @@ class Daemon:
             "unicast to" if inst.unicast else "multicast to",
             ", ".join(map(str, params.destinations)),
         )
+
+    async def _vmac_link(self, nl: Netlink, inst: VrrpInstance, base: LinkInfo) -> LinkInfo:
+        """Create the instance's macvlan (``use_vmac``) and return it."""
+        from vipkeeper.io.vmac import Vmacs, default_mac, pick_name
+
+        if self._vmacs is None:
+            self._vmacs = Vmacs()
+        name = inst.vmac_ifname or pick_name(inst.vrid, self._vmac_of.values())
+        mac = inst.vmac_mac or default_mac(inst.vrid, inst.family)
+        try:
+            await self._vmacs.create(
+                name,
+                base_ifindex=base.ifindex,
+                base_ifname=base.ifname,
+                mac=mac,
+                family=inst.family,
+                ipv6=any(v.family != inst.family for v in inst.vips_excluded),
+            )
+        except OSError as exc:
+            raise StartupError(f"{inst.loc}: ({inst.name}) use_vmac: {exc}") from None
+        self._vmac_of[inst.name] = name
+        link = await nl.link_by_name(name)
+        if link is None:
+            raise StartupError(f"{inst.loc}: ({inst.name}) use_vmac: {name} vanished")
+        log.info("(%s) VIPs on %s (MAC %s)%s", inst.name, name, mac.hex(":"),
+                 ", adverts on " + base.ifname if inst.vmac_xmit_base else "")  # fmt: skip
+        return link
 
     def _is_master(self, name: str) -> bool:
         return name in self.node and self.node.router(name).state is State.MASTER
@@ -394,6 +432,9 @@ class Daemon:
         self.instances.pop(name, None)
         self._links.pop(name, None)
         self.trackers.forget(name)
+        vmac = self._vmac_of.pop(name, None)
+        if vmac is not None and self._vmacs is not None:
+            await self._vmacs.delete(vmac)
 
     # ------------------------------------------------------------ status
 

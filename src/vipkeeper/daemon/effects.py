@@ -92,6 +92,7 @@ class VipActions:
         self.vips = vips  # virtual_ipaddress + virtual_ipaddress_excluded
         self.ifindex = ifindex
         self.ifname = ifname
+        self.base_ifname: str | None = None  # use_vmac: a VIP with "dev BASE" goes on the macvlan too
         self._nl = netlink
         self._l2 = l2
         self._is_master = is_master
@@ -165,7 +166,7 @@ class VipActions:
         )
 
     async def _ifindex(self, v: VirtualAddress) -> int:
-        if v.dev is None or v.dev == self.ifname:
+        if v.dev is None or v.dev == self.ifname or v.dev == self.base_ifname:
             return self.ifindex
         link = await self._nl.link_by_name(v.dev)
         if link is None:

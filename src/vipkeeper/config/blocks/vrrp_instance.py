@@ -4,8 +4,11 @@ block included).  Completion is :mod:`vipkeeper.config.blocks.vrrp_instance_comp
 
 from __future__ import annotations
 
+from string import hexdigits as HEXDIGITS
+
 from vipkeeper.config.blocks.shared import notify_handler, track_refs_handler
 from vipkeeper.config.constants import (
+    IFNAMSIZ,
     INT_MAX,
     TIMER_MAX_SEC,
     UINT_MAX,
@@ -154,8 +157,42 @@ def _authentication(draft: Draft, node: Node, ctx: Ctx) -> None:
     dispatch(ctx, child_nodes(node), AUTHENTICATION_KEYWORDS, draft, "authentication")
 
 
+def _vmac_mac(tok: Token) -> tuple[int, ...]:
+    """``use_vmac``'s MAC address: six octets, or five (the VRID is the sixth), as
+    keepalived vrrp_vmac_handler reads it (vrrp_parser.c)."""
+    text = tok.value.rstrip(":") if tok.value.count(":") == 5 and tok.value.endswith(":") else tok.value
+    parts = text.split(":")
+    if len(parts) not in (5, 6) or not all(1 <= len(p) <= 2 and all(c in HEXDIGITS for c in p) for p in parts):
+        raise BadValue(tok, f"invalid VMAC address '{tok.value}'")
+    octets = tuple(int(p, 16) for p in parts)
+    if octets[0] & 1:
+        raise BadValue(tok, f"VMAC address '{tok.value}' is multicast")
+    if octets[:4] == (0, 0, 0x5E, 0) and octets[4] in (1, 2):
+        raise BadValue(tok, f"VMAC address '{tok.value}' is not allowed to be an RFC 5798 address")
+    return octets
+
+
+def _use_vmac_addr(draft: Draft, node: Node, ctx: Ctx) -> None:
+    # keepalived: a macvlan of its own on every other interface a VIP names (vmac_addr_prefix)
+    ctx.error(node, "use_vmac_addr is not supported by vipkeeper (use_vmac is)")
+
+
 def _use_vmac(draft: Draft, node: Node, ctx: Ctx) -> None:
-    ctx.error(node, "use_vmac is not supported by vipkeeper")
+    """``use_vmac [IFNAME] [MAC]`` (keepalived vrrp_vmac_handler): a macvlan (mode private) on
+    the instance's interface carries the VIPs and sends from the virtual MAC."""
+    draft.set("use_vmac", True, node)
+    for tok in node.args[:2]:
+        if ":" in tok.value:
+            if "vmac_mac" in draft.values:
+                raise BadValue(tok, "VMAC interface address already specified")
+            draft.set("vmac_mac", _vmac_mac(tok), node)
+            continue
+        if "vmac_ifname" in draft.values:
+            raise BadValue(tok, "VMAC interface name already specified")
+        name = tok.value
+        if len(name.encode()) >= IFNAMSIZ or name in (".", "..") or any(c in name for c in "/: \t"):
+            raise BadValue(tok, f"VMAC interface name '{name}' too long or invalid characters")
+        draft.set("vmac_ifname", name, node)
 
 
 def _preempt(draft: Draft, node: Node, ctx: Ctx) -> None:
@@ -235,7 +272,9 @@ VRRP_INSTANCE_KEYWORDS: dict[str, Kw] = {
     "old_unicast_checksum": Kw(_old_unicast_checksum, 0, 1),
     "strict_mode": switch("strict"),
     "fast_preempt": switch("fast_preempt"),  # vipkeeper extension
-    "use_vmac": Kw(_use_vmac),
+    "use_vmac": Kw(_use_vmac, 0, 2),
+    "vmac_xmit_base": flag("vmac_xmit_base"),
+    "use_vmac_addr": Kw(_use_vmac_addr, 0, 0),
     # keepalived vrrp_dont_track_handler: the instance's own interface going down is no FAULT
     "dont_track_primary": flag("dont_track_primary"),
     "unicast_fault_no_peer": Kw(_unicast_fault_no_peer, 0, 0),
