@@ -56,6 +56,7 @@ class GlobalDefs:
     notify_fifo_script: str | None = None
     vrrp_notify_fifo: str | None = None
     vrrp_notify_fifo_script: str | None = None
+    vrrp_notify_priority_changes: bool = False
     vrrp_strict: bool = False
     vrrp_check_unicast_src: bool = False
     vrrp_skip_check_adv_addr: bool = False
@@ -193,6 +194,14 @@ class Notify:
     fault: str | None = None
     stop: str | None = None
     any: str | None = None  # ``notify``: called as ``SCRIPT INSTANCE|GROUP NAME STATE PRIO``
+    master_rx_lower_pri: str | None = None  # ``notify_master_rx_lower_pri`` (instances)
+    # ``notify_deleted [SCRIPT]`` (instances): an instance a reload deletes is notified as
+    # DELETED (and SCRIPT runs), not as FAULT (keepalived vrrp.c, vrrp_notify.c)
+    notify_deleted: bool = False
+    deleted: str | None = None
+    # ``notify_priority_changes`` (instance, else its sync group, else global
+    # ``vrrp_notify_priority_changes``): FIFO lines for effective priority changes; None: not set
+    priority_changes: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

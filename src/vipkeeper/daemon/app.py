@@ -82,6 +82,7 @@ class Daemon:
             notifier=lambda: self._notifier,
             notify_of=self._notify_block,
             ifname_of=lambda n: self._links[n].ifname,
+            priority_changes_of=self._priority_changes,
         )
         self.reloads = SingleFlight(self._reload, self.supervisor.spawn)
         self._scheduler: Scheduler | None = None
@@ -181,7 +182,12 @@ class Daemon:
     def _setup_notifier(self, config: Config) -> None:
         gd = config.global_defs
         fifos = [f for f in (gd.notify_fifo, gd.vrrp_notify_fifo) if f]
-        if self._notifier is not None and [f.path for f in self._notifier.fifos] == list(dict.fromkeys(fifos)):
+        # notify_fifo_script / vrrp_notify_fifo_script; one path for both: the global one wins (keepalived)
+        fifo_scripts = {p: s for p, s in ((gd.vrrp_notify_fifo, gd.vrrp_notify_fifo_script),
+                                          (gd.notify_fifo, gd.notify_fifo_script)) if p and s}  # fmt: skip
+        if self._notifier is not None and [(f.path, f.script) for f in self._notifier.fifos] == [
+            (p, fifo_scripts.get(p)) for p in dict.fromkeys(fifos)
+        ]:
             return
         wanted = (
             fifos
@@ -196,10 +202,20 @@ class Daemon:
             self._notify_task = None
         if wanted:
             run_as, _ = self._users.resolve(None, None, "", gd)
-            self._notifier = Notifier(fifos=fifos, run_as=run_as, env=scripts.script_env())
+            self._notifier = Notifier(fifos=fifos, run_as=run_as, env=scripts.script_env(), fifo_scripts=fifo_scripts)
             self._notifier.open()
             # Its own task, also when a reload creates it (one used to be started at start only).
             self._notify_task = self.supervisor.spawn(self._notifier.run_forever(), "notify")
+
+    def _priority_changes(self, name: str) -> bool:
+        """notify_priority_changes: the instance's, else its sync group's, else the global one
+        (keepalived vrrp.c vrrp_complete_instance)."""
+        inst = self.instances.get(name)
+        group = self._group_cfg(name)
+        for value in (inst and inst.notify.priority_changes, group and group.notify.priority_changes):
+            if value is not None:
+                return bool(value)
+        return self.config.global_defs.vrrp_notify_priority_changes
 
     def _notify_block(self, kind: str, name: str) -> Notify:
         if kind == "GROUP":
@@ -425,7 +441,11 @@ class Daemon:
 
     async def _remove_instance(self, name: str) -> None:
         log.info("(%s) removed from the configuration", name)
-        self._run(self.node.remove_router(name, now_us()))
+        self.effects.deleting.add(name)
+        try:
+            self._run(self.node.remove_router(name, now_us()))
+        finally:
+            self.effects.deleting.discard(name)
         vips = self.vips.pop(name)
         await vips.join(RELEASE_TIMEOUT_S)
         vips.stop()
@@ -486,7 +506,7 @@ class Daemon:
 
 
 def _has_notify(n: Notify) -> bool:
-    return any((n.master, n.backup, n.fault, n.stop, n.any))
+    return any((n.master, n.backup, n.fault, n.stop, n.any, n.master_rx_lower_pri, n.deleted))
 
 
 async def run_daemon(

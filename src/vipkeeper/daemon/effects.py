@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from vipkeeper.config.model import VirtualAddress
+from vipkeeper.config.model import Notify, VirtualAddress
 from vipkeeper.core.events import (
     AddVips,
     AdvertDropped,
@@ -26,8 +26,10 @@ from vipkeeper.core.events import (
     Gratuitous,
     GroupStateChanged,
     LinkStateChanged,
+    MasterRxLowerPri,
     PeerConflict,
     PriorityChanged,
+    State,
     StateChanged,
     Transmit,
 )
@@ -193,14 +195,17 @@ class EffectRunner:
         sockets: Mapping[tuple[int, int], VrrpSocket],
         vips: Mapping[str, VipActions],
         notifier: Callable[[], Notifier | None],
-        notify_of: Callable[[str, str], object],
+        notify_of: Callable[[str, str], Notify],
         ifname_of: Callable[[str], str],
+        priority_changes_of: Callable[[str], bool] = lambda name: False,
     ) -> None:
         self._sockets = sockets
         self._vips = vips
         self._notifier = notifier
         self._notify_of = notify_of  # (kind, name) -> the config's Notify block
         self._ifname_of = ifname_of
+        self._priority_changes_of = priority_changes_of  # notify_priority_changes, resolved
+        self.deleting: set[str] = set()  # instances a reload is deleting: STOP is notified as DELETED/FAULT
         self.ratelog = RateLimitedLog()
 
     def run(self, effects: list[Effect]) -> None:
@@ -230,12 +235,28 @@ class EffectRunner:
         match e:
             case StateChanged(old=old, new=new, reason=reason, priority=prio, instance=name):
                 log.info("(%s) %s -> %s: %s [priority %d]", name, old, new, reason, prio)
-                self._notify("INSTANCE", name, new, prio)
+                notifier = self._notifier()
+                if name in self.deleting and new is State.STOP:
+                    if notifier is not None:
+                        notifier.deleted(name, self._notify_of("INSTANCE", name), old, prio)
+                else:
+                    self._notify("INSTANCE", name, new, prio)
             case GroupStateChanged(group=group, state=state):
                 log.info("sync group %s is %s", group, state)
                 self._notify("GROUP", group, state, 0)
-            case PriorityChanged(old=old, new=new, instance=name):
+            case PriorityChanged(old=old, new=new, instance=name, state=state):
                 log.info("(%s) effective priority %d -> %d", name, old, new)
+                notifier = self._notifier()
+                if notifier is not None and self._priority_changes_of(name):
+                    word = "MASTER_PRIORITY" if state is State.MASTER else "BACKUP_PRIORITY"  # vrrp_notify.c
+                    notifier.event(name, word, new)
+            case MasterRxLowerPri(instance=name, src=src, priority=prio, ours=ours):
+                # keepalived: "Received advert from %s with lower priority %d, ours %d"
+                log.info("(%s) received advert from %s with lower priority %d, ours %d", name, src, prio, ours)
+                notifier = self._notifier()
+                if notifier is not None:
+                    notify = self._notify_of("INSTANCE", name)
+                    notifier.event(name, "MASTER_RX_LOWER_PRI", ours, notify.master_rx_lower_pri)
             case PeerConflict(message=msg, instance=name):
                 self.ratelog.warn((name, "conflict"), "(%s) %s", name, msg)
             case ChecksumSwitched(instance=name, src=src, pseudo_dst=group):

@@ -6,7 +6,12 @@ from __future__ import annotations
 
 from string import hexdigits as HEXDIGITS
 
-from vipkeeper.config.blocks.shared import notify_handler, track_refs_handler
+from vipkeeper.config.blocks.shared import (
+    notify_deleted_handler,
+    notify_handler,
+    priority_changes_handler,
+    track_refs_handler,
+)
 from vipkeeper.config.constants import (
     IFNAMSIZ,
     INT_MAX,
@@ -255,6 +260,9 @@ VRRP_INSTANCE_KEYWORDS: dict[str, Kw] = {
     "notify_backup": Kw(notify_handler("backup"), 1),
     "notify_fault": Kw(notify_handler("fault"), 1),
     "notify_stop": Kw(notify_handler("stop"), 1),
+    "notify_master_rx_lower_pri": Kw(notify_handler("master_rx_lower_pri"), 1),
+    "notify_deleted": Kw(notify_deleted_handler),
+    "notify_priority_changes": Kw(priority_changes_handler, 0, 1),
     "garp_master_delay": integer("garp_master_delay_s", 0, UINT_MAX // US_PER_S),
     "garp_master_repeat": repeat_count("garp_master_repeat"),
     "garp_master_refresh": integer("garp_master_refresh_s", 0, UINT_MAX),
