@@ -28,7 +28,7 @@ from vipkeeper.core.node import VrrpNode
 from vipkeeper.core.params import IPAddress, RouterLink
 from vipkeeper.daemon import status as status_mod
 from vipkeeper.daemon.control import ControlServer, write_status_file
-from vipkeeper.daemon.effects import EffectRunner, VipActions, VipDiff
+from vipkeeper.daemon.effects import EffectRunner, GratuitousPacer, VipActions, VipDiff
 from vipkeeper.daemon.notify import Notifier
 from vipkeeper.daemon.reload import ReloadPlan, SingleFlight, plan_reload
 from vipkeeper.daemon.scheduler import Scheduler, now_us
@@ -69,6 +69,7 @@ class Daemon:
         self._l2: dict[int, L2Sender] = {}
         self._vmacs: Vmacs | None = None  # use_vmac macvlans (io.vmac loads pyroute2 when used)
         self._vmac_of: dict[str, str] = {}  # instance name -> its macvlan
+        self._pacers: dict[int, GratuitousPacer] = {}  # garp/gna_interval, per interface
         self._notifier: Notifier | None = None
         self._notify_task: asyncio.Task[None] | None = None
         self._users = ScriptUsers()
@@ -254,6 +255,8 @@ class Daemon:
         )
         if vip_link is not base:
             vips.base_ifname = base.ifname
+        vips.pacer = self._pacers.setdefault(vip_link.ifindex, GratuitousPacer())
+        _set_intervals(vips, inst)
         self.vips[inst.name] = vips
         await self.trackers.wire(nl, inst, self._group_cfg(inst.name))
         # At start, a crash may have left our VIPs behind: remove them before
@@ -435,6 +438,7 @@ class Daemon:
             vips.put(VipDiff(*vip_change))  # before the node's announcement of the new VIPs
         vips.name = inst.name
         vips.vips = inst.vips + inst.vips_excluded
+        _set_intervals(vips, inst)
         now = now_us()
         self._run(self.node.reconfigure(old_name, params, RouterLink(link.ifindex, src, link.mac), now))
         self._run(self.node.set_tracking(inst.name, self.trackers.verdict(inst.name), now))
@@ -503,6 +507,11 @@ class Daemon:
             log.info("status written to %s", path)
         except OSError as exc:
             log.error("cannot write status file: %s", exc)
+
+
+def _set_intervals(vips: VipActions, inst: VrrpInstance) -> None:
+    vips.garp_interval_s = inst.garp_interval_us / 1e6
+    vips.gna_interval_s = inst.gna_interval_us / 1e6
 
 
 def _has_notify(n: Notify) -> bool:

@@ -65,6 +65,28 @@ class RateLimitedLog:
             log.debug(msg, *args)
 
 
+class GratuitousPacer:
+    """keepalived's ``garp_interval`` / ``gna_interval`` (vrrp_arp.c send_gratuitous_arp,
+    vrrp_ndisc.c): on one interface, gratuitous ARPs are at least ``garp_interval`` apart and
+    unsolicited NAs at least ``gna_interval`` apart, whichever instance sends them; a packet
+    that comes too early waits for its slot."""
+
+    def __init__(self) -> None:
+        self._next: dict[str, float] = {}  # "arp" / "na" -> loop time of the next free slot
+
+    async def wait(self, kind: str, interval_s: float) -> None:
+        loop = asyncio.get_running_loop()
+        while True:  # another instance may take the slot while this one sleeps: look again
+            now, at = loop.time(), self._next.get(kind, 0.0)
+            if at <= now:
+                self._next[kind] = now + interval_s  # keepalived: garp_next_time = now + interval
+                return
+            await asyncio.sleep(at - now)
+
+
+_ETHERTYPE_IPV6 = b"\x86\xdd"  # an unsolicited NA (core.frames); anything else is an ARP
+
+
 @dataclass(frozen=True, slots=True)
 class VipDiff:
     """A reload changed the VIPs of an instance that holds them."""
@@ -101,6 +123,11 @@ class VipActions:
         self._queue: asyncio.Queue[VipAction] = asyncio.Queue()
         self.held = False
         self.garps_sent = 0
+        # garp_interval / gna_interval (per instance, else vrrp_garp_interval / vrrp_gna_interval)
+        # with the interface's pacer: every packet is spaced, not only the rounds of a burst
+        self.pacer: GratuitousPacer | None = None
+        self.garp_interval_s = 0.0
+        self.gna_interval_s = 0.0
         self.worker: asyncio.Task[None] | None = None
 
     def start(self, supervisor: Supervisor) -> None:
@@ -176,12 +203,20 @@ class VipActions:
         return link.ifindex
 
     async def _gratuitous(self, g: Gratuitous) -> None:
+        paced = self.pacer is not None and (self.garp_interval_s > 0 or self.gna_interval_s > 0)
         for i in range(g.count):
-            if i and g.interval_us:
+            if i and g.interval_us and not paced:
                 await asyncio.sleep(g.interval_us / 1e6)
             if not self._is_master(self.name):
                 return  # keepalived stops announcing once it is no longer MASTER
             for frame in g.frames:
+                if paced:
+                    na = frame[12:14] == _ETHERTYPE_IPV6
+                    interval_s = self.gna_interval_s if na else self.garp_interval_s
+                    if interval_s > 0 and self.pacer is not None:
+                        await self.pacer.wait("na" if na else "arp", interval_s)
+                        if not self._is_master(self.name):
+                            return
                 if self._l2.send(frame):
                     self.garps_sent += 1
 
