@@ -111,7 +111,9 @@ def test_notify_scripts_and_fifo_in_state_change_order(tmp_path):
         task.cancel()
         data = os.read(reader, 65536).decode()
         os.close(reader)
+        assert stat.S_ISFIFO(os.stat(fifo).st_mode)
         n.close()
+        assert not fifo.exists()  # created by the notifier: removed at close (keepalived fifo_close)
         return data
 
     fifo_lines = asyncio.run(main()).splitlines()
@@ -122,7 +124,6 @@ def test_notify_scripts_and_fifo_in_state_change_order(tmp_path):
         'INSTANCE "VI_1" BACKUP 100',
         'INSTANCE "VI_1" STOP 100',
     ]
-    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
     assert out.read_text().splitlines() == [
         "INSTANCE VI_1 BACKUP 100",
         "master-script",

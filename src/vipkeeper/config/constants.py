@@ -10,6 +10,7 @@ VRRP_AUTH_LEN = 8
 TIMER_MAX_SEC = 1000
 UINT_MAX = 2**32 - 1
 INT_MAX = 2**31 - 1
+IFNAMSIZ = 16  # linux/if.h: interface names are at most 15 bytes
 US_PER_S = 1_000_000
 US_PER_CS = 10_000
 DEFAULT_MTU = 1500  # keepalived's DEFAULT_MTU, used when the interface is unknown

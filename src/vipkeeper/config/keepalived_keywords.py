@@ -25,7 +25,7 @@ GLOBAL_DEFS_IGNORED = frozenset(
     lvs_flush_on_stop lvs_flush_onstop lvs_sync_daemon vrrp_garp_extra_if vrrp_vmac_garp_intvl
     vrrp_iptables vrrp_ipsets nftables nftables_priority nftables_ifindex nftables_ipvs
     nftables_ipvs_priority nftables_ipvs_start_fwmark nftables_counters vrrp_no_swap
-    vrrp_cpu_affinity vrrp_rlimit_rttime vrrp_rlimit_rtime vrrp_notify_priority_changes
+    vrrp_cpu_affinity vrrp_rlimit_rttime vrrp_rlimit_rtime
     fifo_write_vrrp_states_on_reload lvs_notify_fifo lvs_notify_fifo_script checker_priority
     checker_no_swap checker_rt_priority checker_cpu_affinity checker_rlimit_rttime
     checker_rlimit_rtime bfd_priority bfd_no_swap bfd_rt_priority bfd_cpu_affinity
@@ -44,21 +44,19 @@ GLOBAL_DEFS_IGNORED = frozenset(
 
 #: keepalived 2.2.7 vrrp_instance keywords (vrrp/vrrp_parser.c) that vipkeeper ignores.
 VRRP_INSTANCE_IGNORED = frozenset(
-    """use_vmac_addr vmac_xmit_base use_ipvlan unicast_fault_no_peer native_ipv6
-    vrf dont_track_primary track_process track_bfd track_src_ip
+    """use_ipvlan native_ipv6
+    vrf track_process track_bfd track_src_ip
     promote_secondaries linkbeat_use_polling virtual_routes virtual_rules accept
-    no_accept debug notify_deleted notify_master_rx_lower_pri smtp_alert
-    notify_priority_changes lvs_sync_daemon_interface garp_extra_if vmac_garp_intvl
+    no_accept debug smtp_alert
+    lvs_sync_daemon_interface garp_extra_if vmac_garp_intvl
     kernel_rx_buf_size""".split()
 )
 
 #: keepalived 2.2.7 vrrp_sync_group keywords that vipkeeper ignores.
 VRRP_SYNC_GROUP_IGNORED = frozenset(
-    "track_process track_bfd smtp_alert global_tracking sync_group_tracking_weight notify_priority_changes".split()
+    "track_process track_bfd smtp_alert global_tracking sync_group_tracking_weight".split()
 )
 
 
 #: Virtual address options (keepalived vrrp_ipaddress.c) vipkeeper ignores.
-VIRTUAL_ADDRESS_IGNORED = frozenset(
-    {"home", "-nodad", "mngtmpaddr", "noprefixroute", "autojoin", "no_track", "use_vmac"}
-)
+VIRTUAL_ADDRESS_IGNORED = frozenset({"home", "-nodad", "mngtmpaddr", "noprefixroute", "autojoin", "no_track"})

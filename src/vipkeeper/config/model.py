@@ -56,6 +56,7 @@ class GlobalDefs:
     notify_fifo_script: str | None = None
     vrrp_notify_fifo: str | None = None
     vrrp_notify_fifo_script: str | None = None
+    vrrp_notify_priority_changes: bool = False
     vrrp_strict: bool = False
     vrrp_check_unicast_src: bool = False
     vrrp_skip_check_adv_addr: bool = False
@@ -193,6 +194,14 @@ class Notify:
     fault: str | None = None
     stop: str | None = None
     any: str | None = None  # ``notify``: called as ``SCRIPT INSTANCE|GROUP NAME STATE PRIO``
+    master_rx_lower_pri: str | None = None  # ``notify_master_rx_lower_pri`` (instances)
+    # ``notify_deleted [SCRIPT]`` (instances): an instance a reload deletes is notified as
+    # DELETED (and SCRIPT runs), not as FAULT (keepalived vrrp.c, vrrp_notify.c)
+    notify_deleted: bool = False
+    deleted: str | None = None
+    # ``notify_priority_changes`` (instance, else its sync group, else global
+    # ``vrrp_notify_priority_changes``): FIFO lines for effective priority changes; None: not set
+    priority_changes: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +248,17 @@ class VrrpInstance:
     check_unicast_src: bool = False
     strict: bool = False
     fast_preempt: bool = False  # vipkeeper extension
+    dont_track_primary: bool = False  # the interface's link state does not FAULT the instance
+    # ``unicast_fault_no_peer`` given and no unicast_peer: the instance stays in FAULT
+    # (keepalived vrrp.c: "Cannot use unicast without any peers - going to fault state").
+    fault_no_peer: bool = False
+    # ``use_vmac [IFNAME] [MAC]`` (keepalived vrrp_vmac.c): a private-mode macvlan on
+    # ``interface`` holds the VIPs and sends from ``vmac_mac`` (default 00:00:5e:00:01:VRID,
+    # 00:00:5e:00:02:VRID for IPv6); ``vmac_ifname`` None: the daemon picks ``vrrp.VRID``.
+    use_vmac: bool = False
+    vmac_ifname: str | None = None
+    vmac_mac: bytes | None = None
+    vmac_xmit_base: bool = False  # adverts sent and received on ``interface``, not the macvlan
     loc: Location = NOWHERE
     mcast_dst_ip: IPAddress | None = None  # None: global_defs vrrp_mcast_group4/6
     unicast_ttl: int = 255  # TTL / hop limit of unicast adverts

@@ -60,6 +60,8 @@ def router_params(inst: VrrpInstance, gd: GlobalDefs | None = None) -> RouterPar
         unicast_ttl=inst.unicast_ttl,
         skip_check_adv_addr=inst.skip_check_adv_addr,
         peer_ttl=inst.peer_ttl,
+        track_primary=not inst.dont_track_primary,
+        config_fault="unicast without any peers (unicast_fault_no_peer)" if inst.fault_no_peer else "",
     )
 
 

@@ -179,6 +179,11 @@ def parse_virtual_address(tokens: tuple[Token, ...], ctx: Ctx) -> VirtualAddress
             else:
                 ctx.warning(opt, f"virtual address option '{word}' is not supported by vipkeeper, ignored")
             continue
+        if word == "use_vmac":
+            # keepalived vrrp_ipaddress.c: a macvlan of its own for this VIP's interface
+            raise BadValue(
+                opt, "virtual address option 'use_vmac' is not supported by vipkeeper (use_vmac on the instance is)"
+            )
         if word in VIRTUAL_ADDRESS_IGNORED:
             ctx.warning(opt, f"virtual address option '{word}' is not supported by vipkeeper, ignored")
         else:

@@ -210,6 +210,18 @@ class PriorityChanged:
     old: int
     new: int
     instance: str = ""
+    state: State | None = None  # the router's state at the change (MASTER_PRIORITY / BACKUP_PRIORITY)
+
+
+@dataclass(frozen=True, slots=True)
+class MasterRxLowerPri:
+    """A MASTER received an advert of lower priority (keepalived vrrp.c vrrp_state_master_rx:
+    the ``notify_master_rx_lower_pri`` script and the FIFO's MASTER_RX_LOWER_PRI line)."""
+
+    instance: str
+    src: IPAddress
+    priority: int  # the advert's
+    ours: int  # our effective priority
 
 
 @dataclass(slots=True)  # built per packet or per advert: a frozen __init__ costs more
@@ -282,7 +294,15 @@ NODE_DROP_REASONS = ("too_short", "unknown_vrid")  # no instance can be named
 DROP_REASONS = frozenset(DECODE_DROP_REASONS + ROUTER_DROP_REASONS + NODE_DROP_REASONS)
 
 RouterEffect = (
-    SendAdvert | SendGratuitous | AddVips | DelVips | StateChanged | PriorityChanged | AdvertDropped | PeerConflict
+    SendAdvert
+    | SendGratuitous
+    | AddVips
+    | DelVips
+    | StateChanged
+    | PriorityChanged
+    | AdvertDropped
+    | PeerConflict
+    | MasterRxLowerPri
 )
 """What :class:`~vipkeeper.core.router.VrrpRouter` returns."""
 
@@ -298,5 +318,6 @@ Effect = (
     | PeerConflict
     | ChecksumSwitched
     | LinkStateChanged
+    | MasterRxLowerPri
 )
 """What :class:`~vipkeeper.core.node.VrrpNode` returns to the daemon."""

@@ -299,6 +299,8 @@ class VrrpNode:
         for ep in list(self._eps.values()):
             if ep.link.ifindex != ifindex or ep.router.link_up is up:
                 continue
+            if not ep.router.params.track_primary:  # dont_track_primary (keepalived vrrp.c, vrrp_if.c)
+                continue
             out.append(LinkStateChanged(ep.router.params.name, up))
             self._emit(ep, ep.router.handle(LinkChanged(up=up), now_us), now_us, out)
         return out

@@ -58,6 +58,8 @@ class RouterParams:
     skip_check_adv_addr: bool = False  # ``(vrrp_)skip_check_adv_addr`` (keepalived vrrp_state_backup)
     # ``unicast_peer { ADDR min_ttl N max_ttl M }``: (peer, min, max), checked with check_unicast_src
     peer_ttl: tuple[tuple[IPAddress, int, int], ...] = ()
+    track_primary: bool = True  # False: ``dont_track_primary``, link events of the interface are ignored
+    config_fault: str = ""  # non-empty: FAULT for good, for this reason (``unicast_fault_no_peer``)
 
     @property
     def unicast(self) -> bool:

@@ -28,6 +28,7 @@ from vipkeeper.core.events import (
     DelVips,
     Event,
     LinkChanged,
+    MasterRxLowerPri,
     PeerConflict,
     PriorityChanged,
     RouterEffect,
@@ -129,6 +130,8 @@ class VrrpRouter:
             reasons.add("link down")
         if not self._source_present:
             reasons.add(f"source address {self.src_addr} not on the interface")
+        if self.params.config_fault:  # keepalived vrrp.c: num_config_faults, never cleared
+            reasons.add(self.params.config_fault)
         return frozenset(reasons)
 
     @property
@@ -372,7 +375,7 @@ class VrrpRouter:
         old = self.effective_priority
         old_down = self.master_down_us()
         self.effective_priority = new
-        out.append(PriorityChanged(old, new, self.params.name))
+        out.append(PriorityChanged(old, new, self.params.name, self.state))
         if self.state is State.BACKUP and self._sands_us is not None:
             # Keep the same start point: move the deadline by the skew change.
             self._sands_us += self.master_down_us() - old_down
@@ -553,6 +556,7 @@ class VrrpRouter:
             higher = True  # their 255 now beats our 254
         if prio < mine or (prio == mine and cmp < 0):
             # A lower-priority router thinks it is master: assert ourselves.
+            out.append(MasterRxLowerPri(self.params.name, ev.src, prio, mine))
             if not self.params.lower_prio_no_advert:
                 self._send_advert(mine, out)
                 self._sands_us = now_us + timers.cs_to_us(self.params.advert_int_cs)

@@ -29,7 +29,7 @@ from vipkeeper.core.node import VrrpNode
 from vipkeeper.core.params import IPAddress, RouterLink
 from vipkeeper.daemon import status as status_mod
 from vipkeeper.daemon.control import ControlServer, write_status_file
-from vipkeeper.daemon.effects import EffectRunner, VipActions, VipDiff
+from vipkeeper.daemon.effects import EffectRunner, GratuitousPacer, VipActions, VipDiff
 from vipkeeper.daemon.notify import Notifier
 from vipkeeper.daemon.reload import ReloadPlan, SingleFlight, plan_reload
 from vipkeeper.daemon.scheduler import Scheduler, now_us
@@ -44,6 +44,7 @@ from vipkeeper.lazy_ssl import enable_asyncio_tls, needs_tls
 
 if TYPE_CHECKING:
     from vipkeeper.daemon.metrics import MetricsServer
+    from vipkeeper.io.vmac import Vmacs
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,9 @@ class Daemon:
         self._source_gone: set[str] = set()  # instances whose source address left the interface
         self._sockets: dict[tuple[int, int], VrrpSocket] = {}  # (ifindex, family)
         self._l2: dict[int, L2Sender] = {}
+        self._vmacs: Vmacs | None = None  # use_vmac macvlans (io.vmac loads pyroute2 when used)
+        self._vmac_of: dict[str, str] = {}  # instance name -> its macvlan
+        self._pacers: dict[int, GratuitousPacer] = {}  # garp/gna_interval, per interface
         self._notifier: Notifier | None = None
         self._notify_task: asyncio.Task[None] | None = None
         self._users = ScriptUsers()
@@ -82,6 +86,7 @@ class Daemon:
             notifier=lambda: self._notifier,
             notify_of=self._notify_block,
             ifname_of=lambda n: self._links[n].ifname,
+            priority_changes_of=self._priority_changes,
         )
         self.reloads = SingleFlight(self._reload, self.supervisor.spawn)
         self._scheduler: Scheduler | None = None
@@ -143,6 +148,8 @@ class Daemon:
                 s.close()
             for l2 in self._l2.values():
                 l2.close()
+            if self._vmacs is not None:
+                await self._vmacs.delete_all()  # keepalived deletes its VMACs at stop
             self.trackers.close()
             if self._notifier is not None:
                 self._notifier.close()
@@ -182,7 +189,12 @@ class Daemon:
     def _setup_notifier(self, config: Config) -> None:
         gd = config.global_defs
         fifos = [f for f in (gd.notify_fifo, gd.vrrp_notify_fifo) if f]
-        if self._notifier is not None and [f.path for f in self._notifier.fifos] == list(dict.fromkeys(fifos)):
+        # notify_fifo_script / vrrp_notify_fifo_script; one path for both: the global one wins (keepalived)
+        fifo_scripts = {p: s for p, s in ((gd.vrrp_notify_fifo, gd.vrrp_notify_fifo_script),
+                                          (gd.notify_fifo, gd.notify_fifo_script)) if p and s}  # fmt: skip
+        if self._notifier is not None and [(f.path, f.script) for f in self._notifier.fifos] == [
+            (p, fifo_scripts.get(p)) for p in dict.fromkeys(fifos)
+        ]:
             return
         wanted = (
             fifos
@@ -197,10 +209,20 @@ class Daemon:
             self._notify_task = None
         if wanted:
             run_as, _ = self._users.resolve(None, None, "", gd)
-            self._notifier = Notifier(fifos=fifos, run_as=run_as, env=scripts.script_env())
+            self._notifier = Notifier(fifos=fifos, run_as=run_as, env=scripts.script_env(), fifo_scripts=fifo_scripts)
             self._notifier.open()
             # Its own task, also when a reload creates it (one used to be started at start only).
             self._notify_task = self.supervisor.spawn(self._notifier.run_forever(), "notify")
+
+    def _priority_changes(self, name: str) -> bool:
+        """notify_priority_changes: the instance's, else its sync group's, else the global one
+        (keepalived vrrp.c vrrp_complete_instance)."""
+        inst = self.instances.get(name)
+        group = self._group_cfg(name)
+        for value in (inst and inst.notify.priority_changes, group and group.notify.priority_changes):
+            if value is not None:
+                return bool(value)
+        return self.config.global_defs.vrrp_notify_priority_changes
 
     def _notify_block(self, kind: str, name: str) -> Notify:
         if kind == "GROUP":
@@ -210,29 +232,37 @@ class Daemon:
     # ------------------------------------------------------------ instances
 
     async def _add_instance(self, nl: Netlink, inst: VrrpInstance) -> None:
-        link = await nl.link_by_name(inst.interface)
-        if link is None:
+        base = await nl.link_by_name(inst.interface)
+        if base is None:
             raise StartupError(f"{inst.loc}: ({inst.name}) interface {inst.interface} does not exist")
-        src = await self._source_address(nl, inst, link)
+        src = await self._source_address(nl, inst, base)
+        # use_vmac: the VIPs and gratuitous ARPs on the macvlan, from its virtual MAC; the adverts
+        # too, unless vmac_xmit_base (keepalived vrrp.c vrrp_complete_instance, vrrp_vmac.c)
+        vip_link = await self._vmac_link(nl, inst, base) if inst.use_vmac else base
+        link = base if inst.vmac_xmit_base else vip_link
         params = router_params(inst, self.config.global_defs)
         self._socket_for(link, inst.family, None if params.unicast else params.group, params.auth_type == AUTH_AH)
-        l2 = self._l2.get(link.ifindex)
+        l2 = self._l2.get(vip_link.ifindex)
         if l2 is None:
-            l2 = L2Sender(ifname=link.ifname, ifindex=link.ifindex)
+            l2 = L2Sender(ifname=vip_link.ifname, ifindex=vip_link.ifindex)
             l2.open()
-            self._l2[link.ifindex] = l2
-        self.node.add_router(params, RouterLink(link.ifindex, src, link.mac))
+            self._l2[vip_link.ifindex] = l2
+        self.node.add_router(params, RouterLink(link.ifindex, src, vip_link.mac))
         self.instances[inst.name] = inst
         self._links[inst.name] = link
         vips = VipActions(
             inst.name,
             inst.vips + inst.vips_excluded,
-            link.ifindex,
-            link.ifname,
+            vip_link.ifindex,
+            vip_link.ifname,
             netlink=nl,
             l2=l2,
             is_master=self._is_master,
         )
+        if vip_link is not base:
+            vips.base_ifname = base.ifname
+        vips.pacer = self._pacers.setdefault(vip_link.ifindex, GratuitousPacer())
+        _set_intervals(vips, inst)
         self.vips[inst.name] = vips
         await self.trackers.wire(nl, inst, self._group_cfg(inst.name))
         # At start, a crash may have left our VIPs behind: remove them before
@@ -255,6 +285,33 @@ class Daemon:
             "unicast to" if inst.unicast else "multicast to",
             ", ".join(map(str, params.destinations)),
         )
+
+    async def _vmac_link(self, nl: Netlink, inst: VrrpInstance, base: LinkInfo) -> LinkInfo:
+        """Create the instance's macvlan (``use_vmac``) and return it."""
+        from vipkeeper.io.vmac import Vmacs, default_mac, pick_name
+
+        if self._vmacs is None:
+            self._vmacs = Vmacs()
+        name = inst.vmac_ifname or pick_name(inst.vrid, self._vmac_of.values())
+        mac = inst.vmac_mac or default_mac(inst.vrid, inst.family)
+        try:
+            await self._vmacs.create(
+                name,
+                base_ifindex=base.ifindex,
+                base_ifname=base.ifname,
+                mac=mac,
+                family=inst.family,
+                ipv6=any(v.family != inst.family for v in inst.vips_excluded),
+            )
+        except OSError as exc:
+            raise StartupError(f"{inst.loc}: ({inst.name}) use_vmac: {exc}") from None
+        self._vmac_of[inst.name] = name
+        link = await nl.link_by_name(name)
+        if link is None:
+            raise StartupError(f"{inst.loc}: ({inst.name}) use_vmac: {name} vanished")
+        log.info("(%s) VIPs on %s (MAC %s)%s", inst.name, name, mac.hex(":"),
+                 ", adverts on " + base.ifname if inst.vmac_xmit_base else "")  # fmt: skip
+        return link
 
     def _is_master(self, name: str) -> bool:
         return name in self.node and self.node.router(name).state is State.MASTER
@@ -439,6 +496,7 @@ class Daemon:
             vips.put(VipDiff(*vip_change))  # before the node's announcement of the new VIPs
         vips.name = inst.name
         vips.vips = inst.vips + inst.vips_excluded
+        _set_intervals(vips, inst)
         now = now_us()
         self._run(self.node.reconfigure(old_name, params, RouterLink(link.ifindex, src, link.mac), now))
         if old_name in self._source_gone:  # the reload found a source: leave that FAULT
@@ -449,7 +507,11 @@ class Daemon:
 
     async def _remove_instance(self, name: str) -> None:
         log.info("(%s) removed from the configuration", name)
-        self._run(self.node.remove_router(name, now_us()))
+        self.effects.deleting.add(name)
+        try:
+            self._run(self.node.remove_router(name, now_us()))
+        finally:
+            self.effects.deleting.discard(name)
         vips = self.vips.pop(name)
         await vips.join(RELEASE_TIMEOUT_S)
         vips.stop()
@@ -457,6 +519,9 @@ class Daemon:
         self._links.pop(name, None)
         self._source_gone.discard(name)
         self.trackers.forget(name)
+        vmac = self._vmac_of.pop(name, None)
+        if vmac is not None and self._vmacs is not None:
+            await self._vmacs.delete(vmac)
 
     # ------------------------------------------------------------ status
 
@@ -507,8 +572,13 @@ class Daemon:
             log.error("cannot write status file: %s", exc)
 
 
+def _set_intervals(vips: VipActions, inst: VrrpInstance) -> None:
+    vips.garp_interval_s = inst.garp_interval_us / 1e6
+    vips.gna_interval_s = inst.gna_interval_us / 1e6
+
+
 def _has_notify(n: Notify) -> bool:
-    return any((n.master, n.backup, n.fault, n.stop, n.any))
+    return any((n.master, n.backup, n.fault, n.stop, n.any, n.master_rx_lower_pri, n.deleted))
 
 
 async def run_daemon(

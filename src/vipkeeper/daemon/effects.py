@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from vipkeeper.config.model import VirtualAddress
+from vipkeeper.config.model import Notify, VirtualAddress
 from vipkeeper.core.events import (
     AddVips,
     AdvertDropped,
@@ -26,8 +26,10 @@ from vipkeeper.core.events import (
     Gratuitous,
     GroupStateChanged,
     LinkStateChanged,
+    MasterRxLowerPri,
     PeerConflict,
     PriorityChanged,
+    State,
     StateChanged,
     Transmit,
 )
@@ -63,6 +65,28 @@ class RateLimitedLog:
             log.debug(msg, *args)
 
 
+class GratuitousPacer:
+    """keepalived's ``garp_interval`` / ``gna_interval`` (vrrp_arp.c send_gratuitous_arp,
+    vrrp_ndisc.c): on one interface, gratuitous ARPs are at least ``garp_interval`` apart and
+    unsolicited NAs at least ``gna_interval`` apart, whichever instance sends them; a packet
+    that comes too early waits for its slot."""
+
+    def __init__(self) -> None:
+        self._next: dict[str, float] = {}  # "arp" / "na" -> loop time of the next free slot
+
+    async def wait(self, kind: str, interval_s: float) -> None:
+        loop = asyncio.get_running_loop()
+        while True:  # another instance may take the slot while this one sleeps: look again
+            now, at = loop.time(), self._next.get(kind, 0.0)
+            if at <= now:
+                self._next[kind] = now + interval_s  # keepalived: garp_next_time = now + interval
+                return
+            await asyncio.sleep(at - now)
+
+
+_ETHERTYPE_IPV6 = b"\x86\xdd"  # an unsolicited NA (core.frames); anything else is an ARP
+
+
 @dataclass(frozen=True, slots=True)
 class VipDiff:
     """A reload changed the VIPs of an instance that holds them."""
@@ -92,12 +116,18 @@ class VipActions:
         self.vips = vips  # virtual_ipaddress + virtual_ipaddress_excluded
         self.ifindex = ifindex
         self.ifname = ifname
+        self.base_ifname: str | None = None  # use_vmac: a VIP with "dev BASE" goes on the macvlan too
         self._nl = netlink
         self._l2 = l2
         self._is_master = is_master
         self._queue: asyncio.Queue[VipAction] = asyncio.Queue()
         self.held = False
         self.garps_sent = 0
+        # garp_interval / gna_interval (per instance, else vrrp_garp_interval / vrrp_gna_interval)
+        # with the interface's pacer: every packet is spaced, not only the rounds of a burst
+        self.pacer: GratuitousPacer | None = None
+        self.garp_interval_s = 0.0
+        self.gna_interval_s = 0.0
         self.worker: asyncio.Task[None] | None = None
 
     def start(self, supervisor: Supervisor) -> None:
@@ -165,7 +195,7 @@ class VipActions:
         )
 
     async def _ifindex(self, v: VirtualAddress) -> int:
-        if v.dev is None or v.dev == self.ifname:
+        if v.dev is None or v.dev == self.ifname or v.dev == self.base_ifname:
             return self.ifindex
         link = await self._nl.link_by_name(v.dev)
         if link is None:
@@ -173,12 +203,20 @@ class VipActions:
         return link.ifindex
 
     async def _gratuitous(self, g: Gratuitous) -> None:
+        paced = self.pacer is not None and (self.garp_interval_s > 0 or self.gna_interval_s > 0)
         for i in range(g.count):
-            if i and g.interval_us:
+            if i and g.interval_us and not paced:
                 await asyncio.sleep(g.interval_us / 1e6)
             if not self._is_master(self.name):
                 return  # keepalived stops announcing once it is no longer MASTER
             for frame in g.frames:
+                if paced:
+                    na = frame[12:14] == _ETHERTYPE_IPV6
+                    interval_s = self.gna_interval_s if na else self.garp_interval_s
+                    if interval_s > 0 and self.pacer is not None:
+                        await self.pacer.wait("na" if na else "arp", interval_s)
+                        if not self._is_master(self.name):
+                            return
                 if self._l2.send(frame):
                     self.garps_sent += 1
 
@@ -192,14 +230,17 @@ class EffectRunner:
         sockets: Mapping[tuple[int, int], VrrpSocket],
         vips: Mapping[str, VipActions],
         notifier: Callable[[], Notifier | None],
-        notify_of: Callable[[str, str], object],
+        notify_of: Callable[[str, str], Notify],
         ifname_of: Callable[[str], str],
+        priority_changes_of: Callable[[str], bool] = lambda name: False,
     ) -> None:
         self._sockets = sockets
         self._vips = vips
         self._notifier = notifier
         self._notify_of = notify_of  # (kind, name) -> the config's Notify block
         self._ifname_of = ifname_of
+        self._priority_changes_of = priority_changes_of  # notify_priority_changes, resolved
+        self.deleting: set[str] = set()  # instances a reload is deleting: STOP is notified as DELETED/FAULT
         self.ratelog = RateLimitedLog()
 
     def run(self, effects: list[Effect]) -> None:
@@ -232,12 +273,28 @@ class EffectRunner:
         match e:
             case StateChanged(old=old, new=new, reason=reason, priority=prio, instance=name):
                 log.info("(%s) %s -> %s: %s [priority %d]", name, old, new, reason, prio)
-                self._notify("INSTANCE", name, new, prio)
+                notifier = self._notifier()
+                if name in self.deleting and new is State.STOP:
+                    if notifier is not None:
+                        notifier.deleted(name, self._notify_of("INSTANCE", name), old, prio)
+                else:
+                    self._notify("INSTANCE", name, new, prio)
             case GroupStateChanged(group=group, state=state):
                 log.info("sync group %s is %s", group, state)
                 self._notify("GROUP", group, state, 0)
-            case PriorityChanged(old=old, new=new, instance=name):
+            case PriorityChanged(old=old, new=new, instance=name, state=state):
                 log.info("(%s) effective priority %d -> %d", name, old, new)
+                notifier = self._notifier()
+                if notifier is not None and self._priority_changes_of(name):
+                    word = "MASTER_PRIORITY" if state is State.MASTER else "BACKUP_PRIORITY"  # vrrp_notify.c
+                    notifier.event(name, word, new)
+            case MasterRxLowerPri(instance=name, src=src, priority=prio, ours=ours):
+                # keepalived: "Received advert from %s with lower priority %d, ours %d"
+                log.info("(%s) received advert from %s with lower priority %d, ours %d", name, src, prio, ours)
+                notifier = self._notifier()
+                if notifier is not None:
+                    notify = self._notify_of("INSTANCE", name)
+                    notifier.event(name, "MASTER_RX_LOWER_PRI", ours, notify.master_rx_lower_pri)
             case PeerConflict(message=msg, instance=name):
                 self.ratelog.warn((name, "conflict"), "(%s) %s", name, msg)
             case ChecksumSwitched(instance=name, src=src, pseudo_dst=group):

@@ -24,8 +24,9 @@ from vipkeeper.config.model import NOWHERE, Config, VirtualAddress, VrrpInstance
 __all__ = ["ReloadPlan", "SingleFlight", "plan_reload"]
 
 
-def _key(inst: VrrpInstance) -> tuple[int, str, int]:
-    return (inst.vrid, inst.interface, inst.family)
+def _key(inst: VrrpInstance) -> tuple[object, ...]:
+    # a use_vmac change gives another instance: its macvlan is deleted and created again
+    return (inst.vrid, inst.interface, inst.family, inst.use_vmac, inst.vmac_ifname, inst.vmac_mac, inst.vmac_xmit_base)
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,7 @@ GLOBAL_DEFS_KEYWORDS: dict[str, Kw] = {
     "vrrp_notify_fifo": Kw(_fifo("vrrp_notify_fifo"), 1, 3),
     "vrrp_notify_fifo_script": Kw(_fifo_script("vrrp_notify_fifo_script"), 1),
     "vrrp_strict": flag("vrrp_strict"),
+    "vrrp_notify_priority_changes": switch("vrrp_notify_priority_changes"),
     "vrrp_check_unicast_src": flag("vrrp_check_unicast_src"),
     "vrrp_skip_check_adv_addr": flag("vrrp_skip_check_adv_addr"),
     "vrrp_lower_prio_no_advert": switch("vrrp_lower_prio_no_advert"),

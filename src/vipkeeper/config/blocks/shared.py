@@ -5,11 +5,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from vipkeeper.config.keywords import Ctx, Draft, Handler, child_nodes
 from vipkeeper.config.model import Location, Notify, TrackRef
 from vipkeeper.config.tree import Node
-from vipkeeper.config.values import BadValue, command_of, whole_number
+from vipkeeper.config.values import BadValue, bool_option, command_of, whole_number
 
 
 def weight_handler(lo: int, hi: int) -> Handler:
@@ -93,8 +94,37 @@ def notify_handler(key: str) -> Handler:
     return handler
 
 
+def notify_deleted_handler(draft: Draft, node: Node, ctx: Ctx) -> None:
+    """``notify_deleted [SCRIPT [USER [GROUP]]]`` (keepalived vrrp_notify_deleted_handler)."""
+    notify: dict[str, object] = draft.values.setdefault("notify", {})
+    if "notify_deleted" in notify:
+        ctx.warning(node, f"{node.name} already set, ignored")
+        return
+    notify["notify_deleted"] = True
+    if node.args:
+        command, extra = command_of(node)
+        if extra:
+            ctx.warning(
+                node, f"{node.name}: running the script as user '{extra[0]}' is not supported by vipkeeper, ignored"
+            )
+        notify["deleted"] = command
+
+
+def priority_changes_handler(draft: Draft, node: Node, ctx: Ctx) -> None:
+    """``notify_priority_changes [BOOL]``."""
+    draft.values.setdefault("notify", {})["priority_changes"] = bool_option(node)
+
+
 def notify_of(draft: Draft) -> Notify:
-    n: dict[str, str] = draft.get("notify", {})
+    n: dict[str, Any] = draft.get("notify", {})
     return Notify(
-        master=n.get("master"), backup=n.get("backup"), fault=n.get("fault"), stop=n.get("stop"), any=n.get("any")
+        master=n.get("master"),
+        backup=n.get("backup"),
+        fault=n.get("fault"),
+        stop=n.get("stop"),
+        any=n.get("any"),
+        master_rx_lower_pri=n.get("master_rx_lower_pri"),
+        notify_deleted=bool(n.get("notify_deleted")),
+        deleted=n.get("deleted"),
+        priority_changes=n.get("priority_changes"),
     )

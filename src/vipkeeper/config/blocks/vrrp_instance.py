@@ -4,8 +4,16 @@ block included).  Completion is :mod:`vipkeeper.config.blocks.vrrp_instance_comp
 
 from __future__ import annotations
 
-from vipkeeper.config.blocks.shared import notify_handler, track_refs_handler
+from string import hexdigits as HEXDIGITS
+
+from vipkeeper.config.blocks.shared import (
+    notify_deleted_handler,
+    notify_handler,
+    priority_changes_handler,
+    track_refs_handler,
+)
 from vipkeeper.config.constants import (
+    IFNAMSIZ,
     INT_MAX,
     TIMER_MAX_SEC,
     UINT_MAX,
@@ -163,8 +171,42 @@ def _authentication(draft: Draft, node: Node, ctx: Ctx) -> None:
     dispatch(ctx, child_nodes(node), AUTHENTICATION_KEYWORDS, draft, "authentication")
 
 
+def _vmac_mac(tok: Token) -> tuple[int, ...]:
+    """``use_vmac``'s MAC address: six octets, or five (the VRID is the sixth), as
+    keepalived vrrp_vmac_handler reads it (vrrp_parser.c)."""
+    text = tok.value.rstrip(":") if tok.value.count(":") == 5 and tok.value.endswith(":") else tok.value
+    parts = text.split(":")
+    if len(parts) not in (5, 6) or not all(1 <= len(p) <= 2 and all(c in HEXDIGITS for c in p) for p in parts):
+        raise BadValue(tok, f"invalid VMAC address '{tok.value}'")
+    octets = tuple(int(p, 16) for p in parts)
+    if octets[0] & 1:
+        raise BadValue(tok, f"VMAC address '{tok.value}' is multicast")
+    if octets[:4] == (0, 0, 0x5E, 0) and octets[4] in (1, 2):
+        raise BadValue(tok, f"VMAC address '{tok.value}' is not allowed to be an RFC 5798 address")
+    return octets
+
+
+def _use_vmac_addr(draft: Draft, node: Node, ctx: Ctx) -> None:
+    # keepalived: a macvlan of its own on every other interface a VIP names (vmac_addr_prefix)
+    ctx.error(node, "use_vmac_addr is not supported by vipkeeper (use_vmac is)")
+
+
 def _use_vmac(draft: Draft, node: Node, ctx: Ctx) -> None:
-    ctx.error(node, "use_vmac is not supported by vipkeeper")
+    """``use_vmac [IFNAME] [MAC]`` (keepalived vrrp_vmac_handler): a macvlan (mode private) on
+    the instance's interface carries the VIPs and sends from the virtual MAC."""
+    draft.set("use_vmac", True, node)
+    for tok in node.args[:2]:
+        if ":" in tok.value:
+            if "vmac_mac" in draft.values:
+                raise BadValue(tok, "VMAC interface address already specified")
+            draft.set("vmac_mac", _vmac_mac(tok), node)
+            continue
+        if "vmac_ifname" in draft.values:
+            raise BadValue(tok, "VMAC interface name already specified")
+        name = tok.value
+        if len(name.encode()) >= IFNAMSIZ or name in (".", "..") or any(c in name for c in "/: \t"):
+            raise BadValue(tok, f"VMAC interface name '{name}' too long or invalid characters")
+        draft.set("vmac_ifname", name, node)
 
 
 def _preempt(draft: Draft, node: Node, ctx: Ctx) -> None:
@@ -174,6 +216,13 @@ def _preempt(draft: Draft, node: Node, ctx: Ctx) -> None:
 def _check_unicast_src(draft: Draft, node: Node, ctx: Ctx) -> None:
     draft.set("unicast_configured", True, node)
     draft.set("check_unicast_src", True, node)
+
+
+def _unicast_fault_no_peer(draft: Draft, node: Node, ctx: Ctx) -> None:
+    """keepalived vrrp_unicast_fault_no_peer: a unicast keyword; with no unicast_peer the
+    instance stays in FAULT instead of falling back to multicast (vrrp.c vrrp_complete_instance)."""
+    draft.set("unicast_configured", True, node)
+    draft.set("unicast_fault_no_peer", True, node)
 
 
 def _old_unicast_checksum(draft: Draft, node: Node, ctx: Ctx) -> None:
@@ -260,6 +309,9 @@ VRRP_INSTANCE_KEYWORDS: dict[str, Kw] = {
     "notify_backup": Kw(notify_handler("backup"), 1),
     "notify_fault": Kw(notify_handler("fault"), 1),
     "notify_stop": Kw(notify_handler("stop"), 1),
+    "notify_master_rx_lower_pri": Kw(notify_handler("master_rx_lower_pri"), 1),
+    "notify_deleted": Kw(notify_deleted_handler),
+    "notify_priority_changes": Kw(priority_changes_handler, 0, 1),
     "garp_master_delay": integer("garp_master_delay_s", 0, UINT_MAX // US_PER_S),
     "garp_master_repeat": repeat_count("garp_master_repeat"),
     "garp_master_refresh": integer("garp_master_refresh_s", 0, UINT_MAX),
@@ -277,8 +329,13 @@ VRRP_INSTANCE_KEYWORDS: dict[str, Kw] = {
     "old_unicast_checksum": Kw(_old_unicast_checksum, 0, 1),
     "strict_mode": switch("strict"),
     "fast_preempt": switch("fast_preempt"),  # vipkeeper extension
-    "use_vmac": Kw(_use_vmac),
     "mcast_dst_ip": Kw(_mcast_dst_ip, 1, 1),
     "unicast_ttl": integer("unicast_ttl", 0, 255),
     "skip_check_adv_addr": Kw(_skip_check_adv_addr, 0, 1),
+    "use_vmac": Kw(_use_vmac, 0, 2),
+    "vmac_xmit_base": flag("vmac_xmit_base"),
+    "use_vmac_addr": Kw(_use_vmac_addr, 0, 0),
+    # keepalived vrrp_dont_track_handler: the instance's own interface going down is no FAULT
+    "dont_track_primary": flag("dont_track_primary"),
+    "unicast_fault_no_peer": Kw(_unicast_fault_no_peer, 0, 0),
 }

@@ -152,7 +152,9 @@ class InstanceCompletion:
         peers: tuple[IPAddress, ...] = tuple(self.v.get("unicast_peers", ()))
         if self.strict and peers:
             self.error("unicast_configured", "unicast peers are not supported in strict mode")
-        if self.v.get("unicast_configured") and not peers and not self.failed("unicast_peer"):
+        if self.v.get("unicast_configured") and not peers and self.v.get("unicast_fault_no_peer"):
+            pass  # FAULT for good (VrrpInstance.fault_no_peer), logged at start; keepalived -t is silent
+        elif self.v.get("unicast_configured") and not peers and not self.failed("unicast_peer"):
             # keepalived 2.2.7: deprecated, "Defaulting to multicast"
             self.warning("unicast_configured", "a unicast keyword is given without any unicast_peer; using multicast")
         return peers
@@ -176,6 +178,27 @@ class InstanceCompletion:
             ttl = 255
         skip = bool(self.v.get("skip_check_adv_addr", self.g.vrrp_skip_check_adv_addr))
         return group, ttl, skip
+    def vmac(self, family: int, vrid: int, peers: tuple[IPAddress, ...]) -> tuple[bytes | None, bool]:
+        """``use_vmac``'s MAC and ``vmac_xmit_base`` (keepalived vrrp_parser.c vrrp_end_handler,
+        vrrp.c vrrp_complete_instance)."""
+        use, xmit_base = self.v.get("use_vmac", False), self.v.get("vmac_xmit_base", False)
+        octets: tuple[int, ...] | None = self.v.get("vmac_mac")
+        if xmit_base and not use:
+            self.error("vmac_xmit_base", "vmac_xmit_base is only valid with use_vmac")
+        if not use:
+            return None, False
+        if self.strict and octets is not None:
+            self.error("vmac_mac", "a VMAC address cannot be given in strict mode")
+        if self.strict and xmit_base:
+            self.error("vmac_xmit_base", "vmac_xmit_base is incompatible with strict mode")
+        if peers and not xmit_base:
+            # keepalived: "unicast with use_vmac requires vmac_xmit_base - setting" (a config error)
+            self.error("use_vmac", "unicast with use_vmac requires vmac_xmit_base")
+        if family == 6:
+            self.error("use_vmac", "use_vmac with IPv6 is not supported by vipkeeper (IPv4 only)")
+        if octets is not None and len(octets) == 5:
+            octets = (*octets, vrid)
+        return (bytes(octets) if octets is not None else None), xmit_base
 
     def required(self) -> tuple[str, int]:
         interface: str | None = self.v.get("interface")
@@ -291,6 +314,7 @@ class InstanceCompletion:
             "higher_prio_send_advert", g.vrrp_higher_prio_send_advert, False, "higher_prio_send_advert off"
         )
         advert_int_cs = self.advert_int_cs(version)
+        vmac_mac, xmit_base = self.vmac(family, vrid, peers)
         track_scripts, track_files = self.tracking()
         if not self.ok:
             return None
@@ -331,6 +355,12 @@ class InstanceCompletion:
             check_unicast_src=v.get("check_unicast_src", g.vrrp_check_unicast_src),
             strict=self.strict,
             fast_preempt=v.get("fast_preempt", False),
+            dont_track_primary=v.get("dont_track_primary", False),
+            fault_no_peer=bool(v.get("unicast_fault_no_peer")) and not peers,
+            use_vmac=bool(v.get("use_vmac")),
+            vmac_ifname=v.get("vmac_ifname"),
+            vmac_mac=vmac_mac,
+            vmac_xmit_base=xmit_base,
             loc=self.node.loc,
             mcast_dst_ip=mcast_dst_ip,
             unicast_ttl=unicast_ttl,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vipkeeper.config.blocks.shared import notify_handler, notify_of, track_refs_handler
+from vipkeeper.config.blocks.shared import notify_handler, notify_of, priority_changes_handler, track_refs_handler
 from vipkeeper.config.constants import VRRP_PRIO_OWNER
 from vipkeeper.config.keywords import Ctx, Draft, Kw, block, child_nodes
 from vipkeeper.config.lexer import Token
@@ -28,6 +28,7 @@ def _group_members(draft: Draft, node: Node, ctx: Ctx) -> None:
 VRRP_SYNC_GROUP_KEYWORDS: dict[str, Kw] = {
     "group": block(_group_members),
     "notify": Kw(notify_handler("any"), 1),
+    "notify_priority_changes": Kw(priority_changes_handler, 0, 1),
     "notify_master": Kw(notify_handler("master"), 1),
     "notify_backup": Kw(notify_handler("backup"), 1),
     "notify_fault": Kw(notify_handler("fault"), 1),
