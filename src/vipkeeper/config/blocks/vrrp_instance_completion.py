@@ -245,6 +245,19 @@ class InstanceCompletion:
             self.ok = False
         return scripts, files
 
+    def accept(self, version: int, priority: int) -> bool:
+        """keepalived vrrp.c vrrp_complete_instance: accept mode defaults to on, off in strict
+        mode, always on for an address owner; strict VRRPv2 resets an explicit ``accept``."""
+        accept: bool | None = self.v.get("accept")
+        if priority == VRRP_PRIO_OWNER:
+            return True
+        if accept is None:
+            return not self.strict
+        if accept and self.strict and version == 2:
+            self.warning("accept", "warning - accept mode for VRRP version 2 does not comply with RFC3768 - resetting")
+            return False
+        return accept
+
     def run(self) -> VrrpInstance | None:
         v, g = self.v, self.g
         family, version = self.family_and_version()
@@ -313,4 +326,10 @@ class InstanceCompletion:
             strict=self.strict,
             fast_preempt=v.get("fast_preempt", False),
             loc=self.node.loc,
+            virtual_routes=tuple(v.get("virtual_routes", ())),
+            virtual_rules=tuple(v.get("virtual_rules", ())),
+            accept=self.accept(version, priority),
+            promote_secondaries=v.get("promote_secondaries", False),
+            garp_extra_if_s=v.get("garp_extra_if_s", 0),
+            garp_extra_if_all=v.get("garp_extra_if_all", False),
         )
