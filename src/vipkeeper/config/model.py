@@ -257,7 +257,10 @@ class Rule:
             parts += ["iif", self.iif]
         if self.oif:
             parts += ["oif", self.oif]
-        parts += ["lookup", str(self.table)] if self.action == "table" else [self.action]
+        if self.action == "table":
+            parts += ["lookup", str(self.table)]
+        else:
+            parts += [self.action] + ([str(self.goto_target)] if self.action == "goto" else [])
         return f"{self.priority}: " + " ".join(parts)
 
 

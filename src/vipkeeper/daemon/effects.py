@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from vipkeeper.config.model import VirtualAddress
+from vipkeeper.config.model import Route, Rule, VirtualAddress
 from vipkeeper.core.events import (
     AddVips,
     AdvertDropped,
@@ -35,6 +35,8 @@ from vipkeeper.daemon.notify import Notifier
 from vipkeeper.daemon.supervisor import Supervisor
 from vipkeeper.io.l2_socket import L2Sender
 from vipkeeper.io.netlink import Netlink
+from vipkeeper.io.nftables import Firewall
+from vipkeeper.io.routes import HostRoutes
 from vipkeeper.io.vrrp_socket import VrrpSocket
 
 log = logging.getLogger(__name__)
@@ -71,7 +73,29 @@ class VipDiff:
     added: tuple[VirtualAddress, ...]
 
 
-VipAction = AddVips | DelVips | Gratuitous | VipDiff
+@dataclass(frozen=True, slots=True)
+class HostDiff:
+    """A reload changed the virtual_routes / virtual_rules of an instance that holds its VIPs:
+    the old lists (the new ones are the instance's :class:`HostChanges` by then)."""
+
+    routes: tuple[Route, ...]
+    rules: tuple[Rule, ...]
+
+
+@dataclass(slots=True)
+class HostChanges:
+    """What an instance changes on the host beside its addresses (keepalived vrrp.c
+    ``vrrp_state_become_master`` / ``vrrp_restore_interface``): ``virtual_routes`` and
+    ``virtual_rules``, added after the VIPs and removed before them, and, without accept mode,
+    the firewall drop of its VIPs, set before the VIPs are added and cleared after they are gone."""
+
+    routes: tuple[Route, ...] = ()
+    rules: tuple[Rule, ...] = ()
+    host: HostRoutes | None = None  # open when there are routes or rules
+    firewall: Firewall | None = None  # set when the instance does not accept (no_accept)
+
+
+VipAction = AddVips | DelVips | Gratuitous | VipDiff | HostDiff
 
 
 class VipActions:
@@ -95,6 +119,7 @@ class VipActions:
         self._nl = netlink
         self._l2 = l2
         self._is_master = is_master
+        self.host = HostChanges()
         self._queue: asyncio.Queue[VipAction] = asyncio.Queue()
         self.held = False
         self.garps_sent = 0
@@ -129,20 +154,51 @@ class VipActions:
                         await self._gratuitous(action)
                     case VipDiff():
                         await self._diff(action)
+                    case HostDiff():
+                        await self._host_diff(action)
             except OSError as exc:  # netlink or the packet socket refused: the daemon goes on
                 log.error("(%s) %s failed: %s", self.name, type(action).__name__, exc)
             finally:
                 self._queue.task_done()
 
+    async def _firewall(self, command: str, vips: tuple[VirtualAddress, ...]) -> None:
+        """Drop (``add``) or accept again (``delete``) traffic to ``vips``.  A failure is logged
+        and the VIPs still move: holding the VIP matters more than refusing traffic to it."""
+        fw = self.host.firewall
+        if fw is None or not vips:
+            return
+        pairs = [(v.address.ip, v.dev or self.ifname) for v in vips]
+        try:
+            await (fw.add(pairs) if command == "add" else fw.delete(pairs))
+        except OSError as exc:
+            log.error("(%s) no_accept: cannot %s the firewall drop of %s: %s", self.name, command, _ips(vips), exc)
+
     async def add(self) -> None:
+        h = self.host
+        await self._firewall("add", self.vips)  # before the addresses: never a moment when they accept
         added = []
         for v in self.vips:
             if await self._nl.add_address(await self._ifindex(v), v.address, brd=v.brd, scope=v.scope, label=v.label):
                 added.append(str(v.address.ip))
         self.held = True
         log.info("(%s) VIPs added: %s", self.name, ", ".join(added) or "(already present)")
+        if h.host is not None:
+            if h.routes:
+                routes = await h.host.add_routes(h.routes)
+                log.info("(%s) virtual routes added: %s", self.name, "; ".join(routes) or "(already present)")
+            if h.rules:
+                rules = await h.host.add_rules(h.rules)
+                log.info("(%s) virtual rules added: %s", self.name, "; ".join(rules) or "(already present)")
 
     async def delete(self, quiet: bool = False) -> list[str]:
+        h = self.host
+        if h.host is not None:  # rules, then routes, then addresses (keepalived's order)
+            rules = await h.host.del_rules(h.rules)
+            routes = await h.host.del_routes(h.routes)
+            if rules and not quiet:
+                log.info("(%s) virtual rules removed: %s", self.name, "; ".join(rules))
+            if routes and not quiet:
+                log.info("(%s) virtual routes removed: %s", self.name, "; ".join(routes))
         removed = []
         for v in self.vips:
             if await self._nl.del_address(await self._ifindex(v), v.address):
@@ -150,11 +206,24 @@ class VipActions:
         self.held = False
         if not quiet:
             log.info("(%s) VIPs removed: %s", self.name, ", ".join(removed) or "(none present)")
+        await self._firewall("delete", self.vips)
         return removed
+
+    async def _host_diff(self, diff: HostDiff) -> None:
+        h = self.host
+        if h.host is None:
+            return
+        await h.host.del_rules(r for r in diff.rules if r not in h.rules)
+        await h.host.del_routes(r for r in diff.routes if r not in h.routes)
+        await h.host.add_routes(h.routes)
+        await h.host.add_rules(h.rules)
+        log.info("(%s) reload: virtual routes and rules updated", self.name)
 
     async def _diff(self, diff: VipDiff) -> None:
         for v in diff.removed:
             await self._nl.del_address(await self._ifindex(v), v.address)
+        await self._firewall("delete", diff.removed)
+        await self._firewall("add", diff.added)
         for v in diff.added:
             await self._nl.add_address(await self._ifindex(v), v.address, brd=v.brd, scope=v.scope, label=v.label)
         log.info(
@@ -181,6 +250,10 @@ class VipActions:
             for frame in g.frames:
                 if self._l2.send(frame):
                     self.garps_sent += 1
+
+
+def _ips(vips: tuple[VirtualAddress, ...]) -> str:
+    return ", ".join(str(v.address.ip) for v in vips)
 
 
 class EffectRunner:
