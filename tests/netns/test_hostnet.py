@@ -29,6 +29,7 @@ VRULE_PREF = 1000
 SROUTE = "203.0.113.0/24"
 SRULE_PREF = 1001
 SADDR = "192.0.2.1"
+EXTRA_VIP = "10.77.0.1"  # on a second interface, ex0 (its veth peer ex1 listens)
 
 
 def conf(prio: int, track_file_path: object | None) -> str:
@@ -50,6 +51,8 @@ def conf(prio: int, track_file_path: object | None) -> str:
             extra=[
                 "accept",
                 "promote_secondaries",
+                "garp_extra_if all 1",
+                block("virtual_ipaddress_excluded", [f"{EXTRA_VIP}/24 dev ex0"]).strip(),
                 block("virtual_routes", [f"{VROUTE} via 172.20.0.1 dev eth0"]).strip(),
                 block("virtual_rules", [f"from {VIP1} table 100 priority {VRULE_PREF}"]).strip(),
             ],
@@ -95,6 +98,31 @@ def answers(lab: lablib.Lab, ip: str) -> bool:
     return lab.run(lablib.OBSERVER, sys.executable, "-c", _PROBE, ip, check=False).returncode == 0
 
 
+_GARPS = """
+import socket, struct, sys, time
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
+s.bind(("ex1", 0))
+s.settimeout(0.2)
+want = socket.inet_aton(sys.argv[1])
+end = time.monotonic() + float(sys.argv[2])
+n = 0
+while time.monotonic() < end:
+    try:
+        f = s.recv(100)
+    except TimeoutError:
+        continue
+    # a gratuitous ARP: sender and target protocol address are both the VIP
+    if f[28:32] == want and f[38:42] == want:
+        n += 1
+print(n)
+"""
+
+
+def garps_on_extra_if(lab: lablib.Lab, host: str, window_s: float) -> int:
+    """Gratuitous ARPs for EXTRA_VIP heard on the host's second interface within the window."""
+    return int(lab.run(host, sys.executable, "-c", _GARPS, EXTRA_VIP, str(window_s)).stdout)
+
+
 def promote_secondaries(lab: lablib.Lab, host: str) -> str:
     return lab.run(host, "cat", "/proc/sys/net/ipv4/conf/eth0/promote_secondaries").stdout.strip()
 
@@ -107,6 +135,10 @@ def cluster(lab_registry, tmp_path_factory):
     lab_registry.extend(lab.namespaces)
     try:
         assert promote_secondaries(lab, "A") == "0"
+        for host in ("A", "B"):
+            lab.run(host, "ip", "link", "add", "ex0", "type", "veth", "peer", "name", "ex1")
+            lab.run(host, "ip", "link", "set", "ex0", "up")
+            lab.run(host, "ip", "link", "set", "ex1", "up")
         track = tmp / "prio"
         track.write_text("0\n")
         nodes = {}
@@ -115,6 +147,8 @@ def cluster(lab_registry, tmp_path_factory):
             n.write_config(conf(prio, path))
             n.start()
             nodes[host] = n
+        for n in nodes.values():
+            assert n.wait_log("vipkeeper started", 20), n.log()
         yield lab, nodes, track
     finally:
         lab.close()
@@ -128,15 +162,18 @@ def test_routes_rules_and_firewall_on_the_master_only(cluster):
     assert VROUTE not in routes(lab, "B") and VRULE_PREF not in rules(lab, "B")
     # static_*: on both hosts, whatever their state
     for host in ("A", "B"):
-        assert SROUTE in routes(lab, host)
-        assert SRULE_PREF in rules(lab, host)
-        assert SADDR in lab.addresses(host, "lo")
+        assert SROUTE in routes(lab, host), nodes[host].log()
+        assert SRULE_PREF in rules(lab, host), nodes[host].log()
+        assert SADDR in lab.addresses(host, "lo"), nodes[host].log()
     # strict: VI_2 has no accept mode, so its master drops traffic to its VIP; VI_1 accepts
     assert dropped_vips(lab, "A") == {VIP2}
     assert dropped_vips(lab, "B") == set()
     assert answers(lab, VIP1)
     assert not answers(lab, VIP2)
     assert promote_secondaries(lab, "A") == "1"
+    # garp_extra_if all 1: the master announces its VIP on the other interface every second
+    assert garps_on_extra_if(lab, "A", 2.5) >= 1, a.log()
+    assert garps_on_extra_if(lab, "B", 1.5) == 0
     assert "virtual routes added" in a.log() and "virtual rules added" in a.log()
     assert "no_accept" in a.log()
     del b

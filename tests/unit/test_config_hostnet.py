@@ -264,12 +264,22 @@ def test_accept_mode(head: str, extra: str, accept: bool, warning: bool) -> None
 
 
 def test_promote_secondaries_and_garp_extra_if() -> None:
-    inst, diags = instance("promote_secondaries\ngarp_extra_if all 100")
+    extra_vip = "virtual_ipaddress_excluded { 192.0.2.20/24 dev eth1 }\n"
+    inst, diags = instance("promote_secondaries\ngarp_extra_if all 100\n" + extra_vip)
     assert diags == []
     assert inst is not None and inst.promote_secondaries and inst.garp_extra_if_s == 100 and inst.garp_extra_if_all
-    inst, diags = instance("vmac_garp_intvl 30")
-    assert inst is not None and inst.garp_extra_if_s == 30 and not inst.garp_extra_if_all
+    # keepalived turns it off without a VIP on another interface, and without 'all' when there
+    # is no VMAC to send on (vipkeeper has none)
+    inst, diags = instance("garp_extra_if all 100")
+    assert inst is not None and inst.garp_extra_if_s == 0 and diags == []
+    inst, diags = instance("vmac_garp_intvl 30\n" + extra_vip)
+    assert inst is not None and inst.garp_extra_if_s == 0
     assert diags == [("warning", 6, 'Keyword "vmac_garp_intvl" is deprecated - please use "garp_extra_if"')]
+    # the global default, and the instance's own value over it
+    inst, diags = instance(extra_vip, head="global_defs { vrrp_garp_extra_if all 60 }\n")
+    assert inst is not None and inst.garp_extra_if_s == 60 and diags == []
+    inst, _ = instance("garp_extra_if all 5\n" + extra_vip, head="global_defs { vrrp_garp_extra_if all 60 }\n")
+    assert inst is not None and inst.garp_extra_if_s == 5
     _inst, diags = instance("garp_extra_if all")
     assert ("error", 6, "garp_extra_if specified without time") in diags
     _inst, diags = instance("garp_extra_if 86401")

@@ -22,7 +22,7 @@ GLOBAL_DEFS_IGNORED = frozenset(
     shutdown_script shutdown_script_timeout max_auto_priority min_auto_priority_delay
     smtp_alert_vrrp smtp_alert_checker checker_log_all_failures dynamic_interfaces
     no_email_faults default_interface disable_local_igmp lvs_timeouts lvs_flush
-    lvs_flush_on_stop lvs_flush_onstop lvs_sync_daemon vrrp_garp_extra_if vrrp_vmac_garp_intvl
+    lvs_flush_on_stop lvs_flush_onstop lvs_sync_daemon
     vrrp_iptables vrrp_ipsets nftables nftables_priority nftables_ifindex nftables_ipvs
     nftables_ipvs_priority nftables_ipvs_start_fwmark nftables_counters vrrp_no_swap
     vrrp_cpu_affinity vrrp_rlimit_rttime vrrp_rlimit_rtime vrrp_notify_priority_changes

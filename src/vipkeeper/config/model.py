@@ -63,6 +63,8 @@ class GlobalDefs:
     vrrp_priority: int | None = None
     metrics_listen: str | None = None
     loc: Location = NOWHERE
+    vrrp_garp_extra_if_s: int = 0  # ``vrrp_garp_extra_if [all] SECONDS``: the instances' default
+    vrrp_garp_extra_if_all: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -182,11 +182,17 @@ class Daemon:
         first; on a reload the entries that are gone are removed and the others (re)added."""
         assert self._nl is not None
         nl = self._nl
-        if new is not None and old is None:
-            old = new  # start: clear leftovers of a previous run, as keepalived does
-        gone_rules = [r for r in (old.static_rules if old else ()) if new is None or r not in new.static_rules]
-        gone_routes = [r for r in (old.static_routes if old else ()) if new is None or r not in new.static_routes]
-        gone_addrs = [a for a in (old.static_addresses if old else ()) if new is None or a not in new.static_addresses]
+        start = old is None
+        if start:
+            old = new  # start: remove leftovers of a previous run first, as keepalived does
+        assert old is not None
+
+        def gone(old_items: tuple[Any, ...], new_items: tuple[Any, ...] | None) -> list[Any]:
+            return [x for x in old_items if start or new_items is None or x not in new_items]
+
+        gone_rules = gone(old.static_rules, new.static_rules if new else None)
+        gone_routes = gone(old.static_routes, new.static_routes if new else None)
+        gone_addrs = gone(old.static_addresses, new.static_addresses if new else None)
         if gone_rules or gone_routes:
             await self._route_table().del_rules(gone_rules)
             await self._route_table().del_routes(gone_routes)
@@ -220,7 +226,9 @@ class Daemon:
 
     async def _host_changes(self, inst: VrrpInstance) -> HostChanges:
         """The routes, rules and firewall an instance changes with its VIPs."""
-        changes = HostChanges(routes=inst.virtual_routes, rules=inst.virtual_rules)
+        changes = HostChanges(
+            routes=inst.virtual_routes, rules=inst.virtual_rules, garp_extra_if_s=inst.garp_extra_if_s
+        )
         if inst.virtual_routes or inst.virtual_rules:
             changes.host = self._route_table()
         if not inst.accept:

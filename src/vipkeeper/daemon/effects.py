@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import ipaddress
 import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from vipkeeper.config.model import Route, Rule, VirtualAddress
+from vipkeeper.core import frames
 from vipkeeper.core.events import (
     AddVips,
     AdvertDropped,
@@ -93,6 +95,7 @@ class HostChanges:
     rules: tuple[Rule, ...] = ()
     host: HostRoutes | None = None  # open when there are routes or rules
     firewall: Firewall | None = None  # set when the instance does not accept (no_accept)
+    garp_extra_if_s: int = 0  # ``garp_extra_if all N``: periodic GARP/NA on the VIPs' other interfaces
 
 
 VipAction = AddVips | DelVips | Gratuitous | VipDiff | HostDiff
@@ -120,13 +123,17 @@ class VipActions:
         self._l2 = l2
         self._is_master = is_master
         self.host = HostChanges()
+        self._extra_l2: dict[str, tuple[L2Sender, bytes]] = {}  # garp_extra_if: ifname -> (sender, MAC)
+        self._held_event = asyncio.Event()
         self._queue: asyncio.Queue[VipAction] = asyncio.Queue()
         self.held = False
         self.garps_sent = 0
         self.worker: asyncio.Task[None] | None = None
+        self.extra_worker: asyncio.Task[None] | None = None
 
     def start(self, supervisor: Supervisor) -> None:
         self.worker = supervisor.spawn(self._run(), f"vips-{self.name}")
+        self.extra_worker = supervisor.spawn(self._extra_garp_loop(), f"garp-extra-{self.name}")
 
     def put(self, action: VipAction) -> None:
         self._queue.put_nowait(action)
@@ -140,6 +147,11 @@ class VipActions:
     def stop(self) -> None:
         if self.worker is not None:
             self.worker.cancel()
+        if self.extra_worker is not None:
+            self.extra_worker.cancel()
+        for l2, _mac in self._extra_l2.values():
+            l2.close()
+        self._extra_l2.clear()
 
     async def _run(self) -> None:
         while True:
@@ -181,6 +193,7 @@ class VipActions:
             if await self._nl.add_address(await self._ifindex(v), v.address, brd=v.brd, scope=v.scope, label=v.label):
                 added.append(str(v.address.ip))
         self.held = True
+        self._held_event.set()
         log.info("(%s) VIPs added: %s", self.name, ", ".join(added) or "(already present)")
         if h.host is not None:
             if h.routes:
@@ -204,6 +217,7 @@ class VipActions:
             if await self._nl.del_address(await self._ifindex(v), v.address):
                 removed.append(str(v.address.ip))
         self.held = False
+        self._held_event.clear()
         if not quiet:
             log.info("(%s) VIPs removed: %s", self.name, ", ".join(removed) or "(none present)")
         await self._firewall("delete", self.vips)
@@ -240,6 +254,65 @@ class VipActions:
         if link is None:
             raise OSError(errno.ENODEV, f"VIP {v.address} dev {v.dev}: no such interface")
         return link.ifindex
+
+    def extra_interfaces(self) -> dict[str, VirtualAddress]:
+        """Each interface other than the instance's that has a VIP, with its first VIP."""
+        out: dict[str, VirtualAddress] = {}
+        for v in self.vips:
+            if v.dev is not None and v.dev != self.ifname:
+                out.setdefault(v.dev, v)
+        return out
+
+    async def _extra_garp_loop(self) -> None:
+        """``garp_extra_if all N`` (keepalived vrrp.c vrrp_send_vmac_update): while MASTER,
+        every N seconds from becoming MASTER, one gratuitous ARP / NA on each other interface
+        that has a VIP, for its first VIP there, from that interface's MAC."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._held_event.wait()
+            interval_s = self.host.garp_extra_if_s
+            if not interval_s:
+                await asyncio.sleep(1.0)  # a reload may set it
+                continue
+            due = loop.time() + interval_s
+            while self.held and loop.time() < due:
+                await asyncio.sleep(min(due - loop.time(), 1.0))
+            if self.held and self._is_master(self.name):
+                await self._send_extra_garps()
+
+    async def _send_extra_garps(self) -> None:
+        for ifname, v in self.extra_interfaces().items():
+            try:
+                l2, mac = await self._extra_sender(ifname)
+            except OSError as exc:
+                self._extra_l2.pop(ifname, None)
+                log.warning("(%s) garp_extra_if on %s: %s", self.name, ifname, exc)
+                continue
+            ip = v.address.ip
+            if isinstance(ip, ipaddress.IPv4Address):
+                frame = frames.gratuitous_arp(mac, ip)
+            else:
+                frame = frames.unsolicited_na(mac, ip)
+            if l2.send(frame):
+                self.garps_sent += 1
+                log.debug(
+                    "(%s) garp_extra_if: gratuitous %s for %s on %s",
+                    self.name,
+                    "ARP" if ip.version == 4 else "NA",
+                    ip,
+                    ifname,
+                )
+
+    async def _extra_sender(self, ifname: str) -> tuple[L2Sender, bytes]:
+        got = self._extra_l2.get(ifname)
+        if got is None:
+            link = await self._nl.link_by_name(ifname)
+            if link is None:
+                raise OSError(errno.ENODEV, "no such interface")
+            l2 = L2Sender(ifname=ifname, ifindex=link.ifindex)
+            l2.open()
+            got = self._extra_l2[ifname] = (l2, link.mac)
+        return got
 
     async def _gratuitous(self, g: Gratuitous) -> None:
         for i in range(g.count):

@@ -5,7 +5,7 @@ block included).  Completion is :mod:`vipkeeper.config.blocks.vrrp_instance_comp
 from __future__ import annotations
 
 from vipkeeper.config.blocks.routes import routes_handler, rules_handler
-from vipkeeper.config.blocks.shared import notify_handler, track_refs_handler
+from vipkeeper.config.blocks.shared import garp_extra_if, notify_handler, track_refs_handler
 from vipkeeper.config.constants import (
     INT_MAX,
     TIMER_MAX_SEC,
@@ -188,24 +188,6 @@ def _old_unicast_checksum(draft: Draft, node: Node, ctx: Ctx) -> None:
         )
 
 
-def _garp_extra_if(draft: Draft, node: Node, ctx: Ctx) -> None:
-    """``garp_extra_if [all] SECONDS`` (keepalived vrrp_parser.c vrrp_garp_extra_if_handler;
-    ``vmac_garp_intvl`` is its deprecated name)."""
-    if node.name == "vmac_garp_intvl":
-        ctx.warning(node, 'Keyword "vmac_garp_intvl" is deprecated - please use "garp_extra_if"')
-    delay_s = None
-    every = False
-    for tok in node.args:
-        if tok.value == "all":
-            every = True
-        else:
-            delay_s = whole_number(tok, 0, 86400, node.name)
-    if delay_s is None:
-        raise BadValue(node.line, f"{node.name} specified without time")
-    draft.set("garp_extra_if_s", delay_s, node)
-    draft.set("garp_extra_if_all", every, node)
-
-
 VRRP_INSTANCE_KEYWORDS: dict[str, Kw] = {
     "state": Kw(_state, 1, 1),
     "interface": value("interface"),
@@ -254,6 +236,6 @@ VRRP_INSTANCE_KEYWORDS: dict[str, Kw] = {
     "accept": Kw(store("accept", lambda node: True), 0, 0),
     "no_accept": Kw(store("accept", lambda node: False), 0, 0),
     "promote_secondaries": flag("promote_secondaries"),
-    "garp_extra_if": Kw(_garp_extra_if, 1, 2),
-    "vmac_garp_intvl": Kw(_garp_extra_if, 1, 2),
+    "garp_extra_if": garp_extra_if("garp_extra_if"),
+    "vmac_garp_intvl": garp_extra_if("garp_extra_if"),
 }

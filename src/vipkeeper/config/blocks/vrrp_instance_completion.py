@@ -258,6 +258,19 @@ class InstanceCompletion:
             return False
         return accept
 
+    def garp_extra_if(self, interface: str, vips: list[VirtualAddress]) -> tuple[int, bool]:
+        """keepalived vrrp.c: unset, the global vrrp_garp_extra_if applies; without a VIP on
+        another interface, or without ``all`` (vipkeeper has no VMAC interfaces to send on),
+        there is nothing to send and it is off."""
+        if "garp_extra_if_s" in self.v:
+            delay_s, every = self.v["garp_extra_if_s"], self.v["garp_extra_if_all"]
+        else:
+            delay_s, every = self.g.vrrp_garp_extra_if_s, self.g.vrrp_garp_extra_if_all
+        extra = any(v.dev is not None and v.dev != interface for v in vips)
+        if not (delay_s and every and extra):
+            return 0, False
+        return delay_s, every
+
     def run(self) -> VrrpInstance | None:
         v, g = self.v, self.g
         family, version = self.family_and_version()
@@ -286,6 +299,7 @@ class InstanceCompletion:
         )
         advert_int_cs = self.advert_int_cs(version)
         track_scripts, track_files = self.tracking()
+        extra_if_s, extra_if_all = self.garp_extra_if(interface, vips + vips_excluded)
         if not self.ok:
             return None
         return VrrpInstance(
@@ -330,6 +344,6 @@ class InstanceCompletion:
             virtual_rules=tuple(v.get("virtual_rules", ())),
             accept=self.accept(version, priority),
             promote_secondaries=v.get("promote_secondaries", False),
-            garp_extra_if_s=v.get("garp_extra_if_s", 0),
-            garp_extra_if_all=v.get("garp_extra_if_all", False),
+            garp_extra_if_s=extra_if_s,
+            garp_extra_if_all=extra_if_all,
         )
