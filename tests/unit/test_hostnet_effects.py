@@ -177,3 +177,15 @@ def test_netlink_requests() -> None:
         "src_len": 32,
         "protocol": 18,
     }
+
+
+def test_routes_and_nftables_modules_do_not_import_pyroute2() -> None:
+    """pyroute2 is loaded by HostRoutes.open(), only when a config has routes or rules."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, vipkeeper.io.routes, vipkeeper.io.nftables, vipkeeper.config.blocks.routes; "
+        "sys.exit('pyroute2' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
