@@ -196,6 +196,26 @@ def test_failover_moves_routes_rules_and_firewall(cluster):
     assert lab.wait_for(lambda: VROUTE not in routes(lab, "B"), 5), b.log()
 
 
+def test_reload_applies_route_rule_and_static_changes(cluster):
+    """A MASTER stays MASTER; the routes that are gone are removed and the new ones added."""
+    lab, nodes, track = cluster
+    a = nodes["A"]
+    assert lab.wait_for(lambda: lab.holders(VIP1) == ["A"] and VROUTE in routes(lab, "A"), 10), a.log()
+    vroute2, sroute2 = "198.51.99.0/24", "203.0.114.0/24"
+    original = conf(150, track)
+    a.write_config(original.replace(VROUTE, vroute2).replace(SROUTE, sroute2))
+    a.send_signal(signal.SIGHUP)
+    assert lab.wait_for(
+        lambda: {vroute2, sroute2} <= routes(lab, "A") and not {VROUTE, SROUTE} & routes(lab, "A"), 10
+    ), a.log()
+    assert lab.holders(VIP1) == ["A"] and VRULE_PREF in rules(lab, "A")
+    a.write_config(original)
+    a.send_signal(signal.SIGHUP)
+    assert lab.wait_for(
+        lambda: {VROUTE, SROUTE} <= routes(lab, "A") and not {vroute2, sroute2} & routes(lab, "A"), 10
+    ), a.log()
+
+
 def test_stop_removes_static_entries_firewall_and_restores_sysctl(cluster):
     lab, nodes, _track = cluster
     for host in ("A", "B"):
