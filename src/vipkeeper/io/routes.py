@@ -141,27 +141,25 @@ class HostRoutes:
     async def _route(self, command: str, route: Route) -> bool:
         try:
             oif = await self._ifindex(route.dev) if route.dev else None
-            await self._ipr.route(command, **route_request(route, oif))
-            return True
-        except self._error as exc:
-            code = getattr(exc, "code", 0)
-            if (command == "add" and code == errno.EEXIST) or (command == "del" and code in _ABSENT):
-                return False
-            log.error("route %s %s (%s): %s", command, route, route.loc, exc)
         except OSError as exc:
             if command == "add":
                 log.error("route %s %s (%s): %s", command, route, route.loc, exc)
-        return False
+            return False
+        return await self._request("route", command, route, route_request(route, oif))
 
     async def _rule(self, command: str, rule: Rule) -> bool:
+        return await self._request("rule", command, rule, rule_request(rule))
+
+    async def _request(self, kind: str, command: str, item: Route | Rule, request: dict[str, Any]) -> bool:
+        """True when the kernel did it; adding what is there or deleting what is not is False."""
         try:
-            await self._ipr.rule(command, **rule_request(rule))
+            await getattr(self._ipr, kind)(command, **request)
             return True
         except self._error as exc:
             code = getattr(exc, "code", 0)
             if (command == "add" and code == errno.EEXIST) or (command == "del" and code in _ABSENT):
                 return False
-            log.error("rule %s %s (%s): %s", command, rule, rule.loc, exc)
+            log.error("%s %s %s (%s): %s", kind, command, item, item.loc, exc)
         return False
 
 

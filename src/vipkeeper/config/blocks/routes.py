@@ -29,7 +29,7 @@ from vipkeeper.config.model import (
 from vipkeeper.config.tree import Node
 from vipkeeper.config.values import BadValue
 
-__all__ = ["parse_route", "parse_rule", "routes_handler", "rules_handler"]
+__all__ = ["lines_handler", "parse_route", "parse_rule", "routes_handler", "rules_handler"]
 
 #: /etc/iproute2/rt_tables's fixed names (keepalived find_rttables_table also reads the file;
 #: vipkeeper knows only these and numbers).
@@ -150,6 +150,19 @@ def _refused(tok: Token, what: str) -> BadValue:
     return BadValue(tok, f"{what} option '{tok.value}' is not supported by vipkeeper")
 
 
+def _tracked_protocol(ctx: Ctx, what: str, protocol: int | None, at: Token | None, no_track: bool) -> int | None:
+    """keepalived: a tracked route or rule (no ``no_track``) gets protocol RTPROT_KEEPALIVED,
+    whatever ``protocol`` said (with a warning)."""
+    if no_track:
+        return protocol
+    if protocol is not None and protocol != RTPROT_KEEPALIVED and at is not None:
+        ctx.warning(
+            at,
+            f"{what} cannot be tracked if protocol is not RTPROT_KEEPALIVED({RTPROT_KEEPALIVED}), resetting protocol",
+        )
+    return RTPROT_KEEPALIVED
+
+
 def parse_route(tokens: tuple[Token, ...], ctx: Ctx, static: bool) -> Route:
     """One route line (keepalived ``alloc_route``)."""
     w = _Words(tokens)
@@ -236,14 +249,8 @@ def parse_route(tokens: tuple[Token, ...], ctx: Ctx, static: bool) -> Route:
                 fam.set(_family_of(dst), tok)
     if dst_at is None:
         raise BadValue(tokens[0], "Route must have a destination")
+    protocol = _tracked_protocol(ctx, "Route", protocol, protocol_at, no_track)
     if not no_track:
-        if protocol is not None and protocol != RTPROT_KEEPALIVED and protocol_at is not None:
-            ctx.warning(
-                protocol_at,
-                f"Route cannot be tracked if protocol is not RTPROT_KEEPALIVED({RTPROT_KEEPALIVED}), "
-                "resetting protocol",
-            )
-        protocol = RTPROT_KEEPALIVED
         if dev is None:
             msg = f"Warning - cannot track route {dst_at.value} with no interface specified, not tracking"
             ctx.warning(dst_at, msg)
@@ -364,13 +371,7 @@ def parse_rule(tokens: tuple[Token, ...], ctx: Ctx, static: bool) -> Rule:
             raise BadValue(tokens[0], f"Invalid rule - preference {priority} >= goto target {goto_target}")
     if action is None:
         raise BadValue(tokens[0], "No action specified for rule - ignoring")
-    if not no_track:
-        if protocol is not None and protocol != RTPROT_KEEPALIVED and protocol_at is not None:
-            ctx.warning(
-                protocol_at,
-                f"Rule cannot be tracked if protocol is not RTPROT_KEEPALIVED({RTPROT_KEEPALIVED}), resetting protocol",
-            )
-        protocol = RTPROT_KEEPALIVED
+    protocol = _tracked_protocol(ctx, "Rule", protocol, protocol_at, no_track)
     family: Family = fam.value or 4
     if priority is None:
         # keepalived: one countdown per family over the whole file, from 16384 (RULE_START_PRIORITY)
@@ -399,7 +400,7 @@ def parse_rule(tokens: tuple[Token, ...], ctx: Ctx, static: bool) -> Rule:
     )
 
 
-def _lines(key: str, parse: Callable[[tuple[Token, ...], Ctx], object]) -> Handler:
+def lines_handler(key: str, parse: Callable[[tuple[Token, ...], Ctx], object]) -> Handler:
     """A block of one item a line; a bad line is an error naming its line, the others stay."""
 
     def handler(draft: Draft, node: Node, ctx: Ctx) -> None:
@@ -418,8 +419,8 @@ def _lines(key: str, parse: Callable[[tuple[Token, ...], Ctx], object]) -> Handl
 
 
 def routes_handler(key: str, static: bool) -> Handler:
-    return _lines(key, lambda tokens, ctx: parse_route(tokens, ctx, static))
+    return lines_handler(key, lambda tokens, ctx: parse_route(tokens, ctx, static))
 
 
 def rules_handler(key: str, static: bool) -> Handler:
-    return _lines(key, lambda tokens, ctx: parse_rule(tokens, ctx, static))
+    return lines_handler(key, lambda tokens, ctx: parse_rule(tokens, ctx, static))

@@ -9,8 +9,9 @@ removes the entries that are gone and adds the new ones.  The line syntax is the
 
 from __future__ import annotations
 
-from vipkeeper.config.blocks.routes import routes_handler, rules_handler
-from vipkeeper.config.keywords import Ctx, Draft, child_nodes
+from vipkeeper.config.blocks.routes import lines_handler, routes_handler, rules_handler
+from vipkeeper.config.keywords import Ctx, Draft
+from vipkeeper.config.lexer import Token
 from vipkeeper.config.model import VirtualAddress
 from vipkeeper.config.tree import Node
 from vipkeeper.config.values import BadValue, parse_virtual_address
@@ -18,28 +19,21 @@ from vipkeeper.config.values import BadValue, parse_virtual_address
 __all__ = ["STATIC_BLOCKS", "static_block"]
 
 
-def _addresses(draft: Draft, node: Node, ctx: Ctx) -> None:
-    addresses: list[VirtualAddress] = draft.values.setdefault("static_addresses", [])
-    for child in child_nodes(node):
-        try:
-            if child.children is not None:
-                raise BadValue(child.line, f"unexpected block after static address '{child.name}'")
-            addr = parse_virtual_address(child.line.tokens, ctx)
-            if addr.dev is None:
-                # keepalived puts it on global_defs' default_interface (eth0 unless set), which
-                # vipkeeper does not implement: ask for the interface instead of guessing.
-                raise BadValue(
-                    child.line.tokens[0],
-                    f"static address '{child.name}' needs 'dev IFNAME' "
-                    "(vipkeeper does not implement keepalived's default_interface)",
-                )
-            addresses.append(addr)
-        except BadValue as bad:
-            ctx.error(bad.at, bad.message)
+def _static_address(tokens: tuple[Token, ...], ctx: Ctx) -> VirtualAddress:
+    addr = parse_virtual_address(tokens, ctx)
+    if addr.dev is None:
+        # keepalived puts it on global_defs' default_interface (eth0 unless set), which
+        # vipkeeper does not implement: ask for the interface instead of guessing.
+        raise BadValue(
+            tokens[0],
+            f"static address '{tokens[0].value}' needs 'dev IFNAME' "
+            "(vipkeeper does not implement keepalived's default_interface)",
+        )
+    return addr
 
 
 STATIC_BLOCKS = {
-    "static_ipaddress": _addresses,
+    "static_ipaddress": lines_handler("static_addresses", _static_address),
     "static_routes": routes_handler("static_routes", static=True),
     "static_rules": rules_handler("static_rules", static=True),
 }
