@@ -13,9 +13,9 @@ PROFILE ?= default
 # what make deb needs (dh-virtualenv builds the package's virtualenv; rst2man the man pages)
 DEB_BUILD_PKGS := dpkg-dev build-essential debhelper dh-virtualenv python3-venv python3-docutils
 # make test: the integration tests' tools, a real Prometheus (promtool too), a real etcd 3.4
-# (the vrrp_dcs lab: server and etcdctl), man, and make deb's
+# (the vrrp_dcs lab: server and etcdctl), man, nftables (accept/no_accept), and make deb's
 APT_PKGS := iproute2 keepalived tcpdump tshark postgresql-15 postgresql-15-repmgr procps \
-            prometheus etcd-server etcd-client man-db $(DEB_BUILD_PKGS)
+            prometheus etcd-server etcd-client man-db nftables $(DEB_BUILD_PKGS)
 
 # $(call apt_install,PACKAGES): install the missing ones (apt-get update once, only if needed)
 define apt_install

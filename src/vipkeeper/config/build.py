@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from vipkeeper.config.blocks.global_defs import GLOBAL_DEFS_KEYWORDS, complete_global_defs
+from vipkeeper.config.blocks.static import STATIC_BLOCKS, static_block
 from vipkeeper.config.blocks.track_file import TRACK_FILE_KEYWORDS, complete_track_file
 from vipkeeper.config.blocks.vrrp_dcs import VRRP_DCS_KEYWORDS, complete_dcs
 from vipkeeper.config.blocks.vrrp_instance import VRRP_INSTANCE_KEYWORDS
@@ -40,6 +41,7 @@ class _Parse:
     def __init__(self, ctx: Ctx) -> None:
         self.ctx = ctx
         self.global_draft = Draft("global_defs", "", None)
+        self.static_draft = Draft("static", "", None)  # static_ipaddress / _routes / _rules
         self.scripts: dict[str, Draft] = {}
         self.pgsql: dict[str, Draft] = {}
         self.dcs: dict[str, Draft] = {}
@@ -98,6 +100,8 @@ class _Parse:
                 self.named(name, self.instances, node, VRRP_INSTANCE_KEYWORDS, VRRP_INSTANCE_IGNORED)
             elif name == "vrrp_sync_group":
                 self.named(name, self.sync_groups, node, VRRP_SYNC_GROUP_KEYWORDS, VRRP_SYNC_GROUP_IGNORED)
+            elif name in STATIC_BLOCKS:
+                static_block(self.static_draft, node, self.ctx)
             elif name in TOP_LEVEL_UNSUPPORTED:
                 self.ctx.warning(node, f"'{name}' is not supported by vipkeeper, ignored")
             else:
@@ -218,4 +222,7 @@ def build_config(path: str, tree: list[Node], ctx: Ctx) -> Config:
         track_files=track_files,
         instances=tuple(instances),
         sync_groups=tuple(groups),
+        static_addresses=tuple(p.static_draft.get("static_addresses", ())),
+        static_routes=tuple(p.static_draft.get("static_routes", ())),
+        static_rules=tuple(p.static_draft.get("static_rules", ())),
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 #: Top-level blocks of keepalived that vipkeeper does not support (a warning, the block is skipped).
 TOP_LEVEL_UNSUPPORTED = frozenset(
-    """virtual_server virtual_server_group static_ipaddress static_routes static_rules garp_group
+    """virtual_server virtual_server_group garp_group
     linkbeat_interfaces vrrp_track_process track_group interface_up_down_delays bfd_instance SSL
     net_namespace net_namespace_ipvs namespace_with_ipsets use_pid_dir instance child_wait_time
     linkbeat_use_polling""".split()
@@ -22,7 +22,7 @@ GLOBAL_DEFS_IGNORED = frozenset(
     shutdown_script shutdown_script_timeout max_auto_priority min_auto_priority_delay
     smtp_alert_vrrp smtp_alert_checker checker_log_all_failures dynamic_interfaces
     no_email_faults default_interface disable_local_igmp lvs_timeouts lvs_flush
-    lvs_flush_on_stop lvs_flush_onstop lvs_sync_daemon vrrp_garp_extra_if vrrp_vmac_garp_intvl
+    lvs_flush_on_stop lvs_flush_onstop lvs_sync_daemon
     vrrp_iptables vrrp_ipsets nftables nftables_priority nftables_ifindex nftables_ipvs
     nftables_ipvs_priority nftables_ipvs_start_fwmark nftables_counters vrrp_no_swap
     vrrp_cpu_affinity vrrp_rlimit_rttime vrrp_rlimit_rtime
@@ -46,9 +46,8 @@ GLOBAL_DEFS_IGNORED = frozenset(
 VRRP_INSTANCE_IGNORED = frozenset(
     """use_ipvlan native_ipv6
     vrf track_process track_bfd track_src_ip
-    promote_secondaries linkbeat_use_polling virtual_routes virtual_rules accept
-    no_accept debug smtp_alert
-    lvs_sync_daemon_interface garp_extra_if vmac_garp_intvl
+    linkbeat_use_polling debug smtp_alert
+    lvs_sync_daemon_interface
     kernel_rx_buf_size""".split()
 )
 

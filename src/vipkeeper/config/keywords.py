@@ -53,6 +53,9 @@ class Ctx:
 
     def __init__(self) -> None:
         self.diagnostics: list[Diagnostic] = []
+        # keepalived vrrp_iprule.c: a rule without a preference gets the next of 16384,
+        # 16383, ... (RULE_START_PRIORITY), one countdown per family over the whole file.
+        self.next_rule_priority: dict[int, int] = {4: 16384, 6: 16384}
 
     def report(self, severity: str, at: Token | Line | Node, message: str) -> None:
         if isinstance(at, Node):

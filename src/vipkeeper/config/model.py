@@ -64,6 +64,8 @@ class GlobalDefs:
     vrrp_priority: int | None = None
     metrics_listen: str | None = None
     loc: Location = NOWHERE
+    vrrp_garp_extra_if_s: int = 0  # ``vrrp_garp_extra_if [all] SECONDS``: the instances' default
+    vrrp_garp_extra_if_all: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +180,93 @@ class VirtualAddress:
         return 4 if self.address.version == 4 else 6
 
 
+RouteType = Literal["unicast", "blackhole", "unreachable", "prohibit", "throw"]
+RuleAction = Literal["table", "blackhole", "unreachable", "prohibit", "goto", "nop"]
+
+#: keepalived's own route/rule protocol number (RTPROT_KEEPALIVED, keepalived vrrp_iproute.h)
+RTPROT_KEEPALIVED = 18
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One line of ``virtual_routes`` / ``static_routes`` (keepalived vrrp_iproute.c ``alloc_route``).
+
+    ``dst`` None is the default route of ``family``.  ``nexthops`` holds the ``via`` and ``or``
+    gateways of keepalived's deprecated ``or`` (a multipath route); else ``via`` is the gateway.
+    """
+
+    family: Family
+    dst: IPInterface | None
+    type: RouteType = "unicast"
+    src: IPAddress | None = None
+    via: IPAddress | None = None
+    nexthops: tuple[IPAddress, ...] = ()
+    dev: str | None = None
+    scope: int | None = None
+    table: int = 254  # RT_TABLE_MAIN
+    metric: int | None = None
+    protocol: int | None = RTPROT_KEEPALIVED
+    tos: int | None = None
+    onlink: bool = False
+    no_track: bool = False
+    loc: Location = NOWHERE
+
+    def __str__(self) -> str:
+        dst = str(self.dst) if self.dst is not None else "default"
+        parts = [dst] if self.type == "unicast" else [self.type, dst]
+        if self.via is not None:
+            parts += ["via", str(self.via)]
+        for gw in self.nexthops:
+            parts += ["nexthop via", str(gw)]
+        if self.dev:
+            parts += ["dev", self.dev]
+        if self.table != 254:
+            parts += ["table", str(self.table)]
+        return " ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One line of ``virtual_rules`` / ``static_rules`` (keepalived vrrp_iprule.c ``alloc_rule``).
+
+    ``priority`` is always set: keepalived gives a rule without one the next of 16384, 16383, ...
+    """
+
+    family: Family
+    action: RuleAction
+    priority: int
+    src: IPInterface | None = None  # ``from``
+    dst: IPInterface | None = None  # ``to``
+    table: int | None = None
+    goto_target: int | None = None
+    invert: bool = False  # ``not``
+    tos: int | None = None
+    fwmark: int | None = None
+    fwmask: int | None = None
+    iif: str | None = None
+    oif: str | None = None
+    protocol: int | None = RTPROT_KEEPALIVED
+    no_track: bool = False
+    loc: Location = NOWHERE
+
+    def __str__(self) -> str:
+        parts = ["not"] if self.invert else []
+        parts += ["from", str(self.src) if self.src is not None else "all"]
+        if self.dst is not None:
+            parts += ["to", str(self.dst)]
+        if self.fwmark is not None:
+            parts += ["fwmark", hex(self.fwmark) + (f"/{self.fwmask:#x}" if self.fwmask is not None else "")]
+        if self.iif:
+            parts += ["iif", self.iif]
+        if self.oif:
+            parts += ["oif", self.oif]
+        if self.action == "table":
+            parts += ["lookup", str(self.table)]
+        else:
+            parts += [self.action] + ([str(self.goto_target)] if self.action == "goto" else [])
+        return f"{self.priority}: " + " ".join(parts)
+
+
 @dataclass(frozen=True, slots=True)
 class Authentication:
     auth_type: Literal["PASS", "AH"]
@@ -264,6 +353,17 @@ class VrrpInstance:
     unicast_ttl: int = 255  # TTL / hop limit of unicast adverts
     skip_check_adv_addr: bool = False  # (vrrp_)skip_check_adv_addr
     peer_ttl: tuple[tuple[IPAddress, int, int], ...] = ()  # unicast_peer ADDR min_ttl N max_ttl M
+    # Host changes (keepalived vrrp.c vrrp_state_become_master / vrrp_restore_interface):
+    # routes and rules added after the VIPs, removed before them.
+    virtual_routes: tuple[Route, ...] = ()
+    virtual_rules: tuple[Rule, ...] = ()
+    # keepalived: accept mode defaults to on, off in strict mode; an address owner always accepts.
+    # Off: while MASTER, traffic to the VIPs is dropped (nftables, see io/nftables.py).
+    accept: bool = True
+    promote_secondaries: bool = False
+    # ``garp_extra_if [all] SECONDS``: periodic gratuitous ARP/NA on the VIPs' other interfaces.
+    garp_extra_if_s: int = 0
+    garp_extra_if_all: bool = False
 
     @property
     def unicast(self) -> bool:
@@ -293,3 +393,8 @@ class Config:
     track_files: dict[str, VrrpTrackFile] = field(default_factory=dict)
     instances: tuple[VrrpInstance, ...] = ()
     sync_groups: tuple[VrrpSyncGroup, ...] = ()
+    # Top-level static_ipaddress / static_routes / static_rules: installed at start whatever
+    # the VRRP state, removed at stop (keepalived vrrp_daemon.c start_vrrp / vrrp_terminate_phase2).
+    static_addresses: tuple[VirtualAddress, ...] = ()
+    static_routes: tuple[Route, ...] = ()
+    static_rules: tuple[Rule, ...] = ()

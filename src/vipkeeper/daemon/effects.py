@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import ipaddress
 import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from vipkeeper.config.model import Notify, VirtualAddress
+from vipkeeper.config.model import Notify, Route, Rule, VirtualAddress
+from vipkeeper.core import frames
 from vipkeeper.core.events import (
     AddVips,
     AdvertDropped,
@@ -37,6 +39,8 @@ from vipkeeper.daemon.notify import Notifier
 from vipkeeper.daemon.supervisor import Supervisor
 from vipkeeper.io.l2_socket import L2Sender
 from vipkeeper.io.netlink import Netlink
+from vipkeeper.io.nftables import Firewall
+from vipkeeper.io.routes import HostRoutes
 from vipkeeper.io.vrrp_socket import VrrpSocket
 
 log = logging.getLogger(__name__)
@@ -95,7 +99,30 @@ class VipDiff:
     added: tuple[VirtualAddress, ...]
 
 
-VipAction = AddVips | DelVips | Gratuitous | VipDiff
+@dataclass(frozen=True, slots=True)
+class HostDiff:
+    """A reload changed the virtual_routes / virtual_rules of an instance that holds its VIPs:
+    the old lists (the new ones are the instance's :class:`HostChanges` by then)."""
+
+    routes: tuple[Route, ...]
+    rules: tuple[Rule, ...]
+
+
+@dataclass(slots=True)
+class HostChanges:
+    """What an instance changes on the host beside its addresses (keepalived vrrp.c
+    ``vrrp_state_become_master`` / ``vrrp_restore_interface``): ``virtual_routes`` and
+    ``virtual_rules``, added after the VIPs and removed before them, and, without accept mode,
+    the firewall drop of its VIPs, set before the VIPs are added and cleared after they are gone."""
+
+    routes: tuple[Route, ...] = ()
+    rules: tuple[Rule, ...] = ()
+    host: HostRoutes | None = None  # open when there are routes or rules
+    firewall: Firewall | None = None  # set when the instance does not accept (no_accept)
+    garp_extra_if_s: int = 0  # ``garp_extra_if all N``: periodic GARP/NA on the VIPs' other interfaces
+
+
+VipAction = AddVips | DelVips | Gratuitous | VipDiff | HostDiff
 
 
 class VipActions:
@@ -120,6 +147,9 @@ class VipActions:
         self._nl = netlink
         self._l2 = l2
         self._is_master = is_master
+        self.host = HostChanges()
+        self._extra_l2: dict[str, tuple[L2Sender, bytes]] = {}  # garp_extra_if: ifname -> (sender, MAC)
+        self._held_event = asyncio.Event()
         self._queue: asyncio.Queue[VipAction] = asyncio.Queue()
         self.held = False
         self.garps_sent = 0
@@ -129,9 +159,11 @@ class VipActions:
         self.garp_interval_s = 0.0
         self.gna_interval_s = 0.0
         self.worker: asyncio.Task[None] | None = None
+        self.extra_worker: asyncio.Task[None] | None = None
 
     def start(self, supervisor: Supervisor) -> None:
         self.worker = supervisor.spawn(self._run(), f"vips-{self.name}")
+        self.extra_worker = supervisor.spawn(self._extra_garp_loop(), f"garp-extra-{self.name}")
 
     def put(self, action: VipAction) -> None:
         self._queue.put_nowait(action)
@@ -145,6 +177,11 @@ class VipActions:
     def stop(self) -> None:
         if self.worker is not None:
             self.worker.cancel()
+        if self.extra_worker is not None:
+            self.extra_worker.cancel()
+        for l2, _mac in self._extra_l2.values():
+            l2.close()
+        self._extra_l2.clear()
 
     async def _run(self) -> None:
         while True:
@@ -159,32 +196,78 @@ class VipActions:
                         await self._gratuitous(action)
                     case VipDiff():
                         await self._diff(action)
+                    case HostDiff():
+                        await self._host_diff(action)
             except OSError as exc:  # netlink or the packet socket refused: the daemon goes on
                 log.error("(%s) %s failed: %s", self.name, type(action).__name__, exc)
             finally:
                 self._queue.task_done()
 
+    async def _firewall(self, command: str, vips: tuple[VirtualAddress, ...]) -> None:
+        """Drop (``add``) or accept again (``delete``) traffic to ``vips``.  A failure is logged
+        and the VIPs still move: holding the VIP matters more than refusing traffic to it."""
+        fw = self.host.firewall
+        if fw is None or not vips:
+            return
+        pairs = [(v.address.ip, v.dev or self.ifname) for v in vips]
+        try:
+            await (fw.add(pairs) if command == "add" else fw.delete(pairs))
+        except OSError as exc:
+            log.error("(%s) no_accept: cannot %s the firewall drop of %s: %s", self.name, command, _ips(vips), exc)
+
     async def add(self) -> None:
+        h = self.host
+        await self._firewall("add", self.vips)  # before the addresses: never a moment when they accept
         added = []
         for v in self.vips:
             if await self._nl.add_address(await self._ifindex(v), v.address, brd=v.brd, scope=v.scope, label=v.label):
                 added.append(str(v.address.ip))
         self.held = True
+        self._held_event.set()
         log.info("(%s) VIPs added: %s", self.name, ", ".join(added) or "(already present)")
+        if h.host is not None:
+            if h.routes:
+                routes = await h.host.add_routes(h.routes)
+                log.info("(%s) virtual routes added: %s", self.name, "; ".join(routes) or "(already present)")
+            if h.rules:
+                rules = await h.host.add_rules(h.rules)
+                log.info("(%s) virtual rules added: %s", self.name, "; ".join(rules) or "(already present)")
 
     async def delete(self, quiet: bool = False) -> list[str]:
+        h = self.host
+        if h.host is not None:  # rules, then routes, then addresses (keepalived's order)
+            rules = await h.host.del_rules(h.rules)
+            routes = await h.host.del_routes(h.routes)
+            if rules and not quiet:
+                log.info("(%s) virtual rules removed: %s", self.name, "; ".join(rules))
+            if routes and not quiet:
+                log.info("(%s) virtual routes removed: %s", self.name, "; ".join(routes))
         removed = []
         for v in self.vips:
             if await self._nl.del_address(await self._ifindex(v), v.address):
                 removed.append(str(v.address.ip))
         self.held = False
+        self._held_event.clear()
         if not quiet:
             log.info("(%s) VIPs removed: %s", self.name, ", ".join(removed) or "(none present)")
+        await self._firewall("delete", self.vips)
         return removed
+
+    async def _host_diff(self, diff: HostDiff) -> None:
+        h = self.host
+        if h.host is None:
+            return
+        await h.host.del_rules(r for r in diff.rules if r not in h.rules)
+        await h.host.del_routes(r for r in diff.routes if r not in h.routes)
+        await h.host.add_routes(h.routes)
+        await h.host.add_rules(h.rules)
+        log.info("(%s) reload: virtual routes and rules updated", self.name)
 
     async def _diff(self, diff: VipDiff) -> None:
         for v in diff.removed:
             await self._nl.del_address(await self._ifindex(v), v.address)
+        await self._firewall("delete", diff.removed)
+        await self._firewall("add", diff.added)
         for v in diff.added:
             await self._nl.add_address(await self._ifindex(v), v.address, brd=v.brd, scope=v.scope, label=v.label)
         log.info(
@@ -201,6 +284,65 @@ class VipActions:
         if link is None:
             raise OSError(errno.ENODEV, f"VIP {v.address} dev {v.dev}: no such interface")
         return link.ifindex
+
+    def extra_interfaces(self) -> dict[str, VirtualAddress]:
+        """Each interface other than the instance's that has a VIP, with its first VIP."""
+        out: dict[str, VirtualAddress] = {}
+        for v in self.vips:
+            if v.dev is not None and v.dev != self.ifname:
+                out.setdefault(v.dev, v)
+        return out
+
+    async def _extra_garp_loop(self) -> None:
+        """``garp_extra_if all N`` (keepalived vrrp.c vrrp_send_vmac_update): while MASTER,
+        every N seconds from becoming MASTER, one gratuitous ARP / NA on each other interface
+        that has a VIP, for its first VIP there, from that interface's MAC."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._held_event.wait()
+            interval_s = self.host.garp_extra_if_s
+            if not interval_s:
+                await asyncio.sleep(1.0)  # a reload may set it
+                continue
+            due = loop.time() + interval_s
+            while self.held and loop.time() < due:
+                await asyncio.sleep(min(due - loop.time(), 1.0))
+            if self.held and self._is_master(self.name):
+                await self._send_extra_garps()
+
+    async def _send_extra_garps(self) -> None:
+        for ifname, v in self.extra_interfaces().items():
+            try:
+                l2, mac = await self._extra_sender(ifname)
+            except OSError as exc:
+                self._extra_l2.pop(ifname, None)
+                log.warning("(%s) garp_extra_if on %s: %s", self.name, ifname, exc)
+                continue
+            ip = v.address.ip
+            if isinstance(ip, ipaddress.IPv4Address):
+                frame = frames.gratuitous_arp(mac, ip)
+            else:
+                frame = frames.unsolicited_na(mac, ip)
+            if l2.send(frame):
+                self.garps_sent += 1
+                log.debug(
+                    "(%s) garp_extra_if: gratuitous %s for %s on %s",
+                    self.name,
+                    "ARP" if ip.version == 4 else "NA",
+                    ip,
+                    ifname,
+                )
+
+    async def _extra_sender(self, ifname: str) -> tuple[L2Sender, bytes]:
+        got = self._extra_l2.get(ifname)
+        if got is None:
+            link = await self._nl.link_by_name(ifname)
+            if link is None:
+                raise OSError(errno.ENODEV, "no such interface")
+            l2 = L2Sender(ifname=ifname, ifindex=link.ifindex)
+            l2.open()
+            got = self._extra_l2[ifname] = (l2, link.mac)
+        return got
 
     async def _gratuitous(self, g: Gratuitous) -> None:
         paced = self.pacer is not None and (self.garp_interval_s > 0 or self.gna_interval_s > 0)
@@ -219,6 +361,10 @@ class VipActions:
                             return
                 if self._l2.send(frame):
                     self.garps_sent += 1
+
+
+def _ips(vips: tuple[VirtualAddress, ...]) -> str:
+    return ", ".join(str(v.address.ip) for v in vips)
 
 
 class EffectRunner:

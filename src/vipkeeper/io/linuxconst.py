@@ -72,3 +72,10 @@ RT_SCOPE_SITE = 200
 RT_SCOPE_LINK = 253
 RT_SCOPE_HOST = 254
 RT_SCOPE_NOWHERE = 255
+
+# --- <linux/rtnetlink.h> (rtnexthop / rtmsg flags) -----------------------------
+RTNH_F_ONLINK = 0x4
+
+# --- <linux/fib_rules.h> (fib_rule_hdr.action, .flags) ---------------------------
+FR_ACT = {"table": 1, "goto": 2, "nop": 3, "blackhole": 6, "unreachable": 7, "prohibit": 8}
+FIB_RULE_INVERT = 0x2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vipkeeper.config.blocks.shared import garp_extra_if
 from vipkeeper.config.constants import INT_MAX, UINT_MAX, US_PER_S
 from vipkeeper.config.keywords import Ctx, Draft, Handler, Kw, flag, integer, repeat_count, seconds_us, switch, value
 from vipkeeper.config.model import GlobalDefs
@@ -77,6 +78,8 @@ GLOBAL_DEFS_KEYWORDS: dict[str, Kw] = {
     "vrrp_higher_prio_send_advert": switch("vrrp_higher_prio_send_advert"),
     "vrrp_rt_priority": integer("vrrp_rt_priority", 1, 99),
     "vrrp_priority": integer("vrrp_priority", -20, 19),
+    "vrrp_garp_extra_if": garp_extra_if("vrrp_garp_extra_if"),
+    "vrrp_vmac_garp_intvl": garp_extra_if("vrrp_garp_extra_if"),
     "metrics_listen": value("metrics_listen"),  # vipkeeper extension: HOST:PORT for /metrics
 }
 

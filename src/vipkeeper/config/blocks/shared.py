@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from vipkeeper.config.keywords import Ctx, Draft, Handler, child_nodes
+from vipkeeper.config.keywords import Ctx, Draft, Handler, Kw, child_nodes
 from vipkeeper.config.model import Location, Notify, TrackRef
 from vipkeeper.config.tree import Node
 from vipkeeper.config.values import BadValue, bool_option, command_of, whole_number
@@ -128,3 +128,28 @@ def notify_of(draft: Draft) -> Notify:
         deleted=n.get("deleted"),
         priority_changes=n.get("priority_changes"),
     )
+
+
+def garp_extra_if(key: str) -> Kw:
+    """``garp_extra_if [all] SECONDS`` in an instance, ``vrrp_garp_extra_if`` in global_defs
+    (keepalived vrrp_parser.c vrrp_garp_extra_if_handler, global_parser.c
+    vrrp_vmac_garp_extra_if_handler; ``vmac_garp_intvl`` / ``vrrp_vmac_garp_intvl`` are their
+    deprecated names).  Stores ``KEY_s`` and ``KEY_all``."""
+
+    def handler(draft: Draft, node: Node, ctx: Ctx) -> None:
+        if "vmac_garp_intvl" in node.name:
+            new = "vrrp_garp_extra_if" if node.name.startswith("vrrp_") else "garp_extra_if"
+            ctx.warning(node, f'Keyword "{node.name}" is deprecated - please use "{new}"')
+        delay_s = None
+        every = False
+        for tok in node.args:
+            if tok.value == "all":
+                every = True
+            else:
+                delay_s = whole_number(tok, 0, 86400, node.name)
+        if delay_s is None:
+            raise BadValue(node.line, f"{node.name} specified without time")
+        draft.set(f"{key}_s", delay_s, node)
+        draft.set(f"{key}_all", every, node)
+
+    return Kw(handler, 1, 2)

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from string import hexdigits as HEXDIGITS
 
+from vipkeeper.config.blocks.routes import routes_handler, rules_handler
 from vipkeeper.config.blocks.shared import (
+    garp_extra_if,
     notify_deleted_handler,
     notify_handler,
     priority_changes_handler,
@@ -34,6 +36,7 @@ from vipkeeper.config.keywords import (
     integer,
     repeat_count,
     seconds_us,
+    store,
     switch,
     value,
 )
@@ -338,4 +341,11 @@ VRRP_INSTANCE_KEYWORDS: dict[str, Kw] = {
     # keepalived vrrp_dont_track_handler: the instance's own interface going down is no FAULT
     "dont_track_primary": flag("dont_track_primary"),
     "unicast_fault_no_peer": Kw(_unicast_fault_no_peer, 0, 0),
+    "virtual_routes": block(routes_handler("virtual_routes", static=False)),
+    "virtual_rules": block(rules_handler("virtual_rules", static=False)),
+    "accept": Kw(store("accept", lambda node: True), 0, 0),
+    "no_accept": Kw(store("accept", lambda node: False), 0, 0),
+    "promote_secondaries": flag("promote_secondaries"),
+    "garp_extra_if": garp_extra_if("garp_extra_if"),
+    "vmac_garp_intvl": garp_extra_if("garp_extra_if"),
 }

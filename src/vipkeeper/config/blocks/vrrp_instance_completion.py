@@ -178,6 +178,7 @@ class InstanceCompletion:
             ttl = 255
         skip = bool(self.v.get("skip_check_adv_addr", self.g.vrrp_skip_check_adv_addr))
         return group, ttl, skip
+
     def vmac(self, family: int, vrid: int, peers: tuple[IPAddress, ...]) -> tuple[bytes | None, bool]:
         """``use_vmac``'s MAC and ``vmac_xmit_base`` (keepalived vrrp_parser.c vrrp_end_handler,
         vrrp.c vrrp_complete_instance)."""
@@ -286,6 +287,32 @@ class InstanceCompletion:
             self.ok = False
         return scripts, files
 
+    def accept(self, version: int, priority: int) -> bool:
+        """keepalived vrrp.c vrrp_complete_instance: accept mode defaults to on, off in strict
+        mode, always on for an address owner; strict VRRPv2 resets an explicit ``accept``."""
+        accept: bool | None = self.v.get("accept")
+        if priority == VRRP_PRIO_OWNER:
+            return True
+        if accept is None:
+            return not self.strict
+        if accept and self.strict and version == 2:
+            self.warning("accept", "warning - accept mode for VRRP version 2 does not comply with RFC3768 - resetting")
+            return False
+        return accept
+
+    def garp_extra_if(self, interface: str, vips: list[VirtualAddress]) -> tuple[int, bool]:
+        """keepalived vrrp.c: unset, the global vrrp_garp_extra_if applies; without a VIP on
+        another interface, or without ``all`` (vipkeeper has no VMAC interfaces to send on),
+        there is nothing to send and it is off."""
+        if "garp_extra_if_s" in self.v:
+            delay_s, every = self.v["garp_extra_if_s"], self.v["garp_extra_if_all"]
+        else:
+            delay_s, every = self.g.vrrp_garp_extra_if_s, self.g.vrrp_garp_extra_if_all
+        extra = any(v.dev is not None and v.dev != interface for v in vips)
+        if not (delay_s and every and extra):
+            return 0, False
+        return delay_s, every
+
     def run(self) -> VrrpInstance | None:
         v, g = self.v, self.g
         family, version = self.family_and_version()
@@ -316,6 +343,7 @@ class InstanceCompletion:
         advert_int_cs = self.advert_int_cs(version)
         vmac_mac, xmit_base = self.vmac(family, vrid, peers)
         track_scripts, track_files = self.tracking()
+        extra_if_s, extra_if_all = self.garp_extra_if(interface, vips + vips_excluded)
         if not self.ok:
             return None
         return VrrpInstance(
@@ -366,4 +394,10 @@ class InstanceCompletion:
             unicast_ttl=unicast_ttl,
             skip_check_adv_addr=skip_check_adv_addr,
             peer_ttl=tuple(v.get("peer_ttl", ())),
+            virtual_routes=tuple(v.get("virtual_routes", ())),
+            virtual_rules=tuple(v.get("virtual_rules", ())),
+            accept=self.accept(version, priority),
+            promote_secondaries=v.get("promote_secondaries", False),
+            garp_extra_if_s=extra_if_s,
+            garp_extra_if_all=extra_if_all,
         )

@@ -1,0 +1,178 @@
+"""Routes, rules and the ``promote_secondaries`` sysctl: ``virtual_routes`` / ``virtual_rules``
+(with the VIPs) and ``static_routes`` / ``static_rules`` (at start), over rtnetlink.
+
+pyroute2 is imported inside :meth:`HostRoutes.open`, so a daemon whose configuration has no
+route or rule never loads it (``vipkeeper.io.netlink`` may not either).  Routes and rules carry
+what keepalived sets (vrrp_iproute.c ``netlink_route``, vrrp_iprule.c ``netlink_rule``): the
+protocol ``keepalived`` (18) unless ``no_track``, the table, and a rule's preference.
+
+Adding what is already there and deleting what is gone are not errors (EEXIST, ESRCH, ENOENT):
+the daemon's view is "present" or "absent", as keepalived's.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from vipkeeper.config.model import Route, Rule
+from vipkeeper.io import linuxconst as lc
+
+log = logging.getLogger(__name__)
+
+__all__ = ["HostRoutes", "set_promote_secondaries"]
+
+_AF = {4: socket.AF_INET, 6: socket.AF_INET6}
+_ABSENT = (errno.ESRCH, errno.ENOENT, errno.EADDRNOTAVAIL)
+
+
+def route_request(route: Route, oif: int | None) -> dict[str, Any]:
+    """pyroute2 ``route()`` keywords for ``route`` (``oif``: the ifindex of ``dev``)."""
+    req: dict[str, Any] = {
+        "family": _AF[route.family],
+        "table": route.table,
+        "type": route.type,
+    }
+    if route.dst is not None:
+        req["dst"] = str(route.dst.network.network_address)
+        req["dst_len"] = route.dst.network.prefixlen
+    else:
+        req["dst_len"] = 0
+    if route.via is not None:
+        req["gateway"] = str(route.via)
+    if route.nexthops:
+        hop: dict[str, Any] = {"oif": oif} if oif else {}
+        req["multipath"] = [{"gateway": str(gw), **hop} for gw in route.nexthops]
+    elif oif:
+        req["oif"] = oif
+    if route.src is not None:
+        req["prefsrc"] = str(route.src)
+    if route.scope is not None:
+        req["scope"] = route.scope
+    if route.metric is not None:
+        req["priority"] = route.metric
+    if route.protocol is not None:
+        req["proto"] = route.protocol
+    if route.tos is not None:
+        req["tos"] = route.tos
+    if route.onlink:
+        req["flags"] = lc.RTNH_F_ONLINK
+    return req
+
+
+def rule_request(rule: Rule) -> dict[str, Any]:
+    """pyroute2 ``rule()`` keywords for ``rule`` (keepalived vrrp_iprule.c ``netlink_rule``)."""
+    req: dict[str, Any] = {
+        "family": _AF[rule.family],
+        "priority": rule.priority,
+        "action": lc.FR_ACT[rule.action],
+    }
+    if rule.table is not None:
+        req["table"] = rule.table
+    if rule.goto_target is not None:
+        req["goto"] = rule.goto_target
+    for key, net in (("src", rule.src), ("dst", rule.dst)):
+        if net is not None:
+            req[key] = str(net.network.network_address)
+            req[key + "_len"] = net.network.prefixlen
+    if rule.invert:
+        req["flags"] = lc.FIB_RULE_INVERT
+    if rule.tos is not None:
+        req["tos"] = rule.tos
+    if rule.fwmark is not None:
+        req["fwmark"] = rule.fwmark
+        if rule.fwmask is not None:
+            req["fwmask"] = rule.fwmask
+    if rule.iif:
+        req["iifname"] = rule.iif
+    if rule.oif:
+        req["oifname"] = rule.oif
+    if rule.protocol is not None:
+        req["protocol"] = rule.protocol
+    return req
+
+
+class HostRoutes:
+    """Adds and deletes routes and rules.  ``open()`` first (it imports pyroute2)."""
+
+    def __init__(self) -> None:
+        self._ipr: Any = None
+        self._error: type[Exception] = OSError
+
+    def open(self) -> HostRoutes:
+        if self._ipr is None:
+            from pyroute2 import AsyncIPRoute
+            from pyroute2.netlink.exceptions import NetlinkError
+
+            self._ipr = AsyncIPRoute()
+            self._error = NetlinkError
+        return self
+
+    def close(self) -> None:
+        ipr, self._ipr = self._ipr, None
+        if ipr is not None:
+            ipr.close()
+
+    async def _ifindex(self, name: str) -> int:
+        try:
+            links = await self._ipr.link("get", ifname=name)
+        except self._error as exc:
+            raise OSError(errno.ENODEV, f"interface {name} does not exist") from exc
+        return int(links[0]["index"])
+
+    async def add_routes(self, routes: Iterable[Route]) -> list[str]:
+        """Add each route; returns those added (already present ones are not).  A route the
+        kernel refuses is logged and skipped, the others go on."""
+        return [str(r) for r in routes if await self._route("add", r)]
+
+    async def del_routes(self, routes: Iterable[Route]) -> list[str]:
+        return [str(r) for r in routes if await self._route("del", r)]
+
+    async def add_rules(self, rules: Iterable[Rule]) -> list[str]:
+        return [str(r) for r in rules if await self._rule("add", r)]
+
+    async def del_rules(self, rules: Iterable[Rule]) -> list[str]:
+        return [str(r) for r in rules if await self._rule("del", r)]
+
+    async def _route(self, command: str, route: Route) -> bool:
+        try:
+            oif = await self._ifindex(route.dev) if route.dev else None
+        except OSError as exc:
+            if command == "add":
+                log.error("route %s %s (%s): %s", command, route, route.loc, exc)
+            return False
+        return await self._request("route", command, route, route_request(route, oif))
+
+    async def _rule(self, command: str, rule: Rule) -> bool:
+        return await self._request("rule", command, rule, rule_request(rule))
+
+    async def _request(self, kind: str, command: str, item: Route | Rule, request: dict[str, Any]) -> bool:
+        """True when the kernel did it; adding what is there or deleting what is not is False."""
+        try:
+            await getattr(self._ipr, kind)(command, **request)
+            return True
+        except self._error as exc:
+            code = getattr(exc, "code", 0)
+            if (command == "add" and code == errno.EEXIST) or (command == "del" and code in _ABSENT):
+                return False
+            log.error("%s %s %s (%s): %s", kind, command, item, item.loc, exc)
+        return False
+
+
+def set_promote_secondaries(ifname: str, on: bool = True) -> bool | None:
+    """Set ``net.ipv4.conf.IF.promote_secondaries``; returns the value it had (None: no such
+    file).  keepalived vrrp_if.c ``set_promote_secondaries`` / ``reset_promote_secondaries``:
+    set it when an instance with ``promote_secondaries`` starts, put it back at stop."""
+    path = Path("/proc/sys/net/ipv4/conf") / ifname / "promote_secondaries"
+    try:
+        old = path.read_text().strip() == "1"
+        if old != on:
+            path.write_text("1\n" if on else "0\n")
+        return old
+    except OSError as exc:
+        log.error("cannot set %s: %s", path, exc)
+        return None
