@@ -7,7 +7,7 @@ from __future__ import annotations
 #: Top-level blocks of keepalived that vipkeeper does not support (a warning, the block is skipped).
 TOP_LEVEL_UNSUPPORTED = frozenset(
     """virtual_server virtual_server_group static_ipaddress static_routes static_rules garp_group
-    linkbeat_interfaces vrrp_track_process track_group interface_up_down_delays bfd_instance SSL
+    linkbeat_interfaces track_group interface_up_down_delays bfd_instance SSL
     net_namespace net_namespace_ipvs namespace_with_ipsets use_pid_dir instance child_wait_time
     linkbeat_use_polling""".split()
 )
@@ -45,7 +45,7 @@ GLOBAL_DEFS_IGNORED = frozenset(
 #: keepalived 2.2.7 vrrp_instance keywords (vrrp/vrrp_parser.c) that vipkeeper ignores.
 VRRP_INSTANCE_IGNORED = frozenset(
     """use_vmac_addr vmac_xmit_base use_ipvlan unicast_fault_no_peer native_ipv6
-    vrf dont_track_primary track_process track_bfd mcast_dst_ip track_src_ip
+    vrf dont_track_primary track_bfd mcast_dst_ip track_src_ip
     unicast_ttl promote_secondaries linkbeat_use_polling virtual_routes virtual_rules accept
     no_accept skip_check_adv_addr debug notify_deleted notify_master_rx_lower_pri smtp_alert
     notify_priority_changes lvs_sync_daemon_interface garp_extra_if vmac_garp_intvl
@@ -54,7 +54,7 @@ VRRP_INSTANCE_IGNORED = frozenset(
 
 #: keepalived 2.2.7 vrrp_sync_group keywords that vipkeeper ignores.
 VRRP_SYNC_GROUP_IGNORED = frozenset(
-    "track_process track_bfd smtp_alert global_tracking sync_group_tracking_weight notify_priority_changes".split()
+    "track_bfd smtp_alert global_tracking sync_group_tracking_weight notify_priority_changes".split()
 )
 
 

@@ -1,5 +1,6 @@
-"""Cross-references: the ``track_script``/``track_file`` entries of instances and sync groups
-resolved against the vrrp_script, vrrp_pgsql, vrrp_dcs and track_file blocks defined."""
+"""Cross-references: the ``track_script``/``track_file``/``track_process`` entries of instances
+and sync groups resolved against the vrrp_script, vrrp_pgsql, vrrp_dcs, track_file and
+vrrp_track_process blocks defined."""
 
 from __future__ import annotations
 
@@ -17,10 +18,15 @@ class Trackables:
 
     scripts: dict[str, tuple[bool, int]]
     files: dict[str, tuple[bool, int]]
+    processes: dict[str, tuple[bool, int]]
     broken: set[tuple[str, str]]
 
 
-TRACKED_KINDS = {"track_script": ("vrrp_script", "vrrp_pgsql", "vrrp_dcs"), "track_file": ("track_file",)}
+TRACKED_KINDS = {
+    "track_script": ("vrrp_script", "vrrp_pgsql", "vrrp_dcs"),
+    "track_file": ("track_file",),
+    "track_process": ("vrrp_track_process",),
+}
 
 
 def resolve_refs(kind: str, pending: list[PendingRef], t: Trackables, owner: str, ctx: Ctx) -> tuple[TrackRef, ...]:
@@ -28,7 +34,7 @@ def resolve_refs(kind: str, pending: list[PendingRef], t: Trackables, owner: str
 
     ``track_script`` may name a vrrp_script, a vrrp_pgsql or a vrrp_dcs, ``track_file`` a track_file.
     """
-    known = t.scripts if kind == "track_script" else t.files
+    known = {"track_script": t.scripts, "track_file": t.files, "track_process": t.processes}[kind]
     kinds = TRACKED_KINDS[kind]
     out: list[TrackRef] = []
     for p in pending:

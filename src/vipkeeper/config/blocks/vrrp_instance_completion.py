@@ -236,14 +236,15 @@ class InstanceCompletion:
             advert_us = rounded
         return advert_us // US_PER_CS
 
-    def tracking(self) -> tuple[tuple[TrackRef, ...], tuple[TrackRef, ...]]:
-        pending_scripts = self.v.get("track_script", [])
-        pending_files = self.v.get("track_file", [])
-        scripts = resolve_refs("track_script", pending_scripts, self.t, self.me, self.ctx)
-        files = resolve_refs("track_file", pending_files, self.t, self.me, self.ctx)
-        if len(scripts) != len(pending_scripts) or len(files) != len(pending_files):
-            self.ok = False
-        return scripts, files
+    def tracking(self) -> tuple[tuple[TrackRef, ...], tuple[TrackRef, ...], tuple[TrackRef, ...]]:
+        out: list[tuple[TrackRef, ...]] = []
+        for kind in ("track_script", "track_file", "track_process"):
+            pending = self.v.get(kind, [])
+            refs = resolve_refs(kind, pending, self.t, self.me, self.ctx)
+            if len(refs) != len(pending):
+                self.ok = False
+            out.append(refs)
+        return out[0], out[1], out[2]
 
     def run(self) -> VrrpInstance | None:
         v, g = self.v, self.g
@@ -272,7 +273,7 @@ class InstanceCompletion:
             "higher_prio_send_advert", g.vrrp_higher_prio_send_advert, False, "higher_prio_send_advert off"
         )
         advert_int_cs = self.advert_int_cs(version)
-        track_scripts, track_files = self.tracking()
+        track_scripts, track_files, track_processes = self.tracking()
         if not self.ok:
             return None
         return VrrpInstance(
@@ -295,6 +296,7 @@ class InstanceCompletion:
             track_scripts=track_scripts,
             track_interfaces=interface_refs(v.get("track_interface", [])),
             track_files=track_files,
+            track_processes=track_processes,
             notify=notify_of(self.d),
             garp_master_delay_s=v.get("garp_master_delay_s", g.vrrp_garp_master_delay_s),
             garp_master_repeat=v.get("garp_master_repeat", g.vrrp_garp_master_repeat),

@@ -35,6 +35,7 @@ VRRP_SYNC_GROUP_KEYWORDS: dict[str, Kw] = {
     "track_script": block(track_refs_handler("track_script", -254, 254, clamp_254=True)),
     "track_interface": block(track_refs_handler("track_interface", -254, 254, clamp_254=True)),
     "track_file": block(track_refs_handler("track_file", -254, 254, clamp_254=False)),
+    "track_process": block(track_refs_handler("track_process", -254, 254, clamp_254=False)),
 }
 
 
@@ -74,7 +75,12 @@ def complete_sync_group(
         ctx.warning(node, f"{me} mixes address owners (priority 255) and non-owners; this won't work")
     track_scripts = resolve_refs("track_script", d.get("track_script", []), t, me, ctx)
     track_files = resolve_refs("track_file", d.get("track_file", []), t, me, ctx)
-    if len(track_scripts) != len(d.get("track_script", [])) or len(track_files) != len(d.get("track_file", [])):
+    track_processes = resolve_refs("track_process", d.get("track_process", []), t, me, ctx)
+    if (
+        len(track_scripts) != len(d.get("track_script", []))
+        or len(track_files) != len(d.get("track_file", []))
+        or len(track_processes) != len(d.get("track_process", []))
+    ):
         ok = False
     if not ok:
         return None
@@ -85,5 +91,6 @@ def complete_sync_group(
         track_scripts=track_scripts,
         track_interfaces=interface_refs(d.get("track_interface", [])),
         track_files=track_files,
+        track_processes=track_processes,
         loc=node.loc,
     )
