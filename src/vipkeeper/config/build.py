@@ -11,7 +11,7 @@ from vipkeeper.config.blocks.vrrp_dcs import VRRP_DCS_KEYWORDS, complete_dcs
 from vipkeeper.config.blocks.vrrp_instance import VRRP_INSTANCE_KEYWORDS
 from vipkeeper.config.blocks.vrrp_instance_completion import InstanceCompletion
 from vipkeeper.config.blocks.vrrp_pgsql import VRRP_PGSQL_KEYWORDS, complete_pgsql
-from vipkeeper.config.blocks.vrrp_script import VRRP_SCRIPT_KEYWORDS, complete_script
+from vipkeeper.config.blocks.vrrp_script import VRRP_SCRIPT_KEYWORDS, complete_script, drop_scripts_without_user
 from vipkeeper.config.blocks.vrrp_sync_group import VRRP_SYNC_GROUP_KEYWORDS, complete_sync_group
 from vipkeeper.config.blocks.vrrp_track_process import VRRP_TRACK_PROCESS_KEYWORDS, complete_track_process
 from vipkeeper.config.keepalived_keywords import (
@@ -154,6 +154,9 @@ def build_config(path: str, tree: list[Node], ctx: Ctx) -> Config:
             p.broken.add(("vrrp_script", name))
         else:
             scripts[name] = s
+    removed = {("vrrp_script", n) for n in drop_scripts_without_user(scripts, p.scripts, g, p.global_draft, ctx)}
+    for _kind, name in removed:
+        del scripts[name]
     pgsql: dict[str, VrrpPgsql] = {}
     for name, d in p.pgsql.items():
         if name in p.scripts:
@@ -205,6 +208,7 @@ def build_config(path: str, tree: list[Node], ctx: Ctx) -> Config:
         files={n: (f.weight_reverse, _seq(p.track_files[n])) for n, f in track_files.items()},
         processes={n: (tp.weight_reverse, _seq(p.track_processes[n])) for n, tp in track_processes.items()},
         broken=p.broken,
+        removed=removed,
     )
 
     completed: list[VrrpInstance] = []

@@ -54,16 +54,21 @@ class Ctx:
     def __init__(self) -> None:
         self.diagnostics: list[Diagnostic] = []
 
-    def report(self, severity: str, at: Token | Line | Node, message: str) -> None:
+    def report(self, severity: str, at: Token | Line | Node, message: str, fatal: bool = True) -> None:
         if isinstance(at, Node):
             at = at.line
-        self.diagnostics.append(Diagnostic(severity, at.file, at.line, message))  # type: ignore[arg-type]
+        self.diagnostics.append(Diagnostic(severity, at.file, at.line, message, fatal))  # type: ignore[arg-type]
 
     def error(self, at: Token | Line | Node, message: str) -> None:
         self.report("error", at, message)
 
     def warning(self, at: Token | Line | Node, message: str) -> None:
         self.report("warning", at, message)
+
+    def defect(self, at: Token | Line | Node, message: str) -> None:
+        """An error keepalived reports and runs with, dropping what is wrong: ``vipkeeper
+        check`` fails, the daemon logs it and runs without that object."""
+        self.report("error", at, message, fatal=False)
 
 
 Handler = Callable[[Draft, Node, Ctx], None]

@@ -4,7 +4,7 @@ vrrp_track_process blocks defined."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from vipkeeper.config.blocks.shared import PendingRef
 from vipkeeper.config.keywords import Ctx
@@ -20,6 +20,9 @@ class Trackables:
     files: dict[str, tuple[bool, int]]
     processes: dict[str, tuple[bool, int]]
     broken: set[tuple[str, str]]
+    # (kind, name) keepalived removes while reading (a script without a user to run it as):
+    # a reference is a defect, "track script NAME not found, ignoring", and the tracker runs without it
+    removed: set[tuple[str, str]] = field(default_factory=set)
 
 
 TRACKED_KINDS = {
@@ -42,7 +45,10 @@ def resolve_refs(kind: str, pending: list[PendingRef], t: Trackables, owner: str
         target = known.get(ref.name)
         at = ref.loc
         if target is None:
-            if not any((k, ref.name) in t.broken for k in kinds):
+            if any((k, ref.name) in t.removed for k in kinds):
+                message = f"{owner}: {kind.replace('_', ' ')} {ref.name} not found (removed above), ignoring"
+                ctx.diagnostics.append(Diagnostic("error", at.file, at.line, message, fatal=False))
+            elif not any((k, ref.name) in t.broken for k in kinds):
                 what = kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " or " + kinds[-1]
                 message = f"{owner}: {kind} '{ref.name}' is not defined (no {what} '{ref.name}')"
                 ctx.diagnostics.append(Diagnostic("error", at.file, at.line, message))
@@ -63,6 +69,12 @@ def resolve_refs(kind: str, pending: list[PendingRef], t: Trackables, owner: str
         reverse = ref.weight_reverse if p.reverse_given else reverse_default
         out.append(TrackRef(ref.name, ref.weight, reverse, ref.loc))
     return tuple(out)
+
+
+def expected(kind: str, pending: list[PendingRef], t: Trackables) -> int:
+    """How many of ``pending`` must resolve: those keepalived removed are ignored, not errors."""
+    kinds = TRACKED_KINDS[kind]
+    return sum(1 for p in pending if not any((k, p.ref.name) in t.removed for k in kinds))
 
 
 def interface_refs(pending: list[PendingRef]) -> tuple[TrackRef, ...]:

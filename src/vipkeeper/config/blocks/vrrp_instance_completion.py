@@ -18,7 +18,7 @@ from vipkeeper.config.constants import (
 )
 from vipkeeper.config.keywords import Ctx, Draft
 from vipkeeper.config.model import Authentication, GlobalDefs, IPAddress, TrackRef, VirtualAddress, VrrpInstance
-from vipkeeper.config.references import Trackables, interface_refs, resolve_refs
+from vipkeeper.config.references import Trackables, expected, interface_refs, resolve_refs
 from vipkeeper.config.tree import Node
 
 
@@ -241,7 +241,7 @@ class InstanceCompletion:
         for kind in ("track_script", "track_file", "track_process"):
             pending = self.v.get(kind, [])
             refs = resolve_refs(kind, pending, self.t, self.me, self.ctx)
-            if len(refs) != len(pending):
+            if len(refs) != expected(kind, pending, self.t):
                 self.ok = False
             out.append(refs)
         return out[0], out[1], out[2]

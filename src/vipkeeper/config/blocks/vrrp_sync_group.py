@@ -7,7 +7,7 @@ from vipkeeper.config.constants import VRRP_PRIO_OWNER
 from vipkeeper.config.keywords import Ctx, Draft, Kw, block, child_nodes
 from vipkeeper.config.lexer import Token
 from vipkeeper.config.model import VrrpInstance, VrrpSyncGroup
-from vipkeeper.config.references import Trackables, interface_refs, resolve_refs
+from vipkeeper.config.references import Trackables, expected, interface_refs, resolve_refs
 from vipkeeper.config.tree import Node
 
 
@@ -77,9 +77,9 @@ def complete_sync_group(
     track_files = resolve_refs("track_file", d.get("track_file", []), t, me, ctx)
     track_processes = resolve_refs("track_process", d.get("track_process", []), t, me, ctx)
     if (
-        len(track_scripts) != len(d.get("track_script", []))
-        or len(track_files) != len(d.get("track_file", []))
-        or len(track_processes) != len(d.get("track_process", []))
+        len(track_scripts) != expected("track_script", d.get("track_script", []), t)
+        or len(track_files) != expected("track_file", d.get("track_file", []), t)
+        or len(track_processes) != expected("track_process", d.get("track_process", []), t)
     ):
         ok = False
     if not ok:
