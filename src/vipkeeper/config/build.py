@@ -209,6 +209,13 @@ def build_config(path: str, tree: list[Node], ctx: Ctx) -> Config:
         processes={n: (tp.weight_reverse, _seq(p.track_processes[n])) for n, tp in track_processes.items()},
         broken=p.broken,
         removed=removed,
+        weights={
+            **{("track_script", n): s.weight for n, s in scripts.items()},
+            **{("track_script", n): c.weight for n, c in pgsql.items()},
+            **{("track_script", n): k.weight for n, k in dcs.items()},
+            **{("track_file", n): f.weight for n, f in track_files.items()},
+            **{("track_process", n): tp.weight for n, tp in track_processes.items()},
+        },
     )
 
     completed: list[VrrpInstance] = []

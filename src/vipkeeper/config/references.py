@@ -23,6 +23,15 @@ class Trackables:
     # (kind, name) keepalived removes while reading (a script without a user to run it as):
     # a reference is a defect, "track script NAME not found, ignoring", and the tracker runs without it
     removed: set[tuple[str, str]] = field(default_factory=set)
+    # the tracked objects' own weights, by (track_* keyword, name): what a reference without
+    # a weight of its own uses
+    weights: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def weight_of(self, kind: str, ref: TrackRef) -> int:
+        """The weight keepalived tracks ``ref`` with (track_interface: 0 unless given)."""
+        if ref.weight is not None:
+            return ref.weight
+        return self.weights.get((kind, ref.name), 0)
 
 
 TRACKED_KINDS = {
