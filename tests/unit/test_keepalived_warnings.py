@@ -72,3 +72,22 @@ def test_not_an_owner_keeps_its_weights() -> None:
     assert [r.name for r in inst.track_scripts] == ["chk", "chk0"]
     assert [r.name for r in inst.track_files] == ["tf", "tf2"]
     assert [r.name for r in inst.track_interfaces] == ["eth1", "eth2"]
+
+
+def test_garp_interval_zero_is_a_defect_keepalived_runs_with(tmp_path) -> None:
+    from vipkeeper import cli
+    from vipkeeper.config.load import load_config
+
+    text = (
+        "global_defs {\n   vrrp_garp_interval 0\n   vrrp_gna_interval 0\n}\n"
+        + OWNER.split("track_file tf {")[0].split("vrrp_script")[0]
+        + "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1\n }\n}\n"
+    )
+    _config, diagnostics = parse_string(text, path="t.conf")
+    assert [(d.severity, d.line, d.fatal) for d in diagnostics] == [("error", 2, False), ("error", 3, False)]
+    assert "ignored, as keepalived does" in diagnostics[0].message
+    path = tmp_path / "k.conf"
+    path.write_text(text)
+    config = load_config(str(path))  # the daemon runs, with the default
+    assert (config.global_defs.vrrp_garp_interval_us, config.global_defs.vrrp_gna_interval_us) == (0, 0)
+    assert cli.main(["check", "-f", str(path)]) == 1  # as keepalived -t

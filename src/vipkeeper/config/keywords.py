@@ -169,6 +169,20 @@ def repeat_count(key: str) -> Kw:
     return Kw(handler, 1, 1)
 
 
+def invalid_is_ignored(kw: Kw) -> Kw:
+    """For keywords whose bad value keepalived reports ("'%s' is invalid") and then runs
+    without (the default stays): a defect, not a fatal error (:meth:`Ctx.defect`)."""
+    inner = kw.handler
+
+    def handler(draft: Draft, node: Node, ctx: Ctx) -> None:
+        try:
+            inner(draft, node, ctx)
+        except BadValue as bad:
+            ctx.defect(bad.at, f"{bad.message}; ignored, as keepalived does (the default applies)")
+
+    return Kw(handler, kw.min_args, kw.max_args, kw.block)
+
+
 def block(handler: Handler) -> Kw:
     return Kw(handler, 0, None, block=True)
 
