@@ -80,7 +80,6 @@ def test_garp_interval_zero_is_a_defect_keepalived_runs_with(tmp_path) -> None:
 
     text = (
         "global_defs {\n   vrrp_garp_interval 0\n   vrrp_gna_interval 0\n}\n"
-        + OWNER.split("track_file tf {")[0].split("vrrp_script")[0]
         + "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1\n }\n}\n"
     )
     _config, diagnostics = parse_string(text, path="t.conf")
