@@ -26,7 +26,7 @@ def test_instance_renders_every_keyword_in_one_block() -> None:
         auth_pass="1111",
         extra=["nopreempt"],
         vips=["172.20.0.115"],
-        track_interface=["eth0"],
+        track_interface=["eth1"],
     )
     assert (
         text
@@ -50,7 +50,7 @@ def test_instance_renders_every_keyword_in_one_block() -> None:
         172.20.0.115
     }
     track_interface {
-        eth0
+        eth1
     }
 }
 """

@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
         (len(config.pgsql_checks), "pgsql check"),
         (len(config.dcs_checks), "dcs check"),
         (len(config.track_files), "track file"),
+        (len(config.track_processes), "tracked process"),
         (warnings, "warning"),
     ):
         if count:

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(args.log_level, args.log_format, syslog=args.syslog)
     path = config_path(args)
     config, diagnostics = parse_file(path, config_id=args.config_id)
-    errors = [d for d in diagnostics if d.severity == "error"]
+    errors = [d for d in diagnostics if d.stops_daemon]
     for d in diagnostics:
         (log.error if d.severity == "error" else log.warning)("%s", d)
     if errors:

@@ -12,8 +12,9 @@ from vipkeeper.config.blocks.vrrp_dcs import VRRP_DCS_KEYWORDS, complete_dcs
 from vipkeeper.config.blocks.vrrp_instance import VRRP_INSTANCE_KEYWORDS
 from vipkeeper.config.blocks.vrrp_instance_completion import InstanceCompletion
 from vipkeeper.config.blocks.vrrp_pgsql import VRRP_PGSQL_KEYWORDS, complete_pgsql
-from vipkeeper.config.blocks.vrrp_script import VRRP_SCRIPT_KEYWORDS, complete_script
+from vipkeeper.config.blocks.vrrp_script import VRRP_SCRIPT_KEYWORDS, complete_script, drop_scripts_without_user
 from vipkeeper.config.blocks.vrrp_sync_group import VRRP_SYNC_GROUP_KEYWORDS, complete_sync_group
+from vipkeeper.config.blocks.vrrp_track_process import VRRP_TRACK_PROCESS_KEYWORDS, complete_track_process
 from vipkeeper.config.keepalived_keywords import (
     GLOBAL_DEFS_IGNORED,
     TOP_LEVEL_UNSUPPORTED,
@@ -30,6 +31,7 @@ from vipkeeper.config.model import (
     VrrpScript,
     VrrpSyncGroup,
     VrrpTrackFile,
+    VrrpTrackProcess,
 )
 from vipkeeper.config.references import Trackables
 from vipkeeper.config.tree import Node, where_of
@@ -46,6 +48,7 @@ class _Parse:
         self.pgsql: dict[str, Draft] = {}
         self.dcs: dict[str, Draft] = {}
         self.track_files: dict[str, Draft] = {}
+        self.track_processes: dict[str, Draft] = {}
         self.instances: dict[str, Draft] = {}
         self.sync_groups: dict[str, Draft] = {}
         self.broken: set[tuple[str, str]] = set()  # (kind, name) defined but unusable
@@ -96,6 +99,8 @@ class _Parse:
             elif name in ("track_file", "vrrp_track_file"):
                 # 'vrrp_track_file' is keepalived's deprecated synonym of 'track_file'
                 self.named("track_file", self.track_files, node, TRACK_FILE_KEYWORDS)
+            elif name == "vrrp_track_process":
+                self.named(name, self.track_processes, node, VRRP_TRACK_PROCESS_KEYWORDS)
             elif name == "vrrp_instance":
                 self.named(name, self.instances, node, VRRP_INSTANCE_KEYWORDS, VRRP_INSTANCE_IGNORED)
             elif name == "vrrp_sync_group":
@@ -153,6 +158,9 @@ def build_config(path: str, tree: list[Node], ctx: Ctx) -> Config:
             p.broken.add(("vrrp_script", name))
         else:
             scripts[name] = s
+    removed = {("vrrp_script", n) for n in drop_scripts_without_user(scripts, p.scripts, g, p.global_draft, ctx)}
+    for _kind, name in removed:
+        del scripts[name]
     pgsql: dict[str, VrrpPgsql] = {}
     for name, d in p.pgsql.items():
         if name in p.scripts:
@@ -187,6 +195,14 @@ def build_config(path: str, tree: list[Node], ctx: Ctx) -> Config:
         else:
             track_files[name] = f
 
+    track_processes: dict[str, VrrpTrackProcess] = {}
+    for name, d in p.track_processes.items():
+        tp = complete_track_process(d, ctx)
+        if tp is None:
+            p.broken.add(("vrrp_track_process", name))
+        else:
+            track_processes[name] = tp
+
     trackables = Trackables(
         scripts={
             **{n: (s.weight_reverse, _seq(p.scripts[n])) for n, s in scripts.items()},
@@ -194,7 +210,16 @@ def build_config(path: str, tree: list[Node], ctx: Ctx) -> Config:
             **{n: (k.weight_reverse, _seq(p.dcs[n])) for n, k in dcs.items()},
         },
         files={n: (f.weight_reverse, _seq(p.track_files[n])) for n, f in track_files.items()},
+        processes={n: (tp.weight_reverse, _seq(p.track_processes[n])) for n, tp in track_processes.items()},
         broken=p.broken,
+        removed=removed,
+        weights={
+            **{("track_script", n): s.weight for n, s in scripts.items()},
+            **{("track_script", n): c.weight for n, c in pgsql.items()},
+            **{("track_script", n): k.weight for n, k in dcs.items()},
+            **{("track_file", n): f.weight for n, f in track_files.items()},
+            **{("track_process", n): tp.weight for n, tp in track_processes.items()},
+        },
     )
 
     completed: list[VrrpInstance] = []
@@ -220,6 +245,7 @@ def build_config(path: str, tree: list[Node], ctx: Ctx) -> Config:
         pgsql_checks=pgsql,
         dcs_checks=dcs,
         track_files=track_files,
+        track_processes=track_processes,
         instances=tuple(instances),
         sync_groups=tuple(groups),
         static_addresses=tuple(p.static_draft.get("static_addresses", ())),

@@ -7,7 +7,7 @@ from __future__ import annotations
 #: Top-level blocks of keepalived that vipkeeper does not support (a warning, the block is skipped).
 TOP_LEVEL_UNSUPPORTED = frozenset(
     """virtual_server virtual_server_group garp_group
-    linkbeat_interfaces vrrp_track_process track_group interface_up_down_delays bfd_instance SSL
+    linkbeat_interfaces track_group interface_up_down_delays bfd_instance SSL
     net_namespace net_namespace_ipvs namespace_with_ipsets use_pid_dir instance child_wait_time
     linkbeat_use_polling""".split()
 )
@@ -45,16 +45,14 @@ GLOBAL_DEFS_IGNORED = frozenset(
 #: keepalived 2.2.7 vrrp_instance keywords (vrrp/vrrp_parser.c) that vipkeeper ignores.
 VRRP_INSTANCE_IGNORED = frozenset(
     """use_ipvlan native_ipv6
-    vrf track_process track_bfd track_src_ip
+    vrf track_bfd track_src_ip
     linkbeat_use_polling debug smtp_alert
     lvs_sync_daemon_interface
     kernel_rx_buf_size""".split()
 )
 
 #: keepalived 2.2.7 vrrp_sync_group keywords that vipkeeper ignores.
-VRRP_SYNC_GROUP_IGNORED = frozenset(
-    "track_process track_bfd smtp_alert global_tracking sync_group_tracking_weight".split()
-)
+VRRP_SYNC_GROUP_IGNORED = frozenset("track_bfd smtp_alert global_tracking sync_group_tracking_weight".split())
 
 
 #: Virtual address options (keepalived vrrp_ipaddress.c) vipkeeper ignores.

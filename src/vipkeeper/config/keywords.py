@@ -57,16 +57,21 @@ class Ctx:
         # 16383, ... (RULE_START_PRIORITY), one countdown per family over the whole file.
         self.next_rule_priority: dict[int, int] = {4: 16384, 6: 16384}
 
-    def report(self, severity: str, at: Token | Line | Node, message: str) -> None:
+    def report(self, severity: str, at: Token | Line | Node, message: str, fatal: bool = True) -> None:
         if isinstance(at, Node):
             at = at.line
-        self.diagnostics.append(Diagnostic(severity, at.file, at.line, message))  # type: ignore[arg-type]
+        self.diagnostics.append(Diagnostic(severity, at.file, at.line, message, fatal))  # type: ignore[arg-type]
 
     def error(self, at: Token | Line | Node, message: str) -> None:
         self.report("error", at, message)
 
     def warning(self, at: Token | Line | Node, message: str) -> None:
         self.report("warning", at, message)
+
+    def defect(self, at: Token | Line | Node, message: str) -> None:
+        """An error keepalived reports and runs with, dropping what is wrong: ``vipkeeper
+        check`` fails, the daemon logs it and runs without that object."""
+        self.report("error", at, message, fatal=False)
 
 
 Handler = Callable[[Draft, Node, Ctx], None]
@@ -165,6 +170,20 @@ def repeat_count(key: str) -> Kw:
         draft.set(key, count, node)
 
     return Kw(handler, 1, 1)
+
+
+def invalid_is_ignored(kw: Kw) -> Kw:
+    """For keywords whose bad value keepalived reports ("'%s' is invalid") and then runs
+    without (the default stays): a defect, not a fatal error (:meth:`Ctx.defect`)."""
+    inner = kw.handler
+
+    def handler(draft: Draft, node: Node, ctx: Ctx) -> None:
+        try:
+            inner(draft, node, ctx)
+        except BadValue as bad:
+            ctx.defect(bad.at, f"{bad.message}; ignored, as keepalived does (the default applies)")
+
+    return Kw(handler, kw.min_args, kw.max_args, kw.block)
 
 
 def block(handler: Handler) -> Kw:

@@ -57,6 +57,9 @@ class Diagnostic:
     file: str
     line: int
     message: str
+    # False for a defect keepalived reports and runs with (it drops what is wrong): ``check``
+    # fails on it as ``keepalived -t`` does, the daemon logs it and runs the same way.
+    fatal: bool = True
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line > 0 else self.file
@@ -67,6 +70,11 @@ class Diagnostic:
     @property
     def is_error(self) -> bool:
         return self.severity == "error"
+
+    @property
+    def stops_daemon(self) -> bool:
+        """An error the daemon refuses to start (or reload) with."""
+        return self.is_error and self.fatal
 
 
 @dataclass(frozen=True, slots=True)

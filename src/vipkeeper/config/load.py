@@ -72,9 +72,10 @@ def parse_string(text: str, path: str = "<string>", config_id: str | None = None
 
 
 def load_config(path: str, config_id: str | None = None) -> Config:
-    """Parse ``path`` for the daemon: raise :class:`ConfigError` for the first error."""
+    """Parse ``path`` for the daemon: raise :class:`ConfigError` for the first error it cannot
+    run with (a defect keepalived runs with, such as a script dropped for want of a user, is not)."""
     config, diagnostics = parse_file(path, config_id)
     for d in diagnostics:
-        if d.is_error:
+        if d.stops_daemon:
             raise ConfigError(d.file, d.line, d.message)
     return config

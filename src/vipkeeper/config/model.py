@@ -104,6 +104,33 @@ class VrrpTrackFile:
     loc: Location = NOWHERE
 
 
+ParamMatch = Literal["none", "exact", "partial", "initial"]
+
+
+@dataclass(frozen=True, slots=True)
+class VrrpTrackProcess:
+    """``vrrp_track_process NAME { ... }`` (keepalived vrrp_parser.c, core/track_process.c).
+
+    ``process`` is compared with ``/proc/PID/comm`` (at most 15 characters), or with the
+    command line's first word when ``full_command`` is set; ``params`` and ``param_match``
+    compare the rest of the command line.  OK while ``quorum`` <= matching processes <=
+    ``quorum_max``.  keepalived's default weight is 0 (vrrp_data.c alloc_vrrp_process).
+    """
+
+    name: str
+    process: str
+    params: tuple[str, ...] = ()
+    param_match: ParamMatch = "none"
+    full_command: bool = False
+    weight: int = 0
+    weight_reverse: bool = False
+    quorum: int = 1
+    quorum_max: int = 2**32 - 1
+    fork_delay_us: int = 0
+    terminate_delay_us: int = 0
+    loc: Location = NOWHERE
+
+
 @dataclass(frozen=True, slots=True)
 class VrrpPgsql:
     """``vrrp_pgsql NAME { ... }``: vipkeeper's native PostgreSQL primary check."""
@@ -316,6 +343,7 @@ class VrrpInstance:
     track_scripts: tuple[TrackRef, ...] = ()
     track_interfaces: tuple[TrackRef, ...] = ()
     track_files: tuple[TrackRef, ...] = ()
+    track_processes: tuple[TrackRef, ...] = ()
     notify: Notify = field(default_factory=Notify)
     garp_master_delay_s: int = 5
     garp_master_repeat: int = 5
@@ -378,6 +406,7 @@ class VrrpSyncGroup:
     track_scripts: tuple[TrackRef, ...] = ()
     track_interfaces: tuple[TrackRef, ...] = ()
     track_files: tuple[TrackRef, ...] = ()
+    track_processes: tuple[TrackRef, ...] = ()
     loc: Location = NOWHERE
 
 
@@ -391,6 +420,7 @@ class Config:
     pgsql_checks: dict[str, VrrpPgsql] = field(default_factory=dict)
     dcs_checks: dict[str, VrrpDcs] = field(default_factory=dict)
     track_files: dict[str, VrrpTrackFile] = field(default_factory=dict)
+    track_processes: dict[str, VrrpTrackProcess] = field(default_factory=dict)
     instances: tuple[VrrpInstance, ...] = ()
     sync_groups: tuple[VrrpSyncGroup, ...] = ()
     # Top-level static_ipaddress / static_routes / static_rules: installed at start whatever

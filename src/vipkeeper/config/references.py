@@ -1,9 +1,10 @@
-"""Cross-references: the ``track_script``/``track_file`` entries of instances and sync groups
-resolved against the vrrp_script, vrrp_pgsql, vrrp_dcs and track_file blocks defined."""
+"""Cross-references: the ``track_script``/``track_file``/``track_process`` entries of instances
+and sync groups resolved against the vrrp_script, vrrp_pgsql, vrrp_dcs, track_file and
+vrrp_track_process blocks defined."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from vipkeeper.config.blocks.shared import PendingRef
 from vipkeeper.config.keywords import Ctx
@@ -17,10 +18,27 @@ class Trackables:
 
     scripts: dict[str, tuple[bool, int]]
     files: dict[str, tuple[bool, int]]
+    processes: dict[str, tuple[bool, int]]
     broken: set[tuple[str, str]]
+    # (kind, name) keepalived removes while reading (a script without a user to run it as):
+    # a reference is a defect, "track script NAME not found, ignoring", and the tracker runs without it
+    removed: set[tuple[str, str]] = field(default_factory=set)
+    # the tracked objects' own weights, by (track_* keyword, name): what a reference without
+    # a weight of its own uses
+    weights: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def weight_of(self, kind: str, ref: TrackRef) -> int:
+        """The weight keepalived tracks ``ref`` with (track_interface: 0 unless given)."""
+        if ref.weight is not None:
+            return ref.weight
+        return self.weights.get((kind, ref.name), 0)
 
 
-TRACKED_KINDS = {"track_script": ("vrrp_script", "vrrp_pgsql", "vrrp_dcs"), "track_file": ("track_file",)}
+TRACKED_KINDS = {
+    "track_script": ("vrrp_script", "vrrp_pgsql", "vrrp_dcs"),
+    "track_file": ("track_file",),
+    "track_process": ("vrrp_track_process",),
+}
 
 
 def resolve_refs(kind: str, pending: list[PendingRef], t: Trackables, owner: str, ctx: Ctx) -> tuple[TrackRef, ...]:
@@ -28,7 +46,7 @@ def resolve_refs(kind: str, pending: list[PendingRef], t: Trackables, owner: str
 
     ``track_script`` may name a vrrp_script, a vrrp_pgsql or a vrrp_dcs, ``track_file`` a track_file.
     """
-    known = t.scripts if kind == "track_script" else t.files
+    known = {"track_script": t.scripts, "track_file": t.files, "track_process": t.processes}[kind]
     kinds = TRACKED_KINDS[kind]
     out: list[TrackRef] = []
     for p in pending:
@@ -36,7 +54,10 @@ def resolve_refs(kind: str, pending: list[PendingRef], t: Trackables, owner: str
         target = known.get(ref.name)
         at = ref.loc
         if target is None:
-            if not any((k, ref.name) in t.broken for k in kinds):
+            if any((k, ref.name) in t.removed for k in kinds):
+                message = f"{owner}: {kind.replace('_', ' ')} {ref.name} not found (removed above), ignoring"
+                ctx.diagnostics.append(Diagnostic("error", at.file, at.line, message, fatal=False))
+            elif not any((k, ref.name) in t.broken for k in kinds):
                 what = kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " or " + kinds[-1]
                 message = f"{owner}: {kind} '{ref.name}' is not defined (no {what} '{ref.name}')"
                 ctx.diagnostics.append(Diagnostic("error", at.file, at.line, message))
@@ -57,6 +78,12 @@ def resolve_refs(kind: str, pending: list[PendingRef], t: Trackables, owner: str
         reverse = ref.weight_reverse if p.reverse_given else reverse_default
         out.append(TrackRef(ref.name, ref.weight, reverse, ref.loc))
     return tuple(out)
+
+
+def expected(kind: str, pending: list[PendingRef], t: Trackables) -> int:
+    """How many of ``pending`` must resolve: those keepalived removed are ignored, not errors."""
+    kinds = TRACKED_KINDS[kind]
+    return sum(1 for p in pending if not any((k, p.ref.name) in t.removed for k in kinds))
 
 
 def interface_refs(pending: list[PendingRef]) -> tuple[TrackRef, ...]:

@@ -47,6 +47,7 @@ class Node:
     seq: int
     children: list[Node] | None = None
     brace: Line | None = None  # the '{' line that opened ``children``
+    close: Line | None = None  # the '}' line that closed them (keepalived reports end-of-block defects there)
 
     @property
     def name(self) -> str:
@@ -89,7 +90,7 @@ def build_tree(lines: list[Line], report: Report) -> list[Node]:
         ln = lines[i]
         if ln.is_close:
             if stack:
-                stack.pop()
+                stack.pop().close = ln
             else:
                 report("error", ln, "unexpected '}': no block is open here")
             i += 1

@@ -532,7 +532,7 @@ class Daemon:
             log.error("reload: cannot read %s: %s; keeping the running configuration", path, exc)
             sd_notify("READY=1")
             return False, [str(exc)]
-        errors = [str(d) for d in diagnostics if d.severity == "error"]
+        errors = [str(d) for d in diagnostics if d.stops_daemon]
         for d in diagnostics:
             (log.error if d.severity == "error" else log.warning)("reload: %s", d)
         if errors or not new.instances:

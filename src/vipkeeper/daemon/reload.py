@@ -77,6 +77,10 @@ def plan_reload(old: Config, new: Config, running: Iterable[str]) -> ReloadPlan:
         )
         for name, cfg in table_old.items()
         if _same_definition(table_new.get(name), cfg)
+    ) | frozenset(
+        f"track_process {name}"  # daemon.trackers.process_key
+        for name, cfg in old.track_processes.items()
+        if _same_definition(new.track_processes.get(name), cfg)
     )
     return ReloadPlan(
         keep=tuple(keep),

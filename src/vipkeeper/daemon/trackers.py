@@ -1,7 +1,7 @@
 """Tracker wiring: the trackers of a config, and their verdict for each instance.
 
-Builds every ``vrrp_script``, ``vrrp_pgsql``, ``vrrp_dcs``, ``track_file`` and
-``track_interface`` tracker, runs them under the supervisor, and when one
+Builds every ``vrrp_script``, ``vrrp_pgsql``, ``vrrp_dcs``, ``track_file``,
+``vrrp_track_process`` and ``track_interface`` tracker, runs them under the supervisor, and when one
 changes computes the tracking verdict (``core.tracking.evaluate``) of every
 instance that tracks it, for the daemon to give to the node.  A reload keeps
 the trackers whose configuration did not change, with their results, so a
@@ -24,6 +24,7 @@ from typing import Any
 from vipkeeper.checks import NeedsEligibility, Tracker
 from vipkeeper.checks.file import FileTracker
 from vipkeeper.checks.interface import InterfaceTracker
+from vipkeeper.checks.process import ProcessTracker, ProcessWatcher
 from vipkeeper.checks.script import ScriptCheck
 from vipkeeper.config.model import Config, GlobalDefs, VrrpInstance, VrrpSyncGroup
 from vipkeeper.core.events import TrackingChanged
@@ -33,12 +34,21 @@ from vipkeeper.errors import VipkeeperError
 from vipkeeper.io import scripts
 from vipkeeper.io.inotify import Inotify
 from vipkeeper.io.netlink import Netlink
+from vipkeeper.io.proc_connector import ProcFs
 
 log = logging.getLogger(__name__)
 
 
 class StartupError(VipkeeperError):
     pass
+
+
+def process_key(name: str) -> str:
+    """A vrrp_track_process's key among the trackers (its name may be a vrrp_script's too)."""
+    return f"track_process {name}"
+
+
+_PROCESS_TASK = "track-processes"
 
 
 class ScriptUsers:
@@ -89,6 +99,7 @@ class TrackerSet:
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self._files_by_dir: dict[str, list[FileTracker]] = {}
         self._inotify: Inotify | None = None
+        self._processes: ProcessWatcher | None = None
 
     # ------------------------------------------------------------ building
 
@@ -126,6 +137,32 @@ class TrackerSet:
             except (OSError, ValueError) as exc:  # TLS files that cannot be read
                 raise StartupError(f"vrrp_dcs {name} ({dc.loc}): {exc}") from None
         self._build_files(config, kept)
+        self._build_processes(config, kept)
+
+    def _build_processes(self, config: Config, kept: dict[str, Tracker]) -> None:
+        """One watcher for every vrrp_track_process; rebuilt (one /proc scan) on each build.
+        Kept trackers keep their status: the scan only reports a real change."""
+        self._stop_processes()
+        if not config.track_processes:
+            return
+        trackers: list[ProcessTracker] = []
+        for name, tp in config.track_processes.items():
+            tracker = kept.get(process_key(name))
+            if not isinstance(tracker, ProcessTracker):
+                tracker = ProcessTracker(tp, on_change=self._changed)
+                self.trackers[process_key(name)] = tracker
+            trackers.append(tracker)
+        self._processes = ProcessWatcher(trackers, ProcFs())
+        self._processes.start()
+        self._tasks[_PROCESS_TASK] = self._supervisor.spawn(self._processes.run_forever(), _PROCESS_TASK)
+
+    def _stop_processes(self) -> None:
+        task = self._tasks.pop(_PROCESS_TASK, None)
+        if task is not None:
+            task.cancel()
+        if self._processes is not None:
+            self._processes.close()
+            self._processes = None
 
     def _build_files(self, config: Config, kept: dict[str, Tracker]) -> None:
         self._files_by_dir = {}
@@ -155,13 +192,18 @@ class TrackerSet:
         """Which trackers ``inst`` follows (a sync group's apply to every member)."""
         ifaces = list(inst.track_interfaces)
         refs = list(inst.track_scripts + inst.track_files)
+        procs = list(inst.track_processes)
         if group is not None:
             refs += list(group.track_scripts + group.track_files)
             ifaces += list(group.track_interfaces)
+            procs += list(group.track_processes)
         out: list[tuple[Tracked, Tracker]] = []
-        for ref in refs + ifaces:
+        for ref in refs + ifaces + procs:
             tracker: Tracker | None
-            tracker = await self._interface(nl, ref.name) if ref in ifaces else self.trackers.get(ref.name)
+            if ref in ifaces:
+                tracker = await self._interface(nl, ref.name)
+            else:
+                tracker = self.trackers.get(process_key(ref.name) if ref in procs else ref.name)
             if tracker is None:
                 log.error("(%s) tracker %s is not supported yet; ignored", inst.name, ref.name)
                 continue
@@ -213,10 +255,11 @@ class TrackerSet:
 
     def start(self) -> None:
         for name, tracker in self.trackers.items():
-            if name not in self._tasks:
+            if name not in self._tasks and not isinstance(tracker, ProcessTracker):
                 self._tasks[name] = self._supervisor.spawn(tracker.run_forever(), f"track-{name}")
 
     def close(self) -> None:
+        self._stop_processes()
         if self._inotify is not None:
             self._inotify.close()
             self._inotify = None

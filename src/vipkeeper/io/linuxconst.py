@@ -79,3 +79,15 @@ RTNH_F_ONLINK = 0x4
 # --- <linux/fib_rules.h> (fib_rule_hdr.action, .flags) ---------------------------
 FR_ACT = {"table": 1, "goto": 2, "nop": 3, "blackhole": 6, "unreachable": 7, "prohibit": 8}
 FIB_RULE_INVERT = 0x2
+
+# --- <linux/connector.h>, <linux/cn_proc.h> (the proc connector; NLMSG_DONE above) ---
+NETLINK_CONNECTOR = 11
+CN_IDX_PROC = 0x1
+CN_VAL_PROC = 0x1
+PROC_CN_MCAST_LISTEN = 1
+PROC_CN_MCAST_IGNORE = 2
+PROC_EVENT_NONE = 0x00000000
+PROC_EVENT_FORK = 0x00000001
+PROC_EVENT_EXEC = 0x00000002
+PROC_EVENT_COMM = 0x00000200
+PROC_EVENT_EXIT = 0x80000000

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from vipkeeper.config.blocks.shared import garp_extra_if
 from vipkeeper.config.constants import INT_MAX, UINT_MAX, US_PER_S
-from vipkeeper.config.keywords import Ctx, Draft, Handler, Kw, flag, integer, repeat_count, seconds_us, switch, value
+from vipkeeper.config.keywords import (
+    Ctx,
+    Draft,
+    Handler,
+    Kw,
+    flag,
+    integer,
+    invalid_is_ignored,
+    repeat_count,
+    seconds_us,
+    switch,
+    value,
+)
 from vipkeeper.config.model import GlobalDefs
 from vipkeeper.config.tree import Node
 from vipkeeper.config.values import BadValue, command_of, parse_ip
@@ -60,8 +72,10 @@ GLOBAL_DEFS_KEYWORDS: dict[str, Kw] = {
     "vrrp_garp_master_refresh_repeat": repeat_count("vrrp_garp_master_refresh_repeat"),
     "vrrp_garp_lower_prio_delay": integer("vrrp_garp_lower_prio_delay_s", 0, UINT_MAX // US_PER_S),
     "vrrp_garp_lower_prio_repeat": integer("vrrp_garp_lower_prio_repeat", 0, INT_MAX),
-    "vrrp_garp_interval": seconds_us("vrrp_garp_interval_us", 1, UINT_MAX),
-    "vrrp_gna_interval": seconds_us("vrrp_gna_interval_us", 1, UINT_MAX),
+    # keepalived global_parser.c: "vrrp_garp_interval '0' is invalid", and runs (the packaged
+    # default keepalived.conf of several distributions says 0)
+    "vrrp_garp_interval": invalid_is_ignored(seconds_us("vrrp_garp_interval_us", 1, UINT_MAX)),
+    "vrrp_gna_interval": invalid_is_ignored(seconds_us("vrrp_gna_interval_us", 1, UINT_MAX)),
     "vrrp_min_garp": switch("_min_garp"),
     "vrrp_down_timer_adverts": integer("_down_timer_adverts", 1, 100),
     "vrrp_mcast_group4": Kw(_mcast_group(4), 1, 1),

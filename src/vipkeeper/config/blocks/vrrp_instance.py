@@ -307,6 +307,7 @@ VRRP_INSTANCE_KEYWORDS: dict[str, Kw] = {
     "track_script": block(track_refs_handler("track_script", -254, 254, clamp_254=True)),
     "track_interface": block(track_refs_handler("track_interface", -254, 254, clamp_254=True)),
     "track_file": block(track_refs_handler("track_file", -254, 254, clamp_254=False)),
+    "track_process": block(track_refs_handler("track_process", -254, 254, clamp_254=False)),
     "notify": Kw(notify_handler("any"), 1),
     "notify_master": Kw(notify_handler("master"), 1),
     "notify_backup": Kw(notify_handler("backup"), 1),

@@ -3,6 +3,7 @@ rules (``vrrp_complete_instance`` in ``keepalived/vrrp/vrrp.c``)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from vipkeeper.config.blocks.shared import notify_of
@@ -17,8 +18,9 @@ from vipkeeper.config.constants import (
     VRRP_PRIO_OWNER,
 )
 from vipkeeper.config.keywords import Ctx, Draft
+from vipkeeper.config.lexer import Token
 from vipkeeper.config.model import Authentication, GlobalDefs, IPAddress, TrackRef, VirtualAddress, VrrpInstance
-from vipkeeper.config.references import Trackables, interface_refs, resolve_refs
+from vipkeeper.config.references import Trackables, expected, interface_refs, resolve_refs
 from vipkeeper.config.tree import Node
 
 
@@ -278,14 +280,76 @@ class InstanceCompletion:
             advert_us = rounded
         return advert_us // US_PER_CS
 
-    def tracking(self) -> tuple[tuple[TrackRef, ...], tuple[TrackRef, ...]]:
-        pending_scripts = self.v.get("track_script", [])
-        pending_files = self.v.get("track_file", [])
-        scripts = resolve_refs("track_script", pending_scripts, self.t, self.me, self.ctx)
-        files = resolve_refs("track_file", pending_files, self.t, self.me, self.ctx)
-        if len(scripts) != len(pending_scripts) or len(files) != len(pending_files):
-            self.ok = False
-        return scripts, files
+    def tracking(self) -> tuple[tuple[TrackRef, ...], tuple[TrackRef, ...], tuple[TrackRef, ...]]:
+        out: list[tuple[TrackRef, ...]] = []
+        for kind in ("track_script", "track_file", "track_process"):
+            pending = self.v.get(kind, [])
+            refs = resolve_refs(kind, pending, self.t, self.me, self.ctx)
+            if len(refs) != expected(kind, pending, self.t):
+                self.ok = False
+            out.append(refs)
+        return out[0], out[1], out[2]
+
+    def own_interface(self, interface: str, ifaces: tuple[TrackRef, ...]) -> tuple[TrackRef, ...]:
+        """keepalived (vrrp.c, "Ignoring track_interface %s since own interface"): an instance
+        always follows its own interface (FAULT while it is down); listing it is ignored."""
+        kept = []
+        for ref in ifaces:
+            if ref.name == interface:
+                self.ctx.warning(
+                    Token(ref.name, ref.loc.file, ref.loc.line),
+                    f"({self.d.name}) ignoring track_interface {ref.name} since own interface "
+                    "(an instance is always in FAULT while its interface is down)",
+                )
+            else:
+                kept.append(ref)
+        return tuple(kept)
+
+    def address_owner_weights(
+        self, scripts: tuple[TrackRef, ...], files: tuple[TrackRef, ...], ifaces: tuple[TrackRef, ...]
+    ) -> tuple[tuple[TrackRef, ...], tuple[TrackRef, ...], tuple[TrackRef, ...]]:
+        """The address owner (priority 255) ignores weights (keepalived vrrp.c
+        vrrp_complete_instance, "If address owner, then we must totally ignore weights"):
+        weighted tracked interfaces and scripts are dropped, a tracked file with the default
+        weight 1 is tracked with weight 0, one with another weight is dropped.  (keepalived
+        2.2.7 leaves track_process alone here: a weight cannot change priority 255 anyway.)"""
+        t = self.t
+        kept_ifaces = []
+        for ref in ifaces:
+            if t.weight_of("track_interface", ref):
+                self.ctx.warning(
+                    Token(ref.name, ref.loc.file, ref.loc.line),
+                    f"({self.d.name}) ignoring {ref.name} tracked interface due to address owner",
+                )
+            else:
+                kept_ifaces.append(ref)
+        kept_scripts = []
+        for ref in scripts:
+            if t.weight_of("track_script", ref):
+                self.ctx.warning(
+                    Token(ref.name, ref.loc.file, ref.loc.line),
+                    f"({self.d.name}) ignoring tracked script {ref.name} with weights due to address_owner",
+                )
+            else:
+                kept_scripts.append(ref)
+        kept_files = []
+        for ref in files:
+            weight = t.weight_of("track_file", ref)
+            at = Token(ref.name, ref.loc.file, ref.loc.line)
+            if weight == 1:
+                self.ctx.warning(
+                    at,
+                    f"({self.d.name}) ignoring weight from tracked file {ref.name} due to address_owner; "
+                    "specify weight 0",
+                )
+                kept_files.append(replace(ref, weight=0))
+            elif weight:
+                self.ctx.warning(
+                    at, f"({self.d.name}) ignoring tracked file {ref.name} with weight {weight} due to address_owner"
+                )
+            else:
+                kept_files.append(ref)
+        return tuple(kept_scripts), tuple(kept_files), tuple(kept_ifaces)
 
     def accept(self, version: int, priority: int) -> bool:
         """keepalived vrrp.c vrrp_complete_instance: accept mode defaults to on, off in strict
@@ -342,8 +406,13 @@ class InstanceCompletion:
         )
         advert_int_cs = self.advert_int_cs(version)
         vmac_mac, xmit_base = self.vmac(family, vrid, peers)
-        track_scripts, track_files = self.tracking()
         extra_if_s, extra_if_all = self.garp_extra_if(interface, vips + vips_excluded)
+        track_scripts, track_files, track_processes = self.tracking()
+        track_interfaces = self.own_interface(interface, interface_refs(v.get("track_interface", [])))
+        if priority == VRRP_PRIO_OWNER:
+            track_scripts, track_files, track_interfaces = self.address_owner_weights(
+                track_scripts, track_files, track_interfaces
+            )
         if not self.ok:
             return None
         return VrrpInstance(
@@ -364,8 +433,9 @@ class InstanceCompletion:
             vips=tuple(vips),
             vips_excluded=tuple(vips_excluded),
             track_scripts=track_scripts,
-            track_interfaces=interface_refs(v.get("track_interface", [])),
+            track_interfaces=track_interfaces,
             track_files=track_files,
+            track_processes=track_processes,
             notify=notify_of(self.d),
             garp_master_delay_s=v.get("garp_master_delay_s", g.vrrp_garp_master_delay_s),
             garp_master_repeat=v.get("garp_master_repeat", g.vrrp_garp_master_repeat),

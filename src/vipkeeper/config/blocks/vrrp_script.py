@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import grp
+import pwd
+
 from vipkeeper.config.blocks.shared import weight_handler
 from vipkeeper.config.constants import INT_MAX, UINT_MAX, US_PER_S
 from vipkeeper.config.keywords import Ctx, Draft, Handler, Kw, flag, integer
-from vipkeeper.config.model import VrrpScript
+from vipkeeper.config.model import GlobalDefs, VrrpScript
 from vipkeeper.config.tree import Node
 from vipkeeper.config.values import command_of, whole_number
 
@@ -73,3 +76,72 @@ def complete_script(draft: Draft, ctx: Ctx) -> VrrpScript | None:
         init_fail=v.get("init_fail", False),
         loc=draft.loc,
     )
+
+
+def account_exists(user: str, group: str | None = None) -> bool:
+    """Whether the account (and group) exist on this host, as keepalived checks while parsing."""
+    try:
+        pwd.getpwnam(user)
+        if group is not None:
+            grp.getgrnam(group)
+    except KeyError:
+        return False
+    return True
+
+
+DEFAULT_SCRIPT_USER = "keepalived_script"
+
+
+def drop_scripts_without_user(
+    scripts: dict[str, VrrpScript], drafts: dict[str, Draft], g: GlobalDefs, gd: Draft, ctx: Ctx
+) -> set[str]:
+    """Remove the scripts keepalived 2.2.7 removes for want of a user to run them as; return
+    their names.  keepalived (vrrp_parser.c vrrp_vscript_user_handler / vrrp_vscript_end_handler,
+    lib/notify.c get_default_script_user, core/global_parser.c script_user_handler):
+
+    - a script's own ``user`` (and group) must exist, else it is removed;
+    - a global ``script_user`` that does not exist removes every script without its own user;
+    - without either, the ``keepalived_script`` account is used if it exists; else, with
+      ``enable_script_security``, keepalived refuses root and removes the script (reported
+      at the block's closing line), without it runs the script as root.
+
+    Each is a defect (:meth:`Ctx.defect`): ``check`` fails as ``keepalived -t`` does, the
+    daemon runs without the script, and what tracked it is told "not found, ignoring".
+    """
+    removed: set[str] = set()
+    default_failed = False
+    if g.script_user is not None and not account_exists(g.script_user, g.script_group):
+        who = g.script_user + (f":{g.script_group}" if g.script_group else "")
+        ctx.defect(
+            gd.nodes["script_user"], f"script_user {who}: no such user or group (Error setting global script uid/gid)"
+        )
+        default_failed = True
+    reported_default = False
+    for name, sc in scripts.items():
+        d = drafts[name]
+        end = d.node.close if d.node is not None and d.node.close is not None else d.node
+        assert end is not None
+        if sc.user is not None:
+            if not account_exists(sc.user, sc.group):
+                who = sc.user + (f":{sc.group}" if sc.group else "")
+                ctx.defect(d.nodes["user"], f"vrrp_script {name}: user {who}: no such user or group; script removed")
+                removed.add(name)
+            continue
+        if (
+            not default_failed
+            and g.script_user is None
+            and g.enable_script_security
+            and not account_exists(DEFAULT_SCRIPT_USER)
+        ):
+            if not reported_default:
+                ctx.defect(
+                    end,
+                    f"Unable to set default user {DEFAULT_SCRIPT_USER} for script: no script_user and no "
+                    f"{DEFAULT_SCRIPT_USER} account, and enable_script_security refuses to run scripts as root",
+                )
+                reported_default = True
+            default_failed = True
+        if default_failed:
+            ctx.defect(end, f"Unable to set default user for vrrp script {name}; script removed")
+            removed.add(name)
+    return removed

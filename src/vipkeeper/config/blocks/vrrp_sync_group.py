@@ -7,7 +7,7 @@ from vipkeeper.config.constants import VRRP_PRIO_OWNER
 from vipkeeper.config.keywords import Ctx, Draft, Kw, block, child_nodes
 from vipkeeper.config.lexer import Token
 from vipkeeper.config.model import VrrpInstance, VrrpSyncGroup
-from vipkeeper.config.references import Trackables, interface_refs, resolve_refs
+from vipkeeper.config.references import Trackables, expected, interface_refs, resolve_refs
 from vipkeeper.config.tree import Node
 
 
@@ -36,6 +36,7 @@ VRRP_SYNC_GROUP_KEYWORDS: dict[str, Kw] = {
     "track_script": block(track_refs_handler("track_script", -254, 254, clamp_254=True)),
     "track_interface": block(track_refs_handler("track_interface", -254, 254, clamp_254=True)),
     "track_file": block(track_refs_handler("track_file", -254, 254, clamp_254=False)),
+    "track_process": block(track_refs_handler("track_process", -254, 254, clamp_254=False)),
 }
 
 
@@ -75,7 +76,12 @@ def complete_sync_group(
         ctx.warning(node, f"{me} mixes address owners (priority 255) and non-owners; this won't work")
     track_scripts = resolve_refs("track_script", d.get("track_script", []), t, me, ctx)
     track_files = resolve_refs("track_file", d.get("track_file", []), t, me, ctx)
-    if len(track_scripts) != len(d.get("track_script", [])) or len(track_files) != len(d.get("track_file", [])):
+    track_processes = resolve_refs("track_process", d.get("track_process", []), t, me, ctx)
+    if (
+        len(track_scripts) != expected("track_script", d.get("track_script", []), t)
+        or len(track_files) != expected("track_file", d.get("track_file", []), t)
+        or len(track_processes) != expected("track_process", d.get("track_process", []), t)
+    ):
         ok = False
     if not ok:
         return None
@@ -86,5 +92,6 @@ def complete_sync_group(
         track_scripts=track_scripts,
         track_interfaces=interface_refs(d.get("track_interface", [])),
         track_files=track_files,
+        track_processes=track_processes,
         loc=node.loc,
     )
