@@ -185,6 +185,18 @@ class Authentication:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthHmac:
+    """keepalived 2.4 ``auth_hmac { ... }`` (core.auth_hmac)."""
+
+    keys: tuple[tuple[int, bytes], ...] = field(repr=False)  # (id, 32..64 bytes): secrets
+    active_key: int
+    mode: Literal["receive-only", "permissive", "enforce"] = "enforce"
+    anti_replay_time: bool = True
+    time_window_s: int = 5  # completed: keepalived's default is max(3 x advert_int, 5)
+    loc: Location = NOWHERE
+
+
+@dataclass(frozen=True, slots=True)
 class Notify:
     """The notify scripts of an instance or a sync group."""
 
@@ -213,6 +225,7 @@ class VrrpInstance:
     mcast_src_ip: IPAddress | None = None
     unicast_peers: tuple[IPAddress, ...] = ()
     auth: Authentication | None = None
+    auth_hmac: AuthHmac | None = None
     vips: tuple[VirtualAddress, ...] = ()
     vips_excluded: tuple[VirtualAddress, ...] = ()
     track_scripts: tuple[TrackRef, ...] = ()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from vipkeeper.config.model import Config, GlobalDefs, VrrpInstance
 from vipkeeper.core import timers
+from vipkeeper.core.auth_hmac import HmacParams
 from vipkeeper.core.codec import pass_auth_data
 from vipkeeper.core.constants import AUTH_NONE, AUTH_PASS
 from vipkeeper.core.params import RouterParams
@@ -55,6 +56,15 @@ def router_params(inst: VrrpInstance, gd: GlobalDefs | None = None) -> RouterPar
         v3_checksum_pseudo=not inst.v3_checksum_as_v2,
         checksum_mode=inst.old_unicast_checksum,
         excluded_vips=tuple(v.address.ip for v in inst.vips_excluded),
+        auth_hmac=None
+        if inst.auth_hmac is None
+        else HmacParams(
+            keys=inst.auth_hmac.keys,
+            active_key=inst.auth_hmac.active_key,
+            mode=inst.auth_hmac.mode,
+            anti_replay_time=inst.auth_hmac.anti_replay_time,
+            time_window_s=inst.auth_hmac.time_window_s,
+        ),
     )
 
 

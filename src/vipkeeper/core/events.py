@@ -226,6 +226,18 @@ class ChecksumSwitched:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthClockSkew:
+    """keepalived 2.4 "authentication clock skew %d sec from %s approaching window %u sec": an
+    ``auth_hmac`` advert was accepted, but the sender's clock is more than half the freshness
+    window away from ours (fix NTP before adverts go stale)."""
+
+    instance: str
+    src: IPAddress
+    skew_s: int
+    window_s: int
+
+
+@dataclass(frozen=True, slots=True)
 class LinkStateChanged:
     """The instance's interface went up or down (it enters or leaves FAULT)."""
 
@@ -241,6 +253,7 @@ DECODE_DROP_REASONS = (  # core.codec.decode (RFC 3768 §7.1 / RFC 5798 §7.1), 
     "bad_family",
     "bad_type",
     "addr_count",
+    "trailing_bytes",
     "bad_checksum",
     "bad_vrid",
     "bad_auth_type",
@@ -258,8 +271,17 @@ ROUTER_DROP_REASONS = (  # core.node (own_address) and VrrpRouter._check_advert,
     "addr_list",
     "not_a_peer",
 )
+AUTH_DROP_REASONS = (  # core.node: keepalived 2.4 auth_hmac (core.auth_hmac), in check order
+    "auth_trailer",  # a trailer, and no auth_hmac here (keepalived: "too long")
+    "auth_missing",  # no trailer, and auth_hmac mode enforce
+    "auth_malformed",
+    "auth_stale",
+    "auth_unknown_key",
+    "auth_bad_hmac",
+    "auth_replay",
+)
 NODE_DROP_REASONS = ("too_short", "unknown_vrid")  # no instance can be named
-DROP_REASONS = frozenset(DECODE_DROP_REASONS + ROUTER_DROP_REASONS + NODE_DROP_REASONS)
+DROP_REASONS = frozenset(DECODE_DROP_REASONS + ROUTER_DROP_REASONS + AUTH_DROP_REASONS + NODE_DROP_REASONS)
 
 RouterEffect = (
     SendAdvert | SendGratuitous | AddVips | DelVips | StateChanged | PriorityChanged | AdvertDropped | PeerConflict
@@ -278,5 +300,6 @@ Effect = (
     | PeerConflict
     | ChecksumSwitched
     | LinkStateChanged
+    | AuthClockSkew
 )
 """What :class:`~vipkeeper.core.node.VrrpNode` returns to the daemon."""

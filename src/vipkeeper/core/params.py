@@ -11,6 +11,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from vipkeeper.core import timers
+from vipkeeper.core.auth_hmac import HmacParams
 from vipkeeper.core.constants import AUTH_NONE, PRIORITY_OWNER, VRRP_GROUP_V4, VRRP_GROUP_V6
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -54,6 +55,17 @@ class RouterParams:
     v3_checksum_pseudo: bool = True  # False: ``v3_checksum_as_v2`` (VRRPv3 IPv4 checksum as v2)
     checksum_mode: str = "auto"  # ``old_unicast_checksum``: "auto", "never" or "always"
     excluded_vips: tuple[IPAddress, ...] = ()  # ``virtual_ipaddress_excluded``: announced, not advertised
+    auth_hmac: HmacParams | None = None  # keepalived 2.4 ``auth_hmac`` (core.auth_hmac)
+
+    @property
+    def sent_auth(self) -> tuple[int, bytes]:
+        """The VRRPv2 auth type and data we send.  keepalived 2.4 drops the legacy
+        ``authentication`` whenever ``auth_hmac`` is set; vipkeeper keeps sending PASS until
+        mode ``enforce`` so a PASS cluster can switch to auth_hmac without a split
+        (README "keepalived 2.4 auth_hmac")."""
+        if self.auth_hmac is not None and self.auth_hmac.mode == "enforce":
+            return AUTH_NONE, b""
+        return self.auth_type, self.auth_data
 
     @property
     def unicast(self) -> bool:

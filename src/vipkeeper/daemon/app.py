@@ -113,6 +113,7 @@ class Daemon:
                 self.supervisor.spawn(self._link_watch(nl), "link-watch")
                 self.trackers.start()
                 now = now_us()
+                self.node.wall_offset_us = time.time_ns() // 1000 - now
                 for name in self.instances:
                     self._run(self.node.set_link(self._links[name].ifindex, self._links[name].up, now))
                     self._run(self.node.set_tracking(name, self.trackers.verdict(name), now))
@@ -293,7 +294,11 @@ class Daemon:
         self._run(self.node.receive(pkt, now_us()))
 
     def _on_timer(self) -> None:
-        self._run(self.node.on_timer(now_us()))
+        now = now_us()
+        # auth_hmac timestamps are UTC: follow clock steps at every tick (at least one per
+        # advert interval), as keepalived reads CLOCK_REALTIME per advert.
+        self.node.wall_offset_us = time.time_ns() // 1000 - now
+        self._run(self.node.on_timer(now))
 
     def _on_verdict(self, name: str, verdict: TrackingChanged) -> None:
         if name in self.node:

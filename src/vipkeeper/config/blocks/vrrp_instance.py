@@ -4,6 +4,7 @@ block included).  Completion is :mod:`vipkeeper.config.blocks.vrrp_instance_comp
 
 from __future__ import annotations
 
+from vipkeeper.config.blocks.auth_hmac import auth_hmac_block
 from vipkeeper.config.blocks.shared import notify_handler, track_refs_handler
 from vipkeeper.config.constants import (
     INT_MAX,
@@ -201,6 +202,7 @@ VRRP_INSTANCE_KEYWORDS: dict[str, Kw] = {
     "mcast_src_ip": Kw(_src_ip("mcast_src_ip", unicast=False), 1, 1),
     "unicast_peer": block(_unicast_peer),
     "authentication": block(_authentication),
+    "auth_hmac": block(auth_hmac_block),  # keepalived 2.4
     "virtual_ipaddress": block(_vips("vips", sets_family=True)),
     "virtual_ipaddress_excluded": block(_vips("vips_excluded", sets_family=False)),
     "track_script": block(track_refs_handler("track_script", -254, 254, clamp_254=True)),

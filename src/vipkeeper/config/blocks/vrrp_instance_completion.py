@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vipkeeper.config.blocks.auth_hmac import complete_auth_hmac
 from vipkeeper.config.blocks.shared import notify_of
 from vipkeeper.config.constants import (
     DEFAULT_MTU,
@@ -20,6 +21,18 @@ from vipkeeper.config.keywords import Ctx, Draft
 from vipkeeper.config.model import Authentication, GlobalDefs, IPAddress, TrackRef, VirtualAddress, VrrpInstance
 from vipkeeper.config.references import Trackables, interface_refs, resolve_refs
 from vipkeeper.config.tree import Node
+
+
+def pass_trap_message(mode: str) -> str:
+    """The warning for ``authentication`` beside ``auth_hmac`` (``check`` and ``explain``)."""
+    return (
+        f"auth_hmac (mode {mode}) with authentication: keepalived 2.4.3 drops the legacy auth "
+        "('auth_hmac cannot be combined with authentication, dropping legacy auth') in every mode "
+        "and sends auth type 0, which its PASS peers reject: a PASS cluster rolled over to "
+        "receive-only splits into two masters.  vipkeeper keeps sending PASS until mode enforce and "
+        "accepts auth type 0 with a verified trailer, so vipkeeper-only clusters roll over without "
+        "a split; with keepalived 2.4 peers, remove 'authentication' everywhere first"
+    )
 
 
 def _round_to(value_us: int, unit_us: int) -> int:
@@ -272,6 +285,12 @@ class InstanceCompletion:
             "higher_prio_send_advert", g.vrrp_higher_prio_send_advert, False, "higher_prio_send_advert off"
         )
         advert_int_cs = self.advert_int_cs(version)
+        auth_hmac, hmac_ok = complete_auth_hmac(
+            self.d, self.ctx, self.me, strict=self.strict, advert_int_cs=advert_int_cs
+        )
+        self.ok = self.ok and hmac_ok
+        if auth_hmac is not None and auth is not None:
+            self.warning("authentication", pass_trap_message(auth_hmac.mode))
         track_scripts, track_files = self.tracking()
         if not self.ok:
             return None
@@ -290,6 +309,7 @@ class InstanceCompletion:
             mcast_src_ip=v.get("mcast_src_ip"),
             unicast_peers=peers,
             auth=auth,
+            auth_hmac=auth_hmac,
             vips=tuple(vips),
             vips_excluded=tuple(vips_excluded),
             track_scripts=track_scripts,
