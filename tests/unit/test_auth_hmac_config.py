@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from vipkeeper.config.load import parse_string
+from vipkeeper import cli
+from vipkeeper.config.load import parse_file, parse_string
 from vipkeeper.config.to_params import router_params
 from vipkeeper.core.constants import AUTH_NONE, AUTH_PASS
+from vipkeeper.explain import HostInput, explain, read_scripts
 
 HEX = "hex:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 
@@ -114,3 +116,45 @@ def test_the_pass_trap_is_reported_and_pass_kept_until_enforce(mode: str, sent: 
     cfg, _ = parse_string(text, "k.conf")
     p = router_params(cfg.instances[0])
     assert p.auth_type == AUTH_PASS and p.sent_auth[0] == sent
+
+
+# --------------------------------------------------------------------------- check and explain
+
+PASS_BLOCK = "  authentication {\n    auth_type PASS\n    auth_pass secret\n  }\n"
+
+
+def write_host(tmp_path: Path, name: str, block: str, extra: str = PASS_BLOCK, prio: int = 100) -> Path:
+    path = tmp_path / f"{name}.conf"
+    path.write_text(conf(block, f"  priority {prio}\n" + extra, version=2))
+    return path
+
+
+def test_check_warns_about_the_pass_trap_with_file_and_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_host(tmp_path, "a", f"    key 1 {HEX}\n    active_key 1\n    mode receive-only\n")
+    assert cli.main(["check", "-f", str(path)]) == 0
+    _, err = capsys.readouterr()
+    assert f"{path}:6: warning: vrrp_instance V: auth_hmac (mode receive-only) with authentication" in err
+    assert "dropping legacy auth" in err
+
+
+def test_explain_reports_the_pass_trap_and_auth_hmac_mismatches(tmp_path: Path) -> None:
+    a = write_host(tmp_path, "a", f"    key 1 {HEX}\n    active_key 1\n    mode receive-only\n", prio=200)
+    b = write_host(tmp_path, "b", f"    key 1 {HEX}\n    active_key 1\n    mode receive-only\n")
+    report = explain([_host("A", a), _host("B", b)])
+    traps = [f for f in report.findings if f.code == "auth-hmac-pass"]
+    assert [(f.host, f.loc and f.loc.line) for f in traps] == [("A", 6), ("B", 6)]
+    assert "auth-hmac-mismatch" not in [f.code for f in report.findings]
+
+    c = write_host(tmp_path, "c", f"    key 1 {HEX}\n    active_key 1\n", extra="")
+    d = write_host(tmp_path, "d", "    key 1 abcdefghijklmnopqrstuvwxyz0123456789\n    active_key 1\n", extra="")
+    e = tmp_path / "e.conf"
+    e.write_text(conf("", "  priority 100\n", version=2).replace("  auth_hmac {\n  }\n", ""))
+    for other, text in ((d, "does not have (or has another value)"), (e, "has no auth_hmac")):
+        found = [f for f in explain([_host("C", c), _host("O", other)]).findings if f.code == "auth-hmac-mismatch"]
+        assert len(found) == 1 and found[0].severity == "error" and text in found[0].message, found
+
+
+def _host(label: str, path: Path) -> HostInput:
+    config, diagnostics = parse_file(str(path), config_id=label)
+    assert not [d for d in diagnostics if d.is_error], diagnostics
+    return HostInput(label, config, tuple(diagnostics), read_scripts(config, str(path), ()))
