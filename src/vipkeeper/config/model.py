@@ -62,7 +62,14 @@ class GlobalDefs:
     vrrp_rt_priority: int | None = None
     vrrp_priority: int | None = None
     metrics_listen: str | None = None
+    vrrp_startup_delay_us: int = 0
+    vrrp_delay_after_boot_us: int = 0  # keepalived 2.4: since boot, not since start
     loc: Location = NOWHERE
+
+    def startup_delay_us(self, uptime_us: int) -> int:
+        """How long the VRRP instances wait at start (keepalived global_parser.c: the longer of
+        vrrp_startup_delay and what is left of vrrp_delay_after_boot)."""
+        return max(self.vrrp_startup_delay_us, self.vrrp_delay_after_boot_us - uptime_us, 0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ EffectRunner.run -> VrrpSocket.send``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -48,6 +49,15 @@ log = logging.getLogger(__name__)
 RELEASE_TIMEOUT_S = 5.0
 
 __all__ = ["Daemon", "StartupError", "run_daemon"]
+
+
+def _uptime_us() -> int:
+    """Time since boot (/proc/uptime), for vrrp_delay_after_boot; 0 if unreadable."""
+    try:
+        with open("/proc/uptime") as f:
+            return int(float(f.read().split()[0]) * 1e6)
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 class Daemon:
@@ -112,12 +122,21 @@ class Daemon:
                 metrics = await self._start_metrics()
                 self.supervisor.spawn(self._link_watch(nl), "link-watch")
                 self.trackers.start()
+                delay_us = self.config.global_defs.startup_delay_us(_uptime_us())
+                if delay_us > 0:
+                    # keepalived vrrp_daemon.c "Delaying startup for %g seconds": the routers
+                    # stay in INIT (no advert, no VIP); READY first, the wait may be long
+                    log.info("delaying the VRRP instances' start for %g seconds", delay_us / 1e6)
+                    sd_notify(f"READY=1\nMAINPID={os.getpid()}\nSTATUS=delaying the VRRP start")
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stop.wait(), delay_us / 1e6)
                 now = now_us()
                 self.node.wall_offset_us = time.time_ns() // 1000 - now
                 for name in self.instances:
                     self._run(self.node.set_link(self._links[name].ifindex, self._links[name].up, now))
                     self._run(self.node.set_tracking(name, self.trackers.verdict(name), now))
-                self._run(self.node.start(now))
+                if not self._stop.is_set():  # not stopped during a startup delay
+                    self._run(self.node.start(now))
                 log.info("vipkeeper started: %d instance(s)", len(self.instances))
                 # Everything built so far lives as long as the daemon: move it out of the cyclic
                 # collector's generations, so a collection no longer walks it.

@@ -76,6 +76,10 @@ GLOBAL_DEFS_KEYWORDS: dict[str, Kw] = {
     "vrrp_higher_prio_send_advert": switch("vrrp_higher_prio_send_advert"),
     "vrrp_rt_priority": integer("vrrp_rt_priority", 1, 99),
     "vrrp_priority": integer("vrrp_priority", -20, 19),
+    # keepalived: the VRRP instances start after the longer of both (global_parser.c); 2.4's
+    # vrrp_delay_after_boot counts from the system's boot (/proc/uptime, read at start)
+    "vrrp_startup_delay": seconds_us("vrrp_startup_delay_us", 1000, UINT_MAX),
+    "vrrp_delay_after_boot": seconds_us("vrrp_delay_after_boot_us", 1000, UINT_MAX),
     "metrics_listen": value("metrics_listen"),  # vipkeeper extension: HOST:PORT for /metrics
 }
 

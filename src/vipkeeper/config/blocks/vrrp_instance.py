@@ -203,6 +203,7 @@ VRRP_INSTANCE_KEYWORDS: dict[str, Kw] = {
     "unicast_peer": block(_unicast_peer),
     "authentication": block(_authentication),
     "auth_hmac": block(auth_hmac_block),  # keepalived 2.4
+    "no_virtual_ipaddress": flag("no_vips"),  # keepalived 2.2.8
     "virtual_ipaddress": block(_vips("vips", sets_family=True)),
     "virtual_ipaddress_excluded": block(_vips("vips_excluded", sets_family=False)),
     "track_script": block(track_refs_handler("track_script", -254, 254, clamp_254=True)),

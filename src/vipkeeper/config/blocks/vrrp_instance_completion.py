@@ -97,9 +97,14 @@ class InstanceCompletion:
     def vips(self, family: int, version: int) -> tuple[list[VirtualAddress], list[VirtualAddress]]:
         vips: list[VirtualAddress] = list(self.v.get("vips", []))
         excluded: list[VirtualAddress] = list(self.v.get("vips_excluded", []))
+        allow_none = bool(self.v.get("no_vips"))
+        if allow_none and self.strict:
+            # keepalived 2.4.3 vrrp_complete_instance
+            self.warning("no_vips", "no_virtual_ipaddress and strict mode incompatible, clearing no_virtual_ipaddress")
+            allow_none = False
         if not vips:
-            if self.failed("virtual_ipaddress"):
-                pass
+            if self.failed("virtual_ipaddress") or allow_none:
+                pass  # keepalived 2.2.8 no_virtual_ipaddress: none is allowed, even with VRRPv3
             elif version == 3 or self.strict:
                 self.error("", "no virtual_ipaddress; at least one is required")
             else:
