@@ -101,3 +101,44 @@ def test_script_interval_and_timeout_take_milliseconds() -> None:
     assert any(
         "too many decimal places" in d for d in diags('vrrp_script s {\n  script "/bin/true"\n  interval 0.0005\n}\n')
     )
+
+
+# ----------------------------------------------------------------- owner_ignore_adverts (2.3.3)
+
+
+def owners(flag: str) -> LinkedNodes:
+    cfg, found = parse_string(instance(f"  version 3\n  advert_int 0.1\n  priority 255\n{flag}"), "k.conf")
+    assert found == [], found
+    base = router_params(cfg.instances[0])
+    net = LinkedNodes()
+    for i in range(2):
+        net.add(f"n{i}", f"10.0.0.{i + 1}", base)
+    net.start()
+    net.run_for(2 * US)
+    return net
+
+
+def test_owner_ignore_adverts_keeps_every_owner_master() -> None:
+    assert len(owners("").masters()) == 1  # keepalived's default: owners hear each other
+    net = owners("  owner_ignore_adverts\n")
+    assert net.masters() == ["n0", "n1"]  # as RFC 5798 says an owner does
+    assert net.hosts["n0"].router.counters.drops.get("owner_ignores", 0) > 5
+
+
+def test_owner_ignore_adverts_needs_priority_255_and_has_a_global_default() -> None:
+    found = diags(instance("  priority 100\n  owner_ignore_adverts\n"))
+    assert any("k.conf:5: warning:" in d and "priority is not 255" in d for d in found), found
+    cfg, _ = parse_string(
+        "global_defs {\n  vrrp_owner_ignore_adverts\n  v3_checksum_as_v2\n}\n" + instance("  priority 255\n"), "k.conf"
+    )
+    inst = cfg.instances[0]
+    assert inst.owner_ignore_adverts and inst.v3_checksum_as_v2
+
+
+# ----------------------------------------------------------------- refused
+
+
+@pytest.mark.parametrize("keyword", ["timer_expired_backup 100", "thread_timer_expired"])
+def test_timer_expired_backup_is_refused(keyword: str) -> None:
+    found = diags(instance(f"  {keyword}\n"))
+    assert any(d.startswith("k.conf:4: error:") and "not supported by vipkeeper" in d for d in found), found

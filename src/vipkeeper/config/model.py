@@ -64,6 +64,8 @@ class GlobalDefs:
     metrics_listen: str | None = None
     vrrp_startup_delay_us: int = 0
     vrrp_delay_after_boot_us: int = 0  # keepalived 2.4: since boot, not since start
+    v3_checksum_as_v2: bool = False
+    vrrp_owner_ignore_adverts: bool = False
     loc: Location = NOWHERE
 
     def startup_delay_us(self, uptime_us: int) -> int:
@@ -251,6 +253,7 @@ class VrrpInstance:
     lower_prio_no_advert: bool = False
     higher_prio_send_advert: bool = False
     v3_checksum_as_v2: bool = False
+    owner_ignore_adverts: bool = False  # keepalived 2.3.3: an address owner drops every advert
     # VRRPv3 IPv4 unicast checksum pseudo-header destination (keepalived 2.2.7 unicast_chksum_compat):
     # "auto": the peer's address, switching to 224.0.0.18 for good once a peer sends that
     # (keepalived's default); "never": the peer's address only; "always": 224.0.0.18

@@ -55,6 +55,7 @@ def router_params(inst: VrrpInstance, gd: GlobalDefs | None = None) -> RouterPar
         mcast_group=group,
         v3_checksum_pseudo=not inst.v3_checksum_as_v2,
         checksum_mode=inst.old_unicast_checksum,
+        owner_ignore_adverts=inst.owner_ignore_adverts,
         excluded_vips=tuple(v.address.ip for v in inst.vips_excluded),
         auth_hmac=None
         if inst.auth_hmac is None

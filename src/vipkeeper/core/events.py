@@ -270,6 +270,7 @@ ROUTER_DROP_REASONS = (  # core.node (own_address) and VrrpRouter._check_advert,
     "wrong_cast",
     "addr_list",
     "not_a_peer",
+    "owner_ignores",  # keepalived 2.3.3 owner_ignore_adverts
 )
 AUTH_DROP_REASONS = (  # core.node: keepalived 2.4 auth_hmac (core.auth_hmac), in check order
     "auth_trailer",  # a trailer, and no auth_hmac here (keepalived: "too long")

@@ -56,6 +56,7 @@ class RouterParams:
     checksum_mode: str = "auto"  # ``old_unicast_checksum``: "auto", "never" or "always"
     excluded_vips: tuple[IPAddress, ...] = ()  # ``virtual_ipaddress_excluded``: announced, not advertised
     auth_hmac: HmacParams | None = None  # keepalived 2.4 ``auth_hmac`` (core.auth_hmac)
+    owner_ignore_adverts: bool = False  # keepalived 2.3.3: an owner at priority 255 drops adverts
 
     @property
     def sent_auth(self) -> tuple[int, bytes]:

@@ -441,6 +441,9 @@ class VrrpRouter:
             return "addr_list", "address list differs from ours"
         if p.unicast and p.check_unicast_src and ev.src not in p.unicast_peers:
             return "not_a_peer", f"{ev.src} is not a unicast peer"
+        # keepalived 2.3.3 vrrp_check_packet: "Dropping packet(s) from %s since we are address owner"
+        if p.owner_ignore_adverts and self.effective_priority == PRIORITY_OWNER:
+            return "owner_ignores", "we are the address owner (owner_ignore_adverts)"
         return None
 
     def _on_advert(self, ev: AdvertReceived, now_us: int, out: list[RouterEffect]) -> None:

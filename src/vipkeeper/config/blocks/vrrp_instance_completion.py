@@ -254,6 +254,17 @@ class InstanceCompletion:
             advert_us = rounded
         return advert_us // US_PER_CS
 
+    def owner_ignore_adverts(self, priority: int) -> bool:
+        """keepalived 2.3.3 vrrp_complete_instance: only for the address owner (priority 255)."""
+        value = bool(self.v.get("owner_ignore_adverts", self.g.vrrp_owner_ignore_adverts))
+        if value and priority != VRRP_PRIO_OWNER:
+            if "owner_ignore_adverts" in self.v:
+                self.warning(
+                    "owner_ignore_adverts", f"ignoring owner_ignore_adverts since priority is not {VRRP_PRIO_OWNER}"
+                )
+            return False
+        return value
+
     def tracking(self) -> tuple[tuple[TrackRef, ...], tuple[TrackRef, ...]]:
         pending_scripts = self.v.get("track_script", [])
         pending_files = self.v.get("track_file", [])
@@ -332,7 +343,8 @@ class InstanceCompletion:
             down_timer_adverts=down_timer_adverts,
             lower_prio_no_advert=lower_prio_no_advert,
             higher_prio_send_advert=higher_prio_send_advert,
-            v3_checksum_as_v2=v.get("v3_checksum_as_v2", False),
+            v3_checksum_as_v2=v.get("v3_checksum_as_v2", g.v3_checksum_as_v2),
+            owner_ignore_adverts=self.owner_ignore_adverts(priority),
             old_unicast_checksum=v.get("old_unicast_checksum", "auto"),
             check_unicast_src=v.get("check_unicast_src", g.vrrp_check_unicast_src),
             strict=self.strict,
