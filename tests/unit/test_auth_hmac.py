@@ -16,6 +16,8 @@ import struct
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.unit.linked import US, LinkedNodes
 from vipkeeper.core import codec
@@ -341,3 +343,35 @@ def test_unicast_copies_share_one_sequence() -> None:
     assert [t.dst for t in sent] == list(params.unicast_peers)
     assert sent[0].payload[-28:] == sent[1].payload[-28:]
     assert sent[0].payload[6:8] != sent[1].payload[6:8]  # the checksums differ by destination
+
+
+# --------------------------------------------------------------------------- hostile input
+
+
+def _signed_node(mode: str) -> tuple[VrrpNode, bytes]:
+    node = VrrpNode()
+    params = hmac_params("V", mode, unicast_peers=(SRC4,))
+    node.add_router(params, RouterLink(2, IPv4Address("10.9.0.2"), bytes(6)))
+    node.wall_offset_us = WALL_US
+    node.start(0)
+    state = HmacState(HmacParams(keys=((1, KEY1),), active_key=1))
+    body = codec.encode(
+        codec.Advertisement(3, 52, 200, params.vips, 100), family=4, src=SRC4, dst=IPv4Address("10.9.0.2")
+    )
+    return node, body + state.sign(body, pseudo_header(4, 3, 52, SRC4), WALL_US)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from(["enforce", "permissive", "receive-only"]),
+    st.binary(max_size=80),
+    st.integers(0, 47),
+    st.integers(0, 255),
+)
+def test_any_packet_is_counted_once_and_never_raises(mode: str, junk: bytes, pos: int, byte: int) -> None:
+    node, good = _signed_node(mode)
+    mutated = bytearray(good)
+    mutated[pos % len(mutated)] = byte
+    for payload in (bytes([0x31, 52]) + junk, bytes(mutated), good, good):
+        node.receive(Received(4, SRC4, IPv4Address("10.9.0.2"), 255, 2, payload), 1000)
+    assert node.accounted() == node.received == 4
