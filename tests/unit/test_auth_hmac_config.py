@@ -158,3 +158,15 @@ def _host(label: str, path: Path) -> HostInput:
     config, diagnostics = parse_file(str(path), config_id=label)
     assert not [d for d in diagnostics if d.is_error], diagnostics
     return HostInput(label, config, tuple(diagnostics), read_scripts(config, str(path), ()))
+
+
+@pytest.mark.parametrize(("mode", "fit"), [("receive-only", 89), ("permissive", 88), ("enforce", 88)])
+def test_a_signing_trailer_takes_room_from_the_vips(mode: str, fit: int) -> None:
+    vips = "".join(f"    fd00::{i:x}\n" for i in range(1, 100))
+    text = (
+        "vrrp_instance V {\n  interface eth0\n  virtual_router_id 51\n"
+        f"  auth_hmac {{\n    key 1 {HEX}\n    active_key 1\n    mode {mode}\n  }}\n"
+        f"  virtual_ipaddress {{\n{vips}  }}\n}}\n"
+    )
+    cfg, _ = parse_string(text, "k.conf")
+    assert len(cfg.instances[0].vips) == fit  # (1500 - 14 - 40 - 8 [- 28]) // 16

@@ -111,10 +111,12 @@ class InstanceCompletion:
                 self.warning("", "no virtual_ipaddress; at least one is sensible")
         # At most as many addresses as fit in one advert (keepalived assumes a 1500 byte MTU
         # when it cannot ask the interface); the rest become excluded addresses.
+        # keepalived 2.4 reserves room for a signing auth_hmac's trailer (vrrp.c).
+        trailer = 28 if self.v.get("auth_hmac") and self.v.get("hmac_mode", "enforce") != "receive-only" else 0
         if family == 4:
-            max_addr = min(MAX_VIPS, (DEFAULT_MTU - (14 + 20 + 8 + (8 if version == 2 else 0))) // 4)
+            max_addr = min(MAX_VIPS, (DEFAULT_MTU - (14 + 20 + 8 + (8 if version == 2 else 0)) - trailer) // 4)
         else:
-            max_addr = min(MAX_VIPS, (DEFAULT_MTU - (14 + 40 + 8)) // 16)
+            max_addr = min(MAX_VIPS, (DEFAULT_MTU - (14 + 40 + 8) - trailer) // 16)
         if len(vips) > max_addr:
             self.warning(
                 "vips", f"{len(vips)} virtual addresses do not fit in an advert (max {max_addr}); the rest are excluded"
