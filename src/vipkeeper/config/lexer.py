@@ -10,7 +10,8 @@ What it does, following keepalived 2.2.7's ``lib/parser.c`` (``read_line``, ``de
 * ``$NAME=value`` defines a parameter (a value ending in ``\\`` continues on the next lines:
   a multi-line definition).  ``${NAME}`` anywhere, or ``$NAME`` followed by a blank, ``,``,
   ``)`` or the end of the line, is replaced by its value; an unknown ``$NAME`` is left alone.
-  Substituted text is scanned again (definitions may use definitions).
+  Substituted text is scanned again (definitions may use definitions).  ``${_ENV NAME}``
+  (keepalived 2.4) is the environment variable NAME (empty, with a warning, when unset).
 * ``include GLOB`` reads the matching files (sorted) in place; a relative pattern is taken
   relative to the directory of the file containing the ``include``.
 * A double-quoted string is one token and keeps its blanks; ``{`` and ``}`` outside quotes
