@@ -257,7 +257,7 @@ def test_addr_count_vs_length() -> None:
     b = v3_4_bytes()
     expect("addr_count", b[:-1])  # truncated address
     expect("addr_count", b[:-4])
-    expect("addr_count", b + b"\0\0\0\0")  # trailing data
+    expect("trailing_bytes", b + b"\0\0\0\0")  # trailing data that is no auth_hmac trailer
     bb = bytearray(b)
     bb[3] = 3  # count says 3, carries 2
     expect("addr_count", bytes(bb))

@@ -10,7 +10,8 @@ What it does, following keepalived 2.2.7's ``lib/parser.c`` (``read_line``, ``de
 * ``$NAME=value`` defines a parameter (a value ending in ``\\`` continues on the next lines:
   a multi-line definition).  ``${NAME}`` anywhere, or ``$NAME`` followed by a blank, ``,``,
   ``)`` or the end of the line, is replaced by its value; an unknown ``$NAME`` is left alone.
-  Substituted text is scanned again (definitions may use definitions).
+  Substituted text is scanned again (definitions may use definitions).  ``${_ENV NAME}``
+  (keepalived 2.4) is the environment variable NAME (empty, with a warning, when unset).
 * ``include GLOB`` reads the matching files (sorted) in place; a relative pattern is taken
   relative to the directory of the file containing the ``include``.
 * A double-quoted string is one token and keeps its blanks; ``{`` and ``}`` outside quotes
@@ -42,6 +43,9 @@ _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _CONFIG_ID_END_RE = re.compile(r"[ \t]")
 _MAX_SUBSTITUTION_ROUNDS = 32
+# keepalived 2.4 lib/parser.c add_std_definition("_ENV", ..., get_env_var, 1, 1): the value of
+# an environment variable, e.g. ``file:${_ENV CREDENTIALS_DIRECTORY}/vrrp51``.
+_ENV_RE = re.compile(r"\$\{_ENV[ \t]+([A-Za-z0-9_]+)[ \t]*\}")
 _MAX_INCLUDE_DEPTH = 32
 
 
@@ -348,6 +352,9 @@ class Lexer:
                 self._definitions[name] = definition
                 return definition if continued else None
 
+        if "${_ENV" in text:
+            text = self._expand_env(text, path, lineno)
+
         if self._definitions and "$" in text:
             expanded = self._substitute(text)
             if expanded is not None:
@@ -367,6 +374,19 @@ class Lexer:
 
         self._tokenize(text, path, lineno, out)
         return None
+
+    def _expand_env(self, text: str, path: str, lineno: int) -> str:
+        """``${_ENV NAME}`` -> the environment variable NAME (keepalived 2.4); an unset one is
+        empty, with a warning."""
+
+        def value(m: re.Match[str]) -> str:
+            got = os.environ.get(m.group(1))
+            if got is None:
+                self._warning(path, lineno, f"environment variable '{m.group(1)}' (${{_ENV {m.group(1)}}}) is not set")
+                return ""
+            return got
+
+        return _ENV_RE.sub(value, text)
 
     def _select_config_id(self, text: str) -> str | None:
         """``@ID rest``: ``rest`` if ID is our config id (``@^ID``: if it is not), else None."""

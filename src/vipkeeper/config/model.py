@@ -63,9 +63,18 @@ class GlobalDefs:
     vrrp_rt_priority: int | None = None
     vrrp_priority: int | None = None
     metrics_listen: str | None = None
+    vrrp_startup_delay_us: int = 0
+    vrrp_delay_after_boot_us: int = 0  # keepalived 2.4: since boot, not since start
+    v3_checksum_as_v2: bool = False
+    vrrp_owner_ignore_adverts: bool = False
     loc: Location = NOWHERE
     vrrp_garp_extra_if_s: int = 0  # ``vrrp_garp_extra_if [all] SECONDS``: the instances' default
     vrrp_garp_extra_if_all: bool = False
+
+    def startup_delay_us(self, uptime_us: int) -> int:
+        """How long the VRRP instances wait at start (keepalived global_parser.c: the longer of
+        vrrp_startup_delay and what is left of vrrp_delay_after_boot)."""
+        return max(self.vrrp_startup_delay_us, self.vrrp_delay_after_boot_us - uptime_us, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +311,18 @@ class Authentication:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthHmac:
+    """keepalived 2.4 ``auth_hmac { ... }`` (core.auth_hmac)."""
+
+    keys: tuple[tuple[int, bytes], ...] = field(repr=False)  # (id, 32..64 bytes): secrets
+    active_key: int
+    mode: Literal["receive-only", "permissive", "enforce"] = "enforce"
+    anti_replay_time: bool = True
+    time_window_s: int = 5  # completed: keepalived's default is max(3 x advert_int, 5)
+    loc: Location = NOWHERE
+
+
+@dataclass(frozen=True, slots=True)
 class Notify:
     """The notify scripts of an instance or a sync group."""
 
@@ -338,6 +359,7 @@ class VrrpInstance:
     mcast_src_ip: IPAddress | None = None
     unicast_peers: tuple[IPAddress, ...] = ()
     auth: Authentication | None = None
+    auth_hmac: AuthHmac | None = None
     vips: tuple[VirtualAddress, ...] = ()
     vips_excluded: tuple[VirtualAddress, ...] = ()
     track_scripts: tuple[TrackRef, ...] = ()
@@ -357,6 +379,7 @@ class VrrpInstance:
     lower_prio_no_advert: bool = False
     higher_prio_send_advert: bool = False
     v3_checksum_as_v2: bool = False
+    owner_ignore_adverts: bool = False  # keepalived 2.3.3: an address owner drops every advert
     # VRRPv3 IPv4 unicast checksum pseudo-header destination (keepalived 2.2.7 unicast_chksum_compat):
     # "auto": the peer's address, switching to 224.0.0.18 for good once a peer sends that
     # (keepalived's default); "never": the peer's address only; "always": 224.0.0.18

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from vipkeeper.config.model import Config, GlobalDefs, VrrpInstance
 from vipkeeper.core import timers
+from vipkeeper.core.auth_hmac import HmacParams
 from vipkeeper.core.codec import pass_auth_data
 from vipkeeper.core.constants import AUTH_AH, AUTH_NONE, AUTH_PASS
 from vipkeeper.core.params import RouterParams
@@ -56,12 +57,22 @@ def router_params(inst: VrrpInstance, gd: GlobalDefs | None = None) -> RouterPar
         mcast_group=group,
         v3_checksum_pseudo=not inst.v3_checksum_as_v2,
         checksum_mode=inst.old_unicast_checksum,
+        owner_ignore_adverts=inst.owner_ignore_adverts,
         excluded_vips=tuple(v.address.ip for v in inst.vips_excluded),
         unicast_ttl=inst.unicast_ttl,
         skip_check_adv_addr=inst.skip_check_adv_addr,
         peer_ttl=inst.peer_ttl,
         track_primary=not inst.dont_track_primary,
         config_fault="unicast without any peers (unicast_fault_no_peer)" if inst.fault_no_peer else "",
+        auth_hmac=None
+        if inst.auth_hmac is None
+        else HmacParams(
+            keys=inst.auth_hmac.keys,
+            active_key=inst.auth_hmac.active_key,
+            mode=inst.auth_hmac.mode,
+            anti_replay_time=inst.auth_hmac.anti_replay_time,
+            time_window_s=inst.auth_hmac.time_window_s,
+        ),
     )
 
 

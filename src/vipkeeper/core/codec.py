@@ -55,7 +55,10 @@ Receive validation (:func:`decode`) follows RFC 3768 §7.1 / RFC 5798 §7.1, one
     ``bad_version``   version is neither 2 nor 3
     ``bad_family``    VRRPv2 in an IPv6 packet (v2 is IPv4 only)
     ``bad_type``      type is not 1 (advertisement), RFC 3768 §5.3.2 / RFC 5798 §5.2.2
-    ``addr_count``    the length does not match "Count IPvX Addrs" (truncated or trailing bytes)
+    ``addr_count``    shorter than "Count IPvX Addrs" needs (truncated)
+    ``trailing_bytes`` longer than the addresses need, and not by a keepalived 2.4 ``auth_hmac``
+                      trailer (28 bytes, ``core.auth_hmac``): exactly 28 more bytes are the
+                      trailer (``Advertisement.trailer``), never addresses
     ``bad_checksum``  RFC 3768 §5.3.8 / RFC 5798 §5.2.8
     ``bad_vrid``      VRID 0 (RFC 5798 §5.2.3: 1-255)
     ``bad_auth_type`` v2 auth type unknown, or AH when the caller does not handle AH
@@ -73,6 +76,7 @@ from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import NamedTuple, TypeAlias
 
+from vipkeeper.core.auth_hmac import TRAILER_LEN as AUTH_HMAC_TRAILER_LEN
 from vipkeeper.core.checksum import internet_checksum, ones_sum, pseudo_header_v4, pseudo_header_v6
 from vipkeeper.core.constants import (
     ADVERT_INT_V2_MAX_S,
@@ -103,6 +107,7 @@ __all__ = [
     "Address",
     "Advertisement",
     "AdvertEncoder",
+    "append_trailer",
     "IPv4Header",
     "build_ipv4_header",
     "decode",
@@ -130,6 +135,9 @@ class Advertisement:
     advert_int_cs: int  # v2: the 8-bit seconds field * 100; v3: the 12-bit centisecond field
     auth_type: int = AUTH_NONE  # v2 only
     auth_data: bytes = b""  # v2 only: 8 bytes (PASS: password NUL padded); b"" encodes as zeros
+    # keepalived 2.4 auth_hmac trailer as received (28 bytes, not yet verified: core.node
+    # verifies it), b"" if none.  The encoder never writes it: core.node appends it.
+    trailer: bytes = b""
 
     def with_priority(self, priority: int) -> Advertisement:
         return replace(self, priority=priority)
@@ -308,6 +316,29 @@ class AdvertEncoder:
         return out
 
 
+def append_trailer(
+    payload: bytes,
+    trailer: bytes,
+    *,
+    family: int,
+    src: Address | str | None = None,
+    dst: Address | str | None = None,
+) -> bytes:
+    """An encoded payload followed by its keepalived 2.4 ``auth_hmac`` trailer.
+
+    Over IPv4 the checksum stays the message's (keepalived 2.4 vrrp_check_packet checks it
+    over the message only).  Over IPv6 it is recomputed over the whole payload, as the
+    kernel writes it (IPV6_CHECKSUM): the bytes are then the ones on the wire.
+    """
+    if family != FAMILY_V6:
+        return payload + trailer
+    buf = bytearray(payload + trailer)
+    buf[6:8] = b"\0\0"
+    prefix = _checksum_prefix(VRRP_VERSION_3, family, src, dst, len(buf), True)
+    struct.pack_into("!H", buf, 6, internet_checksum(prefix + bytes(buf)))
+    return bytes(buf)
+
+
 # --------------------------------------------------------------------------- decode
 
 
@@ -347,17 +378,33 @@ def decode(
     if n < fixed:
         raise DecodeError("bad_length", f"{n} bytes, shorter than the {fixed}-byte VRRPv{version} minimum")
     expected = fixed + count * alen
-    if n != expected:
+    if n < expected:
         raise DecodeError(
             "addr_count",
             f"{count} IPv{family} addresses need {expected} bytes, packet has {n}",
         )
+    trailer = b""
+    if n != expected:
+        # keepalived 2.4 vrrp_check_packet: a packet exactly one auth_hmac trailer longer
+        # than its addresses need carries the trailer; anything else is too long.
+        if n - expected != AUTH_HMAC_TRAILER_LEN:
+            raise DecodeError(
+                "trailing_bytes",
+                f"{count} IPv{family} addresses need {expected} bytes, packet has {n} "
+                f"({n - expected} trailing, an auth_hmac trailer is {AUTH_HMAC_TRAILER_LEN})",
+            )
+        trailer = bytes(payload[expected:])
 
-    if version == VRRP_VERSION_3 and (family == FAMILY_V6 or v3_checksum_pseudo):
+    # The checksum covers the VRRP message; over IPv6 the kernel's (IPV6_CHECKSUM) covers the
+    # whole payload, an auth_hmac trailer included (keepalived 2.4 vrrp_check_packet).
+    if family == FAMILY_V6:
         prefix = _checksum_prefix(version, family, src, dst, n, v3_checksum_pseudo)
         ok = internet_checksum(prefix + bytes(payload)) == 0
+    elif version == VRRP_VERSION_3 and v3_checksum_pseudo:
+        prefix = _checksum_prefix(version, family, src, dst, expected, v3_checksum_pseudo)
+        ok = internet_checksum(prefix + bytes(payload[:expected])) == 0
     else:
-        ok = internet_checksum(payload) == 0
+        ok = internet_checksum(payload[:expected]) == 0
     if not ok:
         raise DecodeError("bad_checksum", f"checksum 0x{csum:04x} does not verify")
 
@@ -375,7 +422,7 @@ def decode(
         if seconds == 0:
             raise DecodeError("bad_advert_int", "advertisement interval 0 s")
         advert_int_cs = seconds * CS_PER_S
-        auth_data = bytes(payload[n - AUTH_DATA_LEN : n])
+        auth_data = bytes(payload[expected - AUTH_DATA_LEN : expected])
     else:
         advert_int_cs = word2 & _V3_ADVERT_MASK  # RFC 5798 §5.2.6: reserved bits ignored
         if advert_int_cs == 0:
@@ -385,7 +432,7 @@ def decode(
     mk = IPv4Address if family == FAMILY_V4 else IPv6Address
     raw = bytes(payload[VRRP_HEADER_LEN : VRRP_HEADER_LEN + count * alen])
     addresses = tuple(mk(raw[i : i + alen]) for i in range(0, count * alen, alen))
-    return Advertisement(version, vrid, priority, addresses, advert_int_cs, auth_type, auth_data)
+    return Advertisement(version, vrid, priority, addresses, advert_int_cs, auth_type, auth_data, trailer)
 
 
 # --------------------------------------------------------------------------- IPv4 header

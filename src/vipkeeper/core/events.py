@@ -257,6 +257,18 @@ class ChecksumSwitched:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthClockSkew:
+    """keepalived 2.4 "authentication clock skew %d sec from %s approaching window %u sec": an
+    ``auth_hmac`` advert was accepted, but the sender's clock is more than half the freshness
+    window away from ours (fix NTP before adverts go stale)."""
+
+    instance: str
+    src: IPAddress
+    skew_s: int
+    window_s: int
+
+
+@dataclass(frozen=True, slots=True)
 class LinkStateChanged:
     """The instance's interface went up or down (it enters or leaves FAULT)."""
 
@@ -272,6 +284,7 @@ DECODE_DROP_REASONS = (  # core.codec.decode (RFC 3768 §7.1 / RFC 5798 §7.1), 
     "bad_family",
     "bad_type",
     "addr_count",
+    "trailing_bytes",
     "bad_checksum",
     "bad_vrid",
     "bad_auth_type",
@@ -289,9 +302,19 @@ ROUTER_DROP_REASONS = (  # core.node (own_address) and VrrpRouter._check_advert,
     "wrong_cast",
     "addr_list",
     "not_a_peer",
+    "owner_ignores",  # keepalived 2.3.3 owner_ignore_adverts
+)
+AUTH_DROP_REASONS = (  # core.node: keepalived 2.4 auth_hmac (core.auth_hmac), in check order
+    "auth_trailer",  # a trailer, and no auth_hmac here (keepalived: "too long")
+    "auth_missing",  # no trailer, and auth_hmac mode enforce
+    "auth_malformed",
+    "auth_stale",
+    "auth_unknown_key",
+    "auth_bad_hmac",
+    "auth_replay",
 )
 NODE_DROP_REASONS = ("too_short", "unknown_vrid")  # no instance can be named
-DROP_REASONS = frozenset(DECODE_DROP_REASONS + ROUTER_DROP_REASONS + NODE_DROP_REASONS)
+DROP_REASONS = frozenset(DECODE_DROP_REASONS + ROUTER_DROP_REASONS + AUTH_DROP_REASONS + NODE_DROP_REASONS)
 
 RouterEffect = (
     SendAdvert
@@ -319,5 +342,6 @@ Effect = (
     | ChecksumSwitched
     | LinkStateChanged
     | MasterRxLowerPri
+    | AuthClockSkew
 )
 """What :class:`~vipkeeper.core.node.VrrpNode` returns to the daemon."""

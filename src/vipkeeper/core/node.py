@@ -19,6 +19,10 @@ Here, and nowhere else:
   when no instance can be named, or one router's ``adverts_received`` /
   ``drops[reason]``;
 * advert encoding, cached per destination and priority (``codec.AdvertEncoder``);
+* keepalived 2.4 ``auth_hmac`` (``core.auth_hmac``): the trailer signed once per advert and
+  appended to every copy, and verified on receipt before the router sees the advert (keepalived
+  vrrp_check_packet); the wall clock is ``now_us + wall_offset_us`` (the daemon keeps the
+  offset, UTC minus monotonic);
 * gratuitous ARP / unsolicited NA frames (``core.frames``);
 * sync groups (``core.sync_group``);
 * the timer queue over all routers: one deadline per router (keepalived's
@@ -36,11 +40,13 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
 from vipkeeper.core import codec, frames, ipsec_ah
+from vipkeeper.core.auth_hmac import TRAILER_LEN, HmacState, pseudo_header
 from vipkeeper.core.checksum_dialect import UnicastChecksum
 from vipkeeper.core.constants import AUTH_AH, ETH_ALEN, PRIORITY_STOP, VRRP_TTL
 from vipkeeper.core.events import (
     AdvertDropped,
     AdvertReceived,
+    AuthClockSkew,
     ChecksumSwitched,
     Effect,
     Event,
@@ -83,11 +89,13 @@ class _Endpoint:
     # (payload, src, dst, advert) of the last packet that decoded: a repeat skips the decoder
     last_decoded: tuple[bytes, IPAddress, IPAddress, codec.Advertisement] | None = None
     ah: ipsec_ah.AhSequence | None = None  # auth_type AH: the sequence counter (core.ipsec_ah)
+    hmac: HmacState | None = None  # auth_hmac: send sequence and replay marks
 
     def __post_init__(self) -> None:
         self.destinations = self.router.params.destinations
         if self.router.params.auth_type == AUTH_AH:
             self.ah = ipsec_ah.AhSequence()
+        self.hmac = _hmac_state(self.router.params, None)
 
     @property
     def key(self) -> Key:
@@ -104,9 +112,9 @@ class _Endpoint:
                 priority=p.base_priority,
                 addresses=p.vips,
                 advert_int_cs=p.advert_int_cs,
-                auth_type=p.auth_type,
+                auth_type=p.sent_auth[0],
                 # AH: auth_data is the HMAC key, never sent; the field stays zero (keepalived)
-                auth_data=p.auth_data if p.auth_type != AUTH_AH else b"",
+                auth_data=p.sent_auth[1] if p.auth_type != AUTH_AH else b"",
             )
             enc = codec.AdvertEncoder(
                 adv,
@@ -117,6 +125,16 @@ class _Endpoint:
             )
             self.encoders[dst] = enc
         return enc
+
+
+def _hmac_state(params: RouterParams, old: HmacState | None) -> HmacState | None:
+    """The auth_hmac state for ``params``; a reload keeps the send sequence and the marks."""
+    if params.auth_hmac is None:
+        return None
+    if old is None:
+        return HmacState(params.auth_hmac)
+    old.params = params.auth_hmac
+    return old
 
 
 def _gratuitous_frames(params: RouterParams, mac: bytes) -> tuple[bytes, ...]:
@@ -148,6 +166,8 @@ class VrrpNode:
         self.decode_errors: dict[str, int] = {}  # reason -> count, every decode failure
         self.received = 0  # every packet given to receive()
         self._retired = 0  # packets counted by routers removed since
+        # UTC minus monotonic, in µs: the daemon keeps it current (auth_hmac timestamps).
+        self.wall_offset_us = 0
 
     # ------------------------------------------------------------ building
 
@@ -182,6 +202,7 @@ class VrrpNode:
         ep.router.src_addr = link.src
         ep.encoders.clear()
         ep.destinations = params.destinations
+        ep.hmac = _hmac_state(params, ep.hmac)
         if (old.checksum_mode, old.v3_checksum_pseudo, old.unicast, old.group) != (
             params.checksum_mode,
             params.v3_checksum_pseudo,
@@ -380,11 +401,17 @@ class VrrpNode:
             if switched:
                 ep.encoders.clear()
                 out.append(ChecksumSwitched(router.params.name, pkt.src, ep.dialect.group))
-        if ep.ah is not None:
+        if ep.ah is not None:  # AH and auth_hmac never come together (keepalived 2.4 drops legacy auth)
             self._ah_after_check(ep, pkt, adv, now_us, out)
-        else:
-            effects = router.handle(AdvertReceived(adv, pkt.src, pkt.ttl, pkt.dst.is_multicast), now_us)
-            self._emit(ep, effects, now_us, out)
+            return out
+        if adv.trailer or ep.hmac is not None:
+            refused = self._authenticate(ep, pkt, adv, now_us, out)
+            if refused is not None:
+                drops[refused.reason] = drops.get(refused.reason, 0) + 1
+                out.append(refused)
+                return out
+        effects = router.handle(AdvertReceived(adv, pkt.src, pkt.ttl, pkt.dst.is_multicast), now_us)
+        self._emit(ep, effects, now_us, out)
         return out
 
     def _check_ah(self, ep: _Endpoint, pkt: Received) -> tuple[str, str] | None:
@@ -455,6 +482,39 @@ class VrrpNode:
         self._emit(ep, ep.router.handle(event, now_us), now_us, out)
         return out
 
+    def _authenticate(
+        self, ep: _Endpoint, pkt: Received, adv: codec.Advertisement, now_us: int, out: list[Effect]
+    ) -> AdvertDropped | None:
+        """keepalived 2.4 vrrp_check_packet / vrrp_auth_ext_verify (vrrp.c): the trailer is
+        verified before any field reaches the state machine.  None: go on."""
+        p = ep.router.params
+        hm = ep.hmac
+        if hm is None:
+            # keepalived without auth_hmac reads the trailer as a too long packet.
+            return AdvertDropped("auth_trailer", pkt.src, "an auth_hmac trailer, and no auth_hmac here", p.name)
+        if adv.version != p.version:
+            return None  # keepalived checks the version first: the router drops it
+        if not adv.trailer:
+            if hm.params.requires_trailer:
+                return AdvertDropped("auth_missing", pkt.src, "missing authentication trailer", p.name)
+            return None  # receive-only / permissive accept unsigned adverts
+        if p.unicast and pkt.src not in p.unicast_peers:
+            # keepalived: the replay state lives with a configured peer
+            return AdvertDropped("not_a_peer", pkt.src, f"{pkt.src} is not a unicast peer", p.name)
+        verdict = hm.verify(
+            pkt.payload[: len(pkt.payload) - TRAILER_LEN],
+            adv.trailer,
+            pseudo_header(p.family, p.version, p.vrid, pkt.src),
+            pkt.src,
+            now_us + self.wall_offset_us,
+            unicast=p.unicast,
+        )
+        if verdict.reason is not None:
+            return AdvertDropped(verdict.reason, pkt.src, verdict.detail, p.name)
+        if verdict.skew_warning:
+            out.append(AuthClockSkew(p.name, pkt.src, verdict.skew_s, hm.params.time_window_s))
+        return None
+
     def _emit(self, ep: _Endpoint, effects: list[RouterEffect], now_us: int, out: list[Effect]) -> None:
         """Turn one router's effects into the node's, in order; then re-queue its deadline."""
         for e in effects:
@@ -465,6 +525,19 @@ class VrrpNode:
                     self._transmit_ah(ep, prio, out)
                     continue
                 ttl = p.unicast_ttl if p.unicast else VRRP_TTL
+                hm = ep.hmac
+                if hm is not None and hm.params.signs:
+                    # Signed once per advert: every copy carries the same sequence and HMAC
+                    # (the HMAC skips the checksum, the only per-destination field).
+                    body = ep.encoder(ep.destinations[0]).encode(prio)
+                    trailer = hm.sign(
+                        body, pseudo_header(p.family, p.version, p.vrid, src), now_us + self.wall_offset_us
+                    )
+                    for dst in ep.destinations:
+                        enc = ep.encoder(dst)
+                        data = codec.append_trailer(enc.encode(prio), trailer, family=p.family, src=src, dst=enc.dst)
+                        out.append(Transmit(ifindex, p.family, src, dst, data, name, ttl=ttl))
+                    continue
                 for dst in ep.destinations:
                     out.append(Transmit(ifindex, p.family, src, dst, ep.encoder(dst).encode(prio), name, ttl=ttl))
             elif type(e) is SendGratuitous:

@@ -11,6 +11,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from vipkeeper.core import timers
+from vipkeeper.core.auth_hmac import HmacParams
 from vipkeeper.core.constants import AUTH_NONE, PRIORITY_OWNER, VRRP_GROUP_V4, VRRP_GROUP_V6, VRRP_TTL
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -60,6 +61,18 @@ class RouterParams:
     peer_ttl: tuple[tuple[IPAddress, int, int], ...] = ()
     track_primary: bool = True  # False: ``dont_track_primary``, link events of the interface are ignored
     config_fault: str = ""  # non-empty: FAULT for good, for this reason (``unicast_fault_no_peer``)
+    auth_hmac: HmacParams | None = None  # keepalived 2.4 ``auth_hmac`` (core.auth_hmac)
+    owner_ignore_adverts: bool = False  # keepalived 2.3.3: an owner at priority 255 drops adverts
+
+    @property
+    def sent_auth(self) -> tuple[int, bytes]:
+        """The VRRPv2 auth type and data we send.  keepalived 2.4 drops the legacy
+        ``authentication`` whenever ``auth_hmac`` is set; vipkeeper keeps sending PASS until
+        mode ``enforce`` so a PASS cluster can switch to auth_hmac without a split
+        (README "keepalived 2.4 auth_hmac")."""
+        if self.auth_hmac is not None and self.auth_hmac.mode == "enforce":
+            return AUTH_NONE, b""
+        return self.auth_type, self.auth_data
 
     @property
     def unicast(self) -> bool:

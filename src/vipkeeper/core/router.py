@@ -20,7 +20,7 @@ from _operator import _compare_digest
 from dataclasses import dataclass, field
 
 from vipkeeper.core import timers
-from vipkeeper.core.constants import AUTH_PASS, PRIORITY_OWNER, PRIORITY_STOP, VRRP_TTL
+from vipkeeper.core.constants import AUTH_NONE, AUTH_PASS, PRIORITY_OWNER, PRIORITY_STOP, VRRP_TTL
 from vipkeeper.core.events import (
     AddVips,
     AdvertDropped,
@@ -434,10 +434,12 @@ class VrrpRouter:
         if adv.version != p.version:
             return "version_mismatch", f"version {adv.version}, expected {p.version}"
         if p.version == 2:
-            if adv.auth_type != p.auth_type:
+            # An auth_hmac trailer here has been verified (core.node): then auth type 0 (what
+            # keepalived 2.4 and vipkeeper's enforce mode send) is as good as our PASS.
+            if adv.auth_type != p.auth_type and not (adv.trailer and adv.auth_type == AUTH_NONE):
                 return "auth_type_mismatch", f"auth type {adv.auth_type}, expected {p.auth_type}"
             # RFC 2338 §7.1: compare the NUL-padded 8-byte password, in constant time.
-            if p.auth_type == AUTH_PASS and not _compare_digest(
+            if adv.auth_type == AUTH_PASS and not _compare_digest(
                 adv.auth_data[:8].ljust(8, b"\0"), p.auth_data.ljust(8, b"\0")
             ):
                 return "auth_failure", "wrong password"
@@ -467,6 +469,9 @@ class VrrpRouter:
             for peer, lo, hi in p.peer_ttl:
                 if peer == ev.src and not lo <= ev.ttl <= hi:
                     return "bad_ttl", f"TTL {ev.ttl} not in {lo}-{hi}"
+        # keepalived 2.3.3 vrrp_check_packet: "Dropping packet(s) from %s since we are address owner"
+        if p.owner_ignore_adverts and self.effective_priority == PRIORITY_OWNER:
+            return "owner_ignores", "we are the address owner (owner_ignore_adverts)"
         return None
 
     def _on_advert(self, ev: AdvertReceived, now_us: int, out: list[RouterEffect]) -> None:

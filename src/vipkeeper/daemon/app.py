@@ -12,6 +12,7 @@ EffectRunner.run -> VrrpSocket.send``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -53,6 +54,15 @@ log = logging.getLogger(__name__)
 RELEASE_TIMEOUT_S = 5.0
 
 __all__ = ["Daemon", "StartupError", "run_daemon"]
+
+
+def _uptime_us() -> int:
+    """Time since boot (/proc/uptime), for vrrp_delay_after_boot; 0 if unreadable."""
+    try:
+        with open("/proc/uptime") as f:
+            return int(float(f.read().split()[0]) * 1e6)
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 class Daemon:
@@ -127,13 +137,23 @@ class Daemon:
                 self.supervisor.spawn(self._link_watch(nl), "link-watch")
                 self.supervisor.spawn(self._addr_watch(nl), "address-watch")
                 self.trackers.start()
+                delay_us = self.config.global_defs.startup_delay_us(_uptime_us())
+                if delay_us > 0:
+                    # keepalived vrrp_daemon.c "Delaying startup for %g seconds": the routers
+                    # stay in INIT (no advert, no VIP); READY first, the wait may be long
+                    log.info("delaying the VRRP instances' start for %g seconds", delay_us / 1e6)
+                    sd_notify(f"READY=1\nMAINPID={os.getpid()}\nSTATUS=delaying the VRRP start")
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stop.wait(), delay_us / 1e6)
                 now = now_us()
+                self.node.wall_offset_us = time.time_ns() // 1000 - now
                 for name in self.instances:
                     self._run(self.node.set_link(self._links[name].ifindex, self._links[name].up, now))
                     self._run(self.node.set_tracking(name, self.trackers.verdict(name), now))
-                self._run(self.node.start(now))
-                for name in list(self.instances):
-                    await self._check_source(nl, name, None)  # a tracked configured source may be missing
+                if not self._stop.is_set():  # not stopped during a startup delay
+                    self._run(self.node.start(now))
+                    for name in list(self.instances):
+                        await self._check_source(nl, name, None)  # a tracked configured source may be missing
                 log.info("vipkeeper started: %d instance(s)", len(self.instances))
                 # Everything built so far lives as long as the daemon: move it out of the cyclic
                 # collector's generations, so a collection no longer walks it.
@@ -459,7 +479,11 @@ class Daemon:
         self._run(self.node.receive(pkt, now_us()))
 
     def _on_timer(self) -> None:
-        self._run(self.node.on_timer(now_us()))
+        now = now_us()
+        # auth_hmac timestamps are UTC: follow clock steps at every tick (at least one per
+        # advert interval), as keepalived reads CLOCK_REALTIME per advert.
+        self.node.wall_offset_us = time.time_ns() // 1000 - now
+        self._run(self.node.on_timer(now))
 
     def _on_verdict(self, name: str, verdict: TrackingChanged) -> None:
         if name in self.node:

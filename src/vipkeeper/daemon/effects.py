@@ -22,6 +22,7 @@ from vipkeeper.core import frames
 from vipkeeper.core.events import (
     AddVips,
     AdvertDropped,
+    AuthClockSkew,
     ChecksumSwitched,
     DelVips,
     Effect,
@@ -450,6 +451,16 @@ class EffectRunner:
                     name,
                     src,
                     group,
+                )
+            case AuthClockSkew(instance=name, src=src, skew_s=skew, window_s=window):
+                # keepalived 2.4 vrrp_auth_ext_verify, rate limited as its other auth lines
+                self.ratelog.warn(
+                    (name, "auth_clock_skew"),
+                    "(%s) authentication clock skew %d s from %s approaching the window of %d s",
+                    name,
+                    skew,
+                    src,
+                    window,
                 )
             case LinkStateChanged(instance=name, up=up):
                 log.info("(%s) interface %s is %s", name, self._ifname_of(name), "up" if up else "down")

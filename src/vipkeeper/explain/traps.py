@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from vipkeeper.config.lexer import Diagnostic
-from vipkeeper.config.model import Location
+from vipkeeper.config.model import AuthHmac, Location
 from vipkeeper.explain.model import Finding, HostInput, Member, Router, Row, Severity, Use
 from vipkeeper.explain.scripts import script_path
 
@@ -42,6 +42,27 @@ def _range_of(r: Router, host: str) -> tuple[int | None, int | None]:
 
 def _weighted(m: Member) -> list[Use]:
     return [u for u in m.uses if u.tracked.weight != 0]
+
+
+def _auth_hmac_clash(ha: str, a: AuthHmac | None, hb: str, b: AuthHmac | None) -> str:
+    """Why two hosts' ``auth_hmac`` blocks drop each other's adverts ("" if they do not)."""
+    for (h1, x), (h2, y) in (((ha, a), (hb, b)), ((hb, b), (ha, a))):
+        if x is None or x.mode == "receive-only":
+            continue  # sends no trailer
+        if y is None:
+            return (
+                f"{h1} signs adverts (auth_hmac mode {x.mode}) but {h2} has no auth_hmac: it drops them "
+                "as too long (auth_trailer), and both become MASTER"
+            )
+        if dict(y.keys).get(x.active_key) != dict(x.keys)[x.active_key]:
+            return (
+                f"{h1} signs with auth_hmac key {x.active_key}, which {h2} does not have (or has another value): "
+                "it drops them (auth_unknown_key / auth_bad_hmac), and both become MASTER"
+            )
+    for (h1, x), (h2, y) in (((ha, a), (hb, b)), ((hb, b), (ha, a))):
+        if x is not None and x.mode == "enforce" and (y is None or y.mode == "receive-only"):
+            return f"{h1} enforces auth_hmac but {h2} does not sign: {h1} drops its adverts (auth_missing)"
+    return ""
 
 
 def router_traps(r: Router, out: list[Finding]) -> None:
@@ -95,6 +116,9 @@ def router_traps(r: Router, out: list[Finding]) -> None:
                 f"authentication mismatch ({what}); they drop each other's adverts and both become MASTER",
                 (b.loc if b else None),
             )
+        hmac_clash = _auth_hmac_clash(ref.host, ri.auth_hmac, m.host, i.auth_hmac)
+        if hmac_clash:
+            add("error", "auth-hmac-mismatch", m, hmac_clash, i.auth_hmac.loc if i.auth_hmac else None)
         va = sorted(str(v.address) for v in ri.vips)
         vb = sorted(str(v.address) for v in i.vips)
         if va != vb:
@@ -389,6 +413,20 @@ def diagnostic_traps(h: HostInput, routers: list[Router], out: list[Finding]) ->
                     h.label,
                     "nopreempt with state MASTER: keepalived ignores nopreempt (a host starting as MASTER preempts); "
                     "use state BACKUP on every host for nopreempt",
+                    loc,
+                    router_at(d),
+                )
+            )
+        elif "dropping legacy auth" in d.message:
+            out.append(
+                Finding(
+                    "warning",
+                    "auth-hmac-pass",
+                    h.label,
+                    "auth_hmac with authentication PASS: keepalived 2.4.3 drops the PASS auth in every auth_hmac mode "
+                    "and sends auth type 0, which its PASS peers reject, so a PASS cluster rolled over to "
+                    "receive-only splits into two masters; vipkeeper keeps PASS until mode enforce (no split "
+                    "between vipkeeper hosts), but with keepalived 2.4 peers remove 'authentication' everywhere first",
                     loc,
                     router_at(d),
                 )

@@ -94,6 +94,12 @@ GLOBAL_DEFS_KEYWORDS: dict[str, Kw] = {
     "vrrp_priority": integer("vrrp_priority", -20, 19),
     "vrrp_garp_extra_if": garp_extra_if("vrrp_garp_extra_if"),
     "vrrp_vmac_garp_intvl": garp_extra_if("vrrp_garp_extra_if"),
+    # keepalived: the VRRP instances start after the longer of both (global_parser.c); 2.4's
+    # vrrp_delay_after_boot counts from the system's boot (/proc/uptime, read at start)
+    "vrrp_startup_delay": seconds_us("vrrp_startup_delay_us", 1000, UINT_MAX),
+    "vrrp_delay_after_boot": seconds_us("vrrp_delay_after_boot_us", 1000, UINT_MAX),
+    "v3_checksum_as_v2": switch("v3_checksum_as_v2"),  # keepalived 2.2.8: the instances' default
+    "vrrp_owner_ignore_adverts": switch("vrrp_owner_ignore_adverts"),  # keepalived 2.3.3
     "metrics_listen": value("metrics_listen"),  # vipkeeper extension: HOST:PORT for /metrics
 }
 

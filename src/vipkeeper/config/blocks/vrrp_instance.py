@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from string import hexdigits as HEXDIGITS
 
+from vipkeeper.config.blocks.auth_hmac import auth_hmac_block
 from vipkeeper.config.blocks.routes import routes_handler, rules_handler
 from vipkeeper.config.blocks.shared import (
     garp_extra_if,
@@ -212,6 +213,17 @@ def _use_vmac(draft: Draft, node: Node, ctx: Ctx) -> None:
         draft.set("vmac_ifname", name, node)
 
 
+def _timer_expired_backup(draft: Draft, node: Node, ctx: Ctx) -> None:
+    # keepalived 2.2.8 (thread_timer_expired) / 2.3.2 (timer_expired_backup): a master whose
+    # process ran late gives up the VIP.  Ignoring it would keep the VIP where keepalived
+    # would not: refused.
+    ctx.error(
+        node,
+        f"{node.name} (keepalived 2.3: a late-running master reverts to BACKUP) is not supported by vipkeeper; "
+        "remove it",
+    )
+
+
 def _preempt(draft: Draft, node: Node, ctx: Ctx) -> None:
     draft.set("nopreempt", False, node)  # keepalived: 'preempt' clears nopreempt
 
@@ -302,6 +314,11 @@ VRRP_INSTANCE_KEYWORDS: dict[str, Kw] = {
     "mcast_src_ip": Kw(_src_ip("mcast_src_ip", unicast=False), 1, 1),
     "unicast_peer": block(_unicast_peer),
     "authentication": block(_authentication),
+    "auth_hmac": block(auth_hmac_block),  # keepalived 2.4
+    "no_virtual_ipaddress": flag("no_vips"),  # keepalived 2.2.8
+    "owner_ignore_adverts": switch("owner_ignore_adverts"),  # keepalived 2.3.3
+    "timer_expired_backup": Kw(_timer_expired_backup, 0, 1),
+    "thread_timer_expired": Kw(_timer_expired_backup, 0, 1),
     "virtual_ipaddress": block(_vips("vips", sets_family=True)),
     "virtual_ipaddress_excluded": block(_vips("vips_excluded", sets_family=False)),
     "track_script": block(track_refs_handler("track_script", -254, 254, clamp_254=True)),

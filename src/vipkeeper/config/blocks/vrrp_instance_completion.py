@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from vipkeeper.config.blocks.auth_hmac import complete_auth_hmac
 from vipkeeper.config.blocks.shared import notify_of
 from vipkeeper.config.constants import (
     DEFAULT_MTU,
@@ -22,6 +23,18 @@ from vipkeeper.config.lexer import Token
 from vipkeeper.config.model import Authentication, GlobalDefs, IPAddress, TrackRef, VirtualAddress, VrrpInstance
 from vipkeeper.config.references import Trackables, expected, interface_refs, resolve_refs
 from vipkeeper.config.tree import Node
+
+
+def pass_trap_message(mode: str) -> str:
+    """The warning for ``authentication`` beside ``auth_hmac`` (``check`` and ``explain``)."""
+    return (
+        f"auth_hmac (mode {mode}) with authentication: keepalived 2.4.3 drops the legacy auth "
+        "('auth_hmac cannot be combined with authentication, dropping legacy auth') in every mode "
+        "and sends auth type 0, which its PASS peers reject: a PASS cluster rolled over to "
+        "receive-only splits into two masters.  vipkeeper keeps sending PASS until mode enforce and "
+        "accepts auth type 0 with a verified trailer, so vipkeeper-only clusters roll over without "
+        "a split; with keepalived 2.4 peers, remove 'authentication' everywhere first"
+    )
 
 
 def _round_to(value_us: int, unit_us: int) -> int:
@@ -86,19 +99,26 @@ class InstanceCompletion:
     def vips(self, family: int, version: int) -> tuple[list[VirtualAddress], list[VirtualAddress]]:
         vips: list[VirtualAddress] = list(self.v.get("vips", []))
         excluded: list[VirtualAddress] = list(self.v.get("vips_excluded", []))
+        allow_none = bool(self.v.get("no_vips"))
+        if allow_none and self.strict:
+            # keepalived 2.4.3 vrrp_complete_instance
+            self.warning("no_vips", "no_virtual_ipaddress and strict mode incompatible, clearing no_virtual_ipaddress")
+            allow_none = False
         if not vips:
-            if self.failed("virtual_ipaddress"):
-                pass
+            if self.failed("virtual_ipaddress") or allow_none:
+                pass  # keepalived 2.2.8 no_virtual_ipaddress: none is allowed, even with VRRPv3
             elif version == 3 or self.strict:
                 self.error("", "no virtual_ipaddress; at least one is required")
             else:
                 self.warning("", "no virtual_ipaddress; at least one is sensible")
         # At most as many addresses as fit in one advert (keepalived assumes a 1500 byte MTU
         # when it cannot ask the interface); the rest become excluded addresses.
+        # keepalived 2.4 reserves room for a signing auth_hmac's trailer (vrrp.c).
+        trailer = 28 if self.v.get("auth_hmac") and self.v.get("hmac_mode", "enforce") != "receive-only" else 0
         if family == 4:
-            max_addr = min(MAX_VIPS, (DEFAULT_MTU - (14 + 20 + 8 + (8 if version == 2 else 0))) // 4)
+            max_addr = min(MAX_VIPS, (DEFAULT_MTU - (14 + 20 + 8 + (8 if version == 2 else 0)) - trailer) // 4)
         else:
-            max_addr = min(MAX_VIPS, (DEFAULT_MTU - (14 + 40 + 8)) // 16)
+            max_addr = min(MAX_VIPS, (DEFAULT_MTU - (14 + 40 + 8) - trailer) // 16)
         if len(vips) > max_addr:
             self.warning(
                 "vips", f"{len(vips)} virtual addresses do not fit in an advert (max {max_addr}); the rest are excluded"
@@ -280,6 +300,17 @@ class InstanceCompletion:
             advert_us = rounded
         return advert_us // US_PER_CS
 
+    def owner_ignore_adverts(self, priority: int) -> bool:
+        """keepalived 2.3.3 vrrp_complete_instance: only for the address owner (priority 255)."""
+        value = bool(self.v.get("owner_ignore_adverts", self.g.vrrp_owner_ignore_adverts))
+        if value and priority != VRRP_PRIO_OWNER:
+            if "owner_ignore_adverts" in self.v:
+                self.warning(
+                    "owner_ignore_adverts", f"ignoring owner_ignore_adverts since priority is not {VRRP_PRIO_OWNER}"
+                )
+            return False
+        return value
+
     def tracking(self) -> tuple[tuple[TrackRef, ...], tuple[TrackRef, ...], tuple[TrackRef, ...]]:
         out: list[tuple[TrackRef, ...]] = []
         for kind in ("track_script", "track_file", "track_process"):
@@ -413,6 +444,12 @@ class InstanceCompletion:
             track_scripts, track_files, track_interfaces = self.address_owner_weights(
                 track_scripts, track_files, track_interfaces
             )
+        auth_hmac, hmac_ok = complete_auth_hmac(
+            self.d, self.ctx, self.me, strict=self.strict, advert_int_cs=advert_int_cs
+        )
+        self.ok = self.ok and hmac_ok
+        if auth_hmac is not None and auth is not None:
+            self.warning("authentication", pass_trap_message(auth_hmac.mode))
         if not self.ok:
             return None
         return VrrpInstance(
@@ -430,6 +467,7 @@ class InstanceCompletion:
             mcast_src_ip=v.get("mcast_src_ip"),
             unicast_peers=peers,
             auth=auth,
+            auth_hmac=auth_hmac,
             vips=tuple(vips),
             vips_excluded=tuple(vips_excluded),
             track_scripts=track_scripts,
@@ -448,7 +486,8 @@ class InstanceCompletion:
             down_timer_adverts=down_timer_adverts,
             lower_prio_no_advert=lower_prio_no_advert,
             higher_prio_send_advert=higher_prio_send_advert,
-            v3_checksum_as_v2=v.get("v3_checksum_as_v2", False),
+            v3_checksum_as_v2=v.get("v3_checksum_as_v2", g.v3_checksum_as_v2),
+            owner_ignore_adverts=self.owner_ignore_adverts(priority),
             old_unicast_checksum=v.get("old_unicast_checksum", "auto"),
             check_unicast_src=v.get("check_unicast_src", g.vrrp_check_unicast_src),
             strict=self.strict,

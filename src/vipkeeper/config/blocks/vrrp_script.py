@@ -10,7 +10,7 @@ from vipkeeper.config.constants import INT_MAX, UINT_MAX, US_PER_S
 from vipkeeper.config.keywords import Ctx, Draft, Handler, Kw, flag, integer
 from vipkeeper.config.model import GlobalDefs, VrrpScript
 from vipkeeper.config.tree import Node
-from vipkeeper.config.values import command_of, whole_number
+from vipkeeper.config.values import command_of, decimal_units
 
 
 def _script_command(draft: Draft, node: Node, ctx: Ctx) -> None:
@@ -27,14 +27,15 @@ def _script_command(draft: Draft, node: Node, ctx: Ctx) -> None:
 
 
 def _script_interval(key: str) -> Handler:
-    """vrrp_script interval/timeout: whole seconds (``read_unsigned_strvec``); 0 becomes 1."""
+    """vrrp_script interval/timeout: seconds with up to 3 decimal places (keepalived >= 2.3.2
+    read_decimal_unsigned_strvec; 2.2.7 took whole seconds); 0 becomes 1."""
 
     def handler(draft: Draft, node: Node, ctx: Ctx) -> None:
-        seconds = whole_number(node.args[0], 0, UINT_MAX // US_PER_S, node.name)
-        if seconds == 0:
+        ms = decimal_units(node.args[0], 3, 0, (UINT_MAX // US_PER_S) * 1000, node.name)
+        if ms == 0:
             ctx.warning(node.args[0], f"vrrp_script {node.name} must be greater than 0, using 1")
-            seconds = 1
-        draft.set(key, float(seconds), node)
+            ms = 1000
+        draft.set(key, ms / 1000, node)
 
     return handler
 
