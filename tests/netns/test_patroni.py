@@ -1,0 +1,228 @@
+"""vipkeeper beside a real Patroni cluster (issue 12, scenarios 1-3).
+
+One lab for the whole module: etcd 3.4 members E1..E3 (lab.etcd), Patroni 3.0 + PostgreSQL 15
+members A and B (lab.patroni), and vipkeeper on A and B with one instance that combines
+``vrrp_dcs`` in follow mode (Patroni's leader key names this host) with ``vrrp_pgsql`` (the
+local PostgreSQL is a writable primary): the seed's unicast pair, priorities 100/99.
+
+The tests run in order on the shared cluster (switchover, then failover, then partition); each
+starts from whoever leads now.  The VIP holders are sampled in every host's namespace every
+5 ms, and each host's PostgreSQL is asked every 10 ms whether it is writable."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from lab.conf import block, global_defs, vrrp_instance, vrrp_pgsql
+from lab.etcd import EtcdCluster, etcd_missing_reason
+from lab.netns import Lab
+from lab.nodes import Node
+from lab.patroni import PatroniCluster, WritableProbe, patroni_missing_reason
+from lab.pg import PORT
+from tests.conftest import unavailable
+from tests.netns.test_hostile import HolderSampler, states
+
+pytestmark = pytest.mark.netns
+
+VIP = "172.20.0.115"
+LOCAL_PG = f"host=127.0.0.1 port={PORT} user=postgres dbname=postgres"
+
+
+@dataclass
+class World:
+    lab: Lab
+    etcd: EtcdCluster
+    patroni: PatroniCluster
+    nodes: dict[str, Node]
+
+    def other(self, host: str) -> str:
+        return "B" if host == "A" else "A"
+
+    def logs(self) -> str:
+        out = [f"----- vipkeeper {h} -----\n" + "\n".join(n.log().splitlines()[-30:]) for h, n in self.nodes.items()]
+        return "\n".join([*out, self.patroni.logs()])
+
+
+def vipkeeper_conf(etcd: EtcdCluster, patroni: PatroniCluster, host: str) -> str:
+    """The README's Patroni setup: follow the leader key, and require a writable primary."""
+    me = patroni[host].addr
+    peer = patroni["B" if host == "A" else "A"]
+    return (
+        global_defs("vrrp_garp_master_delay 1")
+        + block(
+            "vrrp_dcs leader",
+            [
+                f"endpoints {' '.join(etcd.endpoints)}",
+                f"key {patroni.leader_key}",
+                f"value {host}",
+                "interval 0.5",
+                "timeout 0.5",
+            ],
+        )  # fmt: skip
+        + vrrp_pgsql(
+            "chk_pg",
+            LOCAL_PG,
+            interval="0.2",
+            timeout="1",
+            rise=1,
+            fall=1,
+            weight=0,
+            peer_conninfo=[f"host={peer.addr} port={PORT} user=postgres dbname=postgres"],
+            data_directory=patroni[host].data,
+        )  # fmt: skip
+        + vrrp_instance(
+            "VI_1",
+            state="MASTER" if host == "A" else "BACKUP",
+            vrid=51,
+            priority=100 if host == "A" else 99,
+            advert_int="1",
+            unicast_src=me,
+            unicast_peers=[peer.addr],
+            auth_pass="1111",
+            extra=["fast_preempt"],
+            vips=[VIP],
+            track_script=["leader", "chk_pg"],
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def world(lab_registry, tmp_path_factory) -> Iterator[World]:
+    reason = etcd_missing_reason() or patroni_missing_reason()
+    if reason:
+        unavailable(reason)
+    lab = Lab(("A", "B", "E1", "E2", "E3"), ipv6=False, observer=False)
+    lab_registry.extend(lab.namespaces)
+    tmp: Path = tmp_path_factory.mktemp("patroni")
+    etcd = EtcdCluster(lab, ["E1", "E2", "E3"])
+    patroni: PatroniCluster | None = None
+    nodes: dict[str, Node] = {}
+    try:
+        etcd.start()
+        patroni = PatroniCluster(lab, etcd, ("A", "B")).start()
+        for h in ("A", "B"):
+            node = Node(lab, h, tmp / secrets.token_hex(3))
+            node.write_config(vipkeeper_conf(etcd, patroni, h))
+            node.start(log_level="info")
+            nodes[h] = node
+        w = World(lab, etcd, patroni, nodes)
+        assert lab.wait_for(lambda: lab.holders(VIP) == ["A"], 30), w.logs()
+        yield w
+    finally:
+        try:
+            for n in nodes.values():
+                n.stop()
+        finally:
+            try:
+                if patroni is not None:
+                    patroni.close()
+            finally:
+                try:
+                    etcd.close()
+                finally:
+                    lab.close()
+
+
+def two_holders(sampler: HolderSampler) -> list[tuple[float, float]]:
+    return sampler.episodes(VIP, lambda held: len(held) > 1)
+
+
+def first_holding(sampler: HolderSampler, host: str, after: float) -> float | None:
+    return next((t for t, h in sampler.samples if t >= after and host in h[VIP]), None)
+
+
+def last_holding(sampler: HolderSampler, host: str) -> float | None:
+    return max((t for t, h in sampler.samples if host in h[VIP]), default=None)
+
+
+def current_leader(w: World) -> str:
+    leader = w.patroni.leader()
+    assert leader in ("A", "B"), w.logs()
+    assert w.patroni.wait_healthy(leader, 60), w.logs()
+    assert w.lab.wait_for(lambda: w.lab.holders(VIP) == [leader], 20), w.logs()
+    return leader
+
+
+def test_healthy_vip_on_the_leader_only_and_switchover_waits_for_a_writable_primary(world: World) -> None:
+    w = world
+    old = current_leader(w)
+    new = w.other(old)
+    with (
+        HolderSampler(w.lab, ("A", "B"), [VIP], interval_s=0.005) as sampler,
+        WritableProbe(w.lab, new, LOCAL_PG) as probe,
+    ):
+        time.sleep(1.0)
+        assert all(h[VIP] == [old] for _t, h in sampler.samples), "the VIP is not on the leader only"
+        assert states(w.nodes[old], w.nodes[new]) == ["MASTER", "FAULT"]
+        t0 = time.monotonic()
+        w.patroni.switchover(old, new)
+        assert w.lab.wait_for(lambda: sampler.latest(VIP) == [new], 30, 0.01), w.logs()
+        time.sleep(0.5)
+    assert two_holders(sampler) == [], two_holders(sampler)
+    t_vip = first_holding(sampler, new, t0)
+    t_writable = probe.first("writable", t0)
+    assert t_vip is not None and t_writable is not None
+    # every question the new leader's PostgreSQL was asked after the VIP arrived: writable
+    late_readonly = [(t, s) for t, s in probe.records if t >= t_vip and s != "writable"]
+    assert late_readonly == [], (late_readonly[:5], w.logs())
+    print(
+        f"switchover {old} -> {new}: {new} writable {t_writable - t0:.3f} s after patronictl started, "
+        f"VIP on {new} {t_vip - t0:.3f} s after it ({(t_vip - t_writable) * 1000:+.0f} ms from writable)"
+    )
+    assert w.patroni.leader() == new
+
+
+def test_failover_leader_crash_vip_follows(world: World) -> None:
+    w = world
+    old = current_leader(w)
+    new = w.other(old)
+    with HolderSampler(w.lab, ("A", "B"), [VIP], interval_s=0.005) as sampler:
+        t0 = time.monotonic()
+        w.patroni[old].kill()  # Patroni and PostgreSQL SIGKILLed: the key stays until its lease runs out
+        assert w.lab.wait_for(lambda: sampler.latest(VIP) == [new], 30, 0.01), w.logs()
+        t_new = first_holding(sampler, new, t0)
+        t_old = last_holding(sampler, old)
+    assert two_holders(sampler) == [], two_holders(sampler)
+    assert w.patroni.leader() == new
+    assert t_new is not None and t_old is not None
+    print(f"failover: {old} crashed; VIP off {old} after {t_old - t0:.3f} s, on {new} after {t_new - t0:.3f} s")
+    # the crashed member comes back as a replica of the new leader; the VIP stays
+    w.patroni[old].start()
+    assert w.patroni.wait_healthy(new, 90), w.logs()
+    assert w.lab.holders(VIP) == [new] and states(w.nodes[new], w.nodes[old]) == ["MASTER", "FAULT"]
+
+
+def test_partitioned_leader_releases_before_the_new_leader_takes_over(world: World) -> None:
+    w = world
+    old = current_leader(w)
+    new = w.other(old)
+    with HolderSampler(w.lab, ("A", "B"), [VIP], interval_s=0.005) as sampler:
+        t0 = time.monotonic()
+        w.lab.detach(old)  # cut off from the other host and from every etcd member
+        try:
+            assert w.lab.wait_for(lambda: sampler.latest(VIP) == [new], 40, 0.02), w.logs()
+            leader_after = w.patroni.leader()
+        finally:
+            w.lab.attach(old)
+        t_old = last_holding(sampler, old)
+        t_new = first_holding(sampler, new, t0)
+    assert two_holders(sampler) == [], two_holders(sampler)
+    assert leader_after == new
+    assert t_old is not None and t_new is not None
+    gaps = sorted(b - a for (a, _), (b, _) in zip(sampler.samples, sampler.samples[1:], strict=False))
+    print(
+        f"partition: {old} released the VIP {t_old - t0:.3f} s after the cut, {new} held it "
+        f"{t_new - t0:.3f} s after it (Patroni ttl 6 s); sampling gaps median {gaps[len(gaps) // 2] * 1000:.1f} ms, "
+        f"max {gaps[-1] * 1000:.0f} ms"
+    )
+    assert gaps[len(gaps) // 2] <= 0.02
+    assert t_new - t_old >= max(0.3, 2 * gaps[-1])
+    # healed: the old leader rejoins as a replica, the VIP stays on the new one
+    assert w.patroni.wait_healthy(new, 90), w.logs()
+    assert w.lab.holders(VIP) == [new]
