@@ -45,6 +45,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from lab.conf import block, global_defs, vrrp_instance, vrrp_pgsql
 from lab.etcd import EtcdCluster
 from lab.netns import Lab, LabError
 from lab.pg import PG_BIN, PORT, _pid_alive, _set_subreaper, _wait_pid_gone, pg_unavailable_reason
@@ -52,6 +53,7 @@ from lab.pg import PG_BIN, PORT, _pid_alive, _set_subreaper, _wait_pid_gone, pg_
 PATRONI = "/usr/bin/patroni"
 PATRONICTL = "/usr/bin/patronictl"
 REST_PORT = 8008
+LOCAL_PG = f"host=127.0.0.1 port={PORT} user=postgres dbname=postgres"
 TTL_S = 6
 LOOP_WAIT_S = 1
 RETRY_TIMEOUT_S = 2
@@ -66,6 +68,52 @@ def patroni_missing_reason() -> str | None:
 
 class PatroniError(LabError):
     pass
+
+
+def vipkeeper_conf(etcd: EtcdCluster, patroni: PatroniCluster, host: str, vip: str) -> str:
+    """vipkeeper beside Patroni, as the README shows it: one instance whose VIP needs both
+    ``vrrp_dcs`` in follow mode (the leader key names this host) and ``vrrp_pgsql`` (the local
+    PostgreSQL is a writable primary); the seed's unicast pair, priorities 100 (first host) / 99."""
+    first, *_ = patroni.members
+    me = patroni[host]
+    peers = [m for h, m in patroni.members.items() if h != host]
+    return (
+        global_defs("vrrp_garp_master_delay 1")
+        + block(
+            "vrrp_dcs leader",
+            [
+                f"endpoints {' '.join(etcd.endpoints)}",
+                f"key {patroni.leader_key}",
+                f"value {host}",
+                "interval 0.5",
+                "timeout 0.5",
+            ],
+        )  # fmt: skip
+        + vrrp_pgsql(
+            "chk_pg",
+            LOCAL_PG,
+            interval="0.2",
+            timeout="1",
+            rise=1,
+            fall=1,
+            weight=0,
+            peer_conninfo=[f"host={p.addr} port={PORT} user=postgres dbname=postgres" for p in peers],
+            data_directory=me.data,
+        )  # fmt: skip
+        + vrrp_instance(
+            "VI_1",
+            state="MASTER" if host == first else "BACKUP",
+            vrid=51,
+            priority=100 if host == first else 99,
+            advert_int="1",
+            unicast_src=me.addr,
+            unicast_peers=[p.addr for p in peers],
+            auth_pass="1111",
+            extra=["fast_preempt"],
+            vips=[vip],
+            track_script=["leader", "chk_pg"],
+        )
+    )
 
 
 @dataclass
@@ -158,12 +206,14 @@ class PatroniCluster:
     """Patroni members on ``hosts`` of ``lab`` over ``etcd``; :meth:`start` waits until the first
     host leads and every other host streams from it."""
 
-    def __init__(self, lab: Lab, etcd: EtcdCluster, hosts: tuple[str, ...] = ("A", "B")) -> None:
+    def __init__(self, lab: Lab, etcd: EtcdCluster, hosts: tuple[str, ...] = ("A", "B"), *, ttl_s: int = TTL_S,
+                 retry_timeout_s: int = RETRY_TIMEOUT_S) -> None:  # fmt: skip
         why = patroni_missing_reason()
         if why:
             raise PatroniError(why)
         self.lab = lab
         self.etcd = etcd
+        self.ttl_s, self.retry_timeout_s = ttl_s, retry_timeout_s
         self.scope = f"vk-{lab.tag}"
         self.pw = pwd.getpwnam("postgres")
         self.base = Path(tempfile.mkdtemp(prefix=f"vipkeeper-patroni-{lab.tag}-"))
@@ -238,9 +288,9 @@ class PatroniCluster:
             "watchdog": {"mode": "off"},
             "bootstrap": {
                 "dcs": {
-                    "ttl": TTL_S,
+                    "ttl": self.ttl_s,
                     "loop_wait": LOOP_WAIT_S,
-                    "retry_timeout": RETRY_TIMEOUT_S,
+                    "retry_timeout": self.retry_timeout_s,
                     "maximum_lag_on_failover": 1048576,
                     "postgresql": {"use_pg_rewind": True, "use_slots": False, "parameters": params},
                 },

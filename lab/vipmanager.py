@@ -77,10 +77,10 @@ while True:
 class V2Mirror:
     """Copies the v3 ``key`` into etcd's v2 key space, from ``host``'s namespace, through the
     member ``via``.  ``events`` are (monotonic time the v3 change was seen, 'put' | 'delete' |
-    'sync' | 'error', value)."""
+    'sync' | 'error', value, seconds the v2 copy took)."""
 
     def __init__(self, lab: Lab, etcd: EtcdCluster, key: str, *, host: str, via: str) -> None:
-        self.events: list[tuple[float, str, str]] = []
+        self.events: list[tuple[float, str, str, float]] = []
         self.proc = lab.popen(
             host, [sys.executable, "-c", _MIRROR, etcd.client_url(via), key],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
@@ -94,7 +94,8 @@ class V2Mirror:
         for line in self.proc.stdout:
             parts = line.rstrip("\n").split(" ")
             with contextlib.suppress(ValueError, IndexError):
-                self.events.append((float(parts[0]), parts[1], parts[2] if len(parts) > 2 else ""))
+                copy_s = float(parts[3]) if len(parts) > 3 and parts[1] in ("put", "delete") else 0.0
+                self.events.append((float(parts[0]), parts[1], parts[2] if len(parts) > 2 else "", copy_s))
                 if parts[1] == "sync":
                     self._synced.set()
 
@@ -103,7 +104,7 @@ class V2Mirror:
 
     def moved(self, value: str, after: float) -> float | None:
         """When the key was (first, after ``after``) seen naming ``value``."""
-        return next((t for t, kind, v in list(self.events) if t >= after and kind == "put" and v == value), None)
+        return next((t for t, kind, v, _c in list(self.events) if t >= after and kind == "put" and v == value), None)
 
     def stop(self) -> None:
         if self.proc.poll() is None:

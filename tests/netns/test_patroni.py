@@ -19,12 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from lab.conf import block, global_defs, vrrp_instance, vrrp_pgsql
 from lab.etcd import EtcdCluster, etcd_missing_reason
 from lab.netns import Lab
 from lab.nodes import Node
-from lab.patroni import PatroniCluster, WritableProbe, patroni_missing_reason
-from lab.pg import PORT
+from lab.patroni import LOCAL_PG, PatroniCluster, WritableProbe, patroni_missing_reason, vipkeeper_conf
 from lab.vipmanager import V2Mirror, VipManager, vip_manager_missing_reason
 from tests.conftest import unavailable
 from tests.netns.test_hostile import HolderSampler, states
@@ -33,7 +31,6 @@ pytestmark = pytest.mark.netns
 
 VIP = "172.20.0.115"
 VIP_VM = "172.20.0.215"  # vip-manager's, beside vipkeeper's on the same hosts and key
-LOCAL_PG = f"host=127.0.0.1 port={PORT} user=postgres dbname=postgres"
 
 
 @dataclass
@@ -55,49 +52,6 @@ class World:
         return "\n".join([*out, *vm, self.patroni.logs()])
 
 
-def vipkeeper_conf(etcd: EtcdCluster, patroni: PatroniCluster, host: str) -> str:
-    """The README's Patroni setup: follow the leader key, and require a writable primary."""
-    me = patroni[host].addr
-    peer = patroni["B" if host == "A" else "A"]
-    return (
-        global_defs("vrrp_garp_master_delay 1")
-        + block(
-            "vrrp_dcs leader",
-            [
-                f"endpoints {' '.join(etcd.endpoints)}",
-                f"key {patroni.leader_key}",
-                f"value {host}",
-                "interval 0.5",
-                "timeout 0.5",
-            ],
-        )  # fmt: skip
-        + vrrp_pgsql(
-            "chk_pg",
-            LOCAL_PG,
-            interval="0.2",
-            timeout="1",
-            rise=1,
-            fall=1,
-            weight=0,
-            peer_conninfo=[f"host={peer.addr} port={PORT} user=postgres dbname=postgres"],
-            data_directory=patroni[host].data,
-        )  # fmt: skip
-        + vrrp_instance(
-            "VI_1",
-            state="MASTER" if host == "A" else "BACKUP",
-            vrid=51,
-            priority=100 if host == "A" else 99,
-            advert_int="1",
-            unicast_src=me,
-            unicast_peers=[peer.addr],
-            auth_pass="1111",
-            extra=["fast_preempt"],
-            vips=[VIP],
-            track_script=["leader", "chk_pg"],
-        )
-    )
-
-
 @pytest.fixture(scope="module")
 def world(lab_registry, tmp_path_factory) -> Iterator[World]:
     reason = etcd_missing_reason() or patroni_missing_reason() or vip_manager_missing_reason()
@@ -116,7 +70,7 @@ def world(lab_registry, tmp_path_factory) -> Iterator[World]:
         patroni = PatroniCluster(lab, etcd, ("A", "B")).start()
         for h in ("A", "B"):
             node = Node(lab, h, tmp / secrets.token_hex(3))
-            node.write_config(vipkeeper_conf(etcd, patroni, h))
+            node.write_config(vipkeeper_conf(etcd, patroni, h, VIP))
             node.start(log_level="info")
             nodes[h] = node
         mirror = V2Mirror(lab, etcd, patroni.leader_key, host="E1", via="E1")
