@@ -13,9 +13,10 @@ PROFILE ?= default
 # what make deb needs (dh-virtualenv builds the package's virtualenv; rst2man the man pages)
 DEB_BUILD_PKGS := dpkg-dev build-essential debhelper dh-virtualenv python3-venv python3-docutils
 # make test: the integration tests' tools, a real Prometheus (promtool too), a real etcd 3.4
-# (the vrrp_dcs lab: server and etcdctl), man, nftables (accept/no_accept), and make deb's
+# (the vrrp_dcs lab: server and etcdctl), Patroni 3.0 and vip-manager 1.0 (the vrrp_dcs lab's
+# Patroni cluster and the anchor to beat), man, nftables (accept/no_accept), and make deb's
 APT_PKGS := iproute2 keepalived tcpdump tshark postgresql-15 postgresql-15-repmgr procps \
-            prometheus etcd-server etcd-client man-db nftables $(DEB_BUILD_PKGS)
+            prometheus etcd-server etcd-client patroni vip-manager man-db nftables $(DEB_BUILD_PKGS)
 
 # $(call apt_install,PACKAGES): install the missing ones (apt-get update once, only if needed)
 define apt_install
@@ -35,6 +36,8 @@ sysdeps:
 	-@systemctl disable --now keepalived >/dev/null 2>&1 || true
 	-@systemctl disable --now prometheus >/dev/null 2>&1 || true
 	-@systemctl disable --now etcd >/dev/null 2>&1 || true
+	-@systemctl disable --now patroni >/dev/null 2>&1 || true
+	-@systemctl disable --now vip-manager >/dev/null 2>&1 || true
 
 deb-deps:
 	$(call apt_install,$(DEB_BUILD_PKGS))

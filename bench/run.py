@@ -9,6 +9,8 @@ daemon kind after the other, on one namespace lab (hosts A and B, an observer), 
   jitter_idle, jitter_load, jitter_load_rt              master's advert gaps at advert_int 0.01
                                                         (idle; 2 CPU hogs; hogs + vrrp_rt_priority)
   pg_promote                                            bench/pg_promote.py, if present
+  dcs_switchover, dcs_partition, dcs_blip               vrrp_dcs beside vip-manager on a Patroni lab
+                                                        (bench/dcs.py; only when --only names them)
 
 ``--only`` takes record names or their prefixes (``failover``, ``jitter``, ``cpu``...).
 Results go to ``bench/results/<date>.json`` and ``.png``; the table is printed at the end.
@@ -28,7 +30,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import failover, jitter, scale
+from bench import dcs, failover, jitter, scale
 from bench.common import KINDS, NetCtl, master_down_s, skew_s
 from bench.pg import run_pg_hook
 from bench.report import (
@@ -366,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
                                     )
                 finally:
                     net.close()
+        if args.only_list and any(wanted(args, n) for n in dcs.NAMES):
+            records.extend(dcs.run_dcs(trials=args.trials, log=log, wanted=lambda n: wanted(args, n)))
         if wanted(args, "pg_promote"):
             log("== pg_promote")
             records.extend(run_pg_hook(quick=args.quick, trials=args.trials, timeout_s=args.pg_timeout, log=log))

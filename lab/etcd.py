@@ -39,8 +39,9 @@ def etcd_missing_reason() -> str | None:
 class EtcdCluster:
     """Members on ``hosts`` of ``lab``; :meth:`start` waits until the cluster has a leader."""
 
-    def __init__(self, lab: Lab, hosts: Sequence[str]) -> None:
+    def __init__(self, lab: Lab, hosts: Sequence[str], *, enable_v2: bool = False) -> None:
         self.lab = lab
+        self.enable_v2 = enable_v2  # the v2 API too (vip-manager 1.0 reads only v2; lab.vipmanager)
         self.hosts = list(hosts)
         self.tag = lab.tag
         self.token = f"vk-etcd-{lab.tag}-{os.getpid()}"
@@ -82,6 +83,7 @@ class EtcdCluster:
             "--election-timeout", "500",
             "--logger", "zap",
             "--log-level", "warn",
+            *(["--enable-v2=true"] if self.enable_v2 else []),
         ]  # fmt: skip
 
     def start_member(self, host: str) -> None:
