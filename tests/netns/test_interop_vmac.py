@@ -10,6 +10,9 @@ vipkeeper as the higher-priority host, once with keepalived.  What a user checks
 3. failover: the master's link goes down, the VIP moves to the other host's macvlan within
    about Master_Down_Interval; the higher priority comes back and preempts;
 4. stop: vipkeeper deletes its macvlan and restores the base interface's ARP settings.
+
+Host A starts with ``net.ipv4.conf.all.rp_filter=1`` (strict): while vipkeeper runs, ``all`` is
+0 and every interface at least 1 (the macvlan 0), as keepalived does; all restored at stop.
 """
 
 from __future__ import annotations
@@ -92,6 +95,7 @@ def test_use_vmac_interop(lab: Lab, tmp_path: Path, master: str) -> None:
     mdi_low_s = master_down_us(3, LOW, 10) / 1e6
     base_arp = {h: (sysctl(lab, h, "net.ipv4.conf.eth0.arp_ignore"), sysctl(lab, h, "net.ipv4.conf.eth0.arp_filter"))
                 for h in ("A", "B")}  # fmt: skip
+    lab.run("A", "sysctl", "-qw", "net.ipv4.conf.all.rp_filter=1")
     cap = lab.capture("observer", "ip proto 112 or arp")
     high = start(lab, tmp_path, host_of[master], master, conf(HIGH, "MASTER"), HIGH)
     low: Side | None = None
@@ -107,6 +111,8 @@ def test_use_vmac_interop(lab: Lab, tmp_path: Path, master: str) -> None:
         vk = high if master == "vipkeeper" else low
         assert sysctl(lab, vk.host, "net.ipv4.conf.eth0.arp_ignore") == "1"
         assert sysctl(lab, vk.host, "net.ipv4.conf.vrrp/51.rp_filter") == "0"
+        assert sysctl(lab, "A", "net.ipv4.conf.all.rp_filter") == "0"
+        assert sysctl(lab, "A", "net.ipv4.conf.eth0.rp_filter") == "1"
         end = time.monotonic() + max(1.0, 2 * mdi_low_s)
         while time.monotonic() < end:  # the backup hears the master through its macvlan
             assert where(lab, VIP) == [(high.host, VMAC_IF)]
@@ -151,6 +157,8 @@ def test_use_vmac_interop(lab: Lab, tmp_path: Path, master: str) -> None:
     assert (sysctl(lab, "A", "net.ipv4.conf.eth0.arp_ignore"), sysctl(lab, "A", "net.ipv4.conf.eth0.arp_filter")) == (
         base_arp["A"]
     )
+    assert sysctl(lab, "A", "net.ipv4.conf.all.rp_filter") == "1"
+    assert sysctl(lab, "A", "net.ipv4.conf.eth0.rp_filter") == "0"
     assert where(lab, VIP) == []
     sides = {high.kind: high, low.kind: low}  # type: ignore[union-attr]
     assert keepalived_complaints(sides["keepalived"], tmp_path) == [], sides["keepalived"].node.log()

@@ -13,6 +13,10 @@ keepalived's facts, followed here:
   ``promote_secondaries=1``; on the base interface ``arp_ignore=1`` and ``arp_filter=1``,
   the old values restored when its last macvlan goes (vrrp_if_config.c); IPv6 is disabled on
   the macvlan (no link-local address, no MLD/DAD from the virtual MAC);
+- IPv4, when ``net.ipv4.conf.all.rp_filter`` is set (the kernel uses the larger of ``all`` and
+  the interface's, so the macvlan's 0 would not count): every interface's and ``default``'s
+  ``rp_filter`` is raised to it and ``all`` set to 0; restored at stop where still ours
+  (vrrp_if_config.c clear_rp_filter / restore_rp_filter);
 - it is brought up after those settings and deleted at stop.
 
 pyroute2 is imported inside the functions: only a configuration with ``use_vmac`` loads it.
@@ -21,6 +25,7 @@ pyroute2 is imported inside the functions: only a configuration with ``use_vmac`
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,6 +94,8 @@ class Vmacs:
     def __init__(self) -> None:
         self._ours: dict[str, tuple[int, str]] = {}  # vmac name -> (its ifindex, its base's name)
         self._bases: dict[str, _Base] = {}
+        self._all_rp_filter: int | None = None  # all.rp_filter we cleared, to restore
+        self._rp_filter_raised: dict[str, int] = {}  # interface (or "default") -> its old rp_filter
 
     def __contains__(self, ifname: str) -> bool:
         return ifname in self._ours
@@ -141,6 +148,8 @@ class Vmacs:
             write_sysctl("ipv6", name, "disable_ipv6", 1)
         if family != 4:
             return
+        if self._all_rp_filter is None:
+            self._clear_rp_filter()
         for key, value in _VMAC_IPV4:
             write_sysctl("ipv4", name, key, value)
         base = self._bases.get(base_ifname)
@@ -179,6 +188,36 @@ class Vmacs:
     async def delete_all(self) -> None:
         for name in list(self._ours):
             await self.delete(name)
+        self._restore_rp_filter()
+
+    def _clear_rp_filter(self) -> None:
+        all_rp = read_sysctl("ipv4", "all", "rp_filter")
+        if not all_rp:
+            return
+        self._all_rp_filter = all_rp
+        try:
+            names = [n for n in os.listdir(f"{_SYSCTL}/ipv4/conf") if n != "all"]
+        except OSError:
+            names = ["default"]
+        for name in names:
+            old = read_sysctl("ipv4", name, "rp_filter")
+            if old is not None and old < all_rp:
+                write_sysctl("ipv4", name, "rp_filter", all_rp)
+                self._rp_filter_raised[name] = old
+        log.info("use_vmac: net.ipv4.conf.all.rp_filter %d -> 0 (the other interfaces raised to %d)", all_rp, all_rp)
+        write_sysctl("ipv4", "all", "rp_filter", 0)
+
+    def _restore_rp_filter(self) -> None:
+        """Put back what we changed, where nobody changed it since (keepalived restore_rp_filter)."""
+        if self._all_rp_filter is None:
+            return
+        all_rp, self._all_rp_filter = self._all_rp_filter, None
+        if read_sysctl("ipv4", "all", "rp_filter") == 0:
+            write_sysctl("ipv4", "all", "rp_filter", all_rp)
+        for name, old in self._rp_filter_raised.items():
+            if read_sysctl("ipv4", name, "rp_filter") == all_rp:
+                write_sysctl("ipv4", name, "rp_filter", old)
+        self._rp_filter_raised = {}
 
 
 async def _link(ipr: Any, name: str) -> Any:
