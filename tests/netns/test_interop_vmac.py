@@ -1,12 +1,13 @@
 """``use_vmac`` between vipkeeper and keepalived 2.2.7, both directions (issue 13).
 
 Host A runs vipkeeper, host B keepalived, both with ``use_vmac`` on VRID 51; once with
-vipkeeper as the higher-priority host, once with keepalived.  What a user checks:
+vipkeeper as the higher-priority host, once with keepalived; VRRPv3 over IPv4 and over IPv6.
+What a user checks:
 
 1. one holder: the VIP is on the master's macvlan ``vrrp.51`` (mode private, MAC
-   00:00:5e:00:01:33), on no other interface of either host;
-2. on the wire (the observer's capture): every advert and every gratuitous ARP has the
-   virtual MAC as its Ethernet source (and ARP sender), from both daemons;
+   00:00:5e:00:01:33, IPv6 00:00:5e:00:02:33), on no other interface of either host;
+2. on the wire (the observer's capture): every advert and every gratuitous ARP / unsolicited
+   NA has the virtual MAC as its Ethernet source (and ARP sender), from both daemons;
 3. failover: the master's link goes down, the VIP moves to the other host's macvlan within
    about Master_Down_Interval; the higher priority comes back and preempts;
 4. stop: vipkeeper deletes its macvlan and restores the base interface's ARP settings.
@@ -36,10 +37,10 @@ from vipkeeper.core.timers import master_down_us
 
 pytestmark = [pytest.mark.netns, pytest.mark.keepalived]
 
-VIP = "172.20.0.115"
+VIPS = {4: "172.20.0.115", 6: "fd00:20::115"}
 VRID = 51
 VMAC_IF = "vrrp.51"
-VMAC = bytes.fromhex("00005e000133")  # RFC 5798 §7.3: 00-00-5E-00-01-{VRID}
+VMACS = {4: bytes.fromhex("00005e000133"), 6: bytes.fromhex("00005e000233")}  # RFC 5798 §7.3
 ADVERT_INT = "0.1"
 
 
@@ -49,10 +50,10 @@ def _tools() -> None:
     require_binary("tcpdump")
 
 
-def conf(priority: int, state: str) -> str:
+def conf(priority: int, state: str, vip: str) -> str:
     return global_defs("vrrp_garp_master_delay 1", "vrrp_garp_master_repeat 2") + vrrp_instance(
         "VI_V", state=state, vrid=VRID, priority=priority, advert_int=ADVERT_INT, version=3,
-        extra=["use_vmac"], vips=[VIP],
+        extra=["use_vmac"], vips=[vip],
     )  # fmt: skip
 
 
@@ -68,6 +69,15 @@ def where(lab: Lab, vip: str) -> list[tuple[str, str]]:
     return out
 
 
+def link_local(lab: Lab, host: str) -> str:
+    proc = subprocess.run(
+        ["ip", "-n", lab.ns(host), "-j", "-6", "addr", "show", "dev", "eth0", "scope", "link"],
+        capture_output=True,
+        text=True,
+    )
+    return next(a["local"] for link in json.loads(proc.stdout) for a in link["addr_info"] if "local" in a)
+
+
 def links(lab: Lab, host: str) -> dict[str, dict]:
     proc = subprocess.run(["ip", "-n", lab.ns(host), "-d", "-j", "link", "show"], capture_output=True, text=True)
     return {link["ifname"]: link for link in json.loads(proc.stdout or "[]")}
@@ -77,56 +87,66 @@ def sysctl(lab: Lab, host: str, key: str) -> str:
     return lab.run(host, "sysctl", "-n", key).stdout.strip()
 
 
-def arp_frames(frames: list[tuple[float, bytes]]) -> list[tuple[bytes, bytes, str]]:
-    """(Ethernet source, ARP sender MAC, ARP sender IP) of each gratuitous ARP captured."""
+def announcements(frames: list[tuple[float, bytes]]) -> list[tuple[bytes, bytes, str]]:
+    """(Ethernet source, sender MAC, address) of each gratuitous ARP and unsolicited NA captured
+    (the NA's target link-layer address option is its sender MAC)."""
     out = []
     for _, f in frames:
-        if len(f) >= 42 and struct.unpack_from("!H", f, 12)[0] == 0x0806:
+        ethertype = struct.unpack_from("!H", f, 12)[0] if len(f) >= 14 else 0
+        if ethertype == 0x0806 and len(f) >= 42:
             sha, spa, tpa = f[22:28], f[28:32], f[38:42]
             if spa == tpa:
                 out.append((f[6:12], sha, str(ipaddress.IPv4Address(spa))))
+        elif ethertype == 0x86DD and len(f) >= 86 and f[20] == 58 and f[54] == 136:  # ICMPv6 NA
+            target = str(ipaddress.IPv6Address(f[62:78]))
+            opt_mac = f[80:86] if f[78] == 2 else b""
+            out.append((f[6:12], opt_mac, target))
     return out
 
 
+@pytest.mark.parametrize("family", [4, 6])
 @pytest.mark.parametrize("master", ["vipkeeper", "keepalived"])
-def test_use_vmac_interop(lab: Lab, tmp_path: Path, master: str) -> None:
+def test_use_vmac_interop(lab: Lab, tmp_path: Path, master: str, family: int) -> None:
+    vip, vmac = VIPS[family], VMACS[family]
     host_of = {"vipkeeper": "A", "keepalived": "B"}
     low_kind = "keepalived" if master == "vipkeeper" else "vipkeeper"
     mdi_low_s = master_down_us(3, LOW, 10) / 1e6
     base_arp = {h: (sysctl(lab, h, "net.ipv4.conf.eth0.arp_ignore"), sysctl(lab, h, "net.ipv4.conf.eth0.arp_filter"))
                 for h in ("A", "B")}  # fmt: skip
+    sources_of = {str(lab.host(h).ip4) if family == 4 else link_local(lab, h): k for k, h in host_of.items()}
     lab.run("A", "sysctl", "-qw", "net.ipv4.conf.all.rp_filter=1")
-    cap = lab.capture("observer", "ip proto 112 or arp")
-    high = start(lab, tmp_path, host_of[master], master, conf(HIGH, "MASTER"), HIGH)
+    cap = lab.capture("observer", "ip proto 112 or arp or ip6 proto 112 or icmp6")
+    high = start(lab, tmp_path, host_of[master], master, conf(HIGH, "MASTER", vip), HIGH)
     low: Side | None = None
     try:
         # 1. one holder, on its macvlan
-        assert lab.wait_for(lambda: where(lab, VIP) == [(high.host, VMAC_IF)], 15), high.node.log()
-        low = start(lab, tmp_path, host_of[low_kind], low_kind, conf(LOW, "BACKUP"), LOW)
+        assert lab.wait_for(lambda: where(lab, vip) == [(high.host, VMAC_IF)], 15), high.node.log()
+        low = start(lab, tmp_path, host_of[low_kind], low_kind, conf(LOW, "BACKUP", vip), LOW)
         low.wait_backup()
         for host in ("A", "B"):
             vm = links(lab, host)[VMAC_IF]
-            assert bytes.fromhex(vm["address"].replace(":", "")) == VMAC, vm
+            assert bytes.fromhex(vm["address"].replace(":", "")) == vmac, vm
             assert vm["linkinfo"]["info_kind"] == "macvlan" and vm["linkinfo"]["info_data"]["mode"] == "private", vm
         vk = high if master == "vipkeeper" else low
-        assert sysctl(lab, vk.host, "net.ipv4.conf.eth0.arp_ignore") == "1"
-        assert sysctl(lab, vk.host, "net.ipv4.conf.vrrp/51.rp_filter") == "0"
-        assert sysctl(lab, "A", "net.ipv4.conf.all.rp_filter") == "0"
-        assert sysctl(lab, "A", "net.ipv4.conf.eth0.rp_filter") == "1"
+        if family == 4:
+            assert sysctl(lab, vk.host, "net.ipv4.conf.eth0.arp_ignore") == "1"
+            assert sysctl(lab, vk.host, "net.ipv4.conf.vrrp/51.rp_filter") == "0"
+            assert sysctl(lab, "A", "net.ipv4.conf.all.rp_filter") == "0"
+            assert sysctl(lab, "A", "net.ipv4.conf.eth0.rp_filter") == "1"
         end = time.monotonic() + max(1.0, 2 * mdi_low_s)
         while time.monotonic() < end:  # the backup hears the master through its macvlan
-            assert where(lab, VIP) == [(high.host, VMAC_IF)]
+            assert where(lab, vip) == [(high.host, VMAC_IF)]
             time.sleep(0.05)
         assert low.masters() == 0, low.node.log()
 
         # 3. failover and preemption
         lab.set_link(high.host, False)
-        failover = time_until(lambda: where(lab, VIP) == [(low.host, VMAC_IF)], 15)
+        failover = time_until(lambda: where(lab, vip) == [(low.host, VMAC_IF)], 15)
         assert failover is not None, low.node.log()
         assert failover < mdi_low_s + 0.6, failover
         time.sleep(1.5)  # the new master's delayed GARP burst (vrrp_garp_master_delay 1)
         lab.set_link(high.host, True)
-        assert lab.wait_for(lambda: where(lab, VIP) == [(high.host, VMAC_IF)], 15), high.node.log()
+        assert lab.wait_for(lambda: where(lab, vip) == [(high.host, VMAC_IF)], 15), high.node.log()
         time.sleep(0.3)
     finally:
         for side in (high, low):
@@ -139,16 +159,17 @@ def test_use_vmac_interop(lab: Lab, tmp_path: Path, master: str) -> None:
 
     # 2. on the wire: every advert and every GARP from the virtual MAC, from both daemons
     sources: dict[str, int] = {}
-    addr_of = {str(lab.host(h).ip4): k for k, h in host_of.items()}
     for p in vrrp_packets(frames):
-        kind = addr_of[str(p.src)]
-        assert p.mac == VMAC, (kind, p.mac.hex(":"))
-        adv = codec.decode(p.payload, family=4, src=p.src, dst=p.dst)
-        assert adv.vrid == VRID and adv.addresses == (ipaddress.ip_address(VIP),), adv
+        if p.proto != 112:
+            continue  # the capture has the NAs (ICMPv6) too
+        kind = sources_of[str(p.src)]
+        assert p.mac == vmac, (kind, p.mac.hex(":"))
+        adv = codec.decode(p.payload, family=family, src=p.src, dst=p.dst)
+        assert adv.vrid == VRID and adv.addresses == (ipaddress.ip_address(vip),), adv
         sources[kind] = sources.get(kind, 0) + 1
     assert sources.get("vipkeeper", 0) >= 3 and sources.get("keepalived", 0) >= 3, sources
-    garps = arp_frames(frames)
-    assert garps and all(g == (VMAC, VMAC, VIP) for g in garps), garps
+    garps = [a for a in announcements(frames) if a[2] == vip]
+    assert garps and all(g == (vmac, vmac, vip) for g in garps), garps
     # three times a new master: start, failover, preemption (each sends a burst at once)
     assert len(garps) >= 3, garps
 
@@ -157,9 +178,10 @@ def test_use_vmac_interop(lab: Lab, tmp_path: Path, master: str) -> None:
     assert (sysctl(lab, "A", "net.ipv4.conf.eth0.arp_ignore"), sysctl(lab, "A", "net.ipv4.conf.eth0.arp_filter")) == (
         base_arp["A"]
     )
-    assert sysctl(lab, "A", "net.ipv4.conf.all.rp_filter") == "1"
-    assert sysctl(lab, "A", "net.ipv4.conf.eth0.rp_filter") == "0"
-    assert where(lab, VIP) == []
+    if family == 4:
+        assert sysctl(lab, "A", "net.ipv4.conf.all.rp_filter") == "1"
+        assert sysctl(lab, "A", "net.ipv4.conf.eth0.rp_filter") == "0"
+    assert where(lab, vip) == []
     sides = {high.kind: high, low.kind: low}  # type: ignore[union-attr]
     assert keepalived_complaints(sides["keepalived"], tmp_path) == [], sides["keepalived"].node.log()
     assert vipkeeper_complaints(sides["vipkeeper"], tmp_path) == [], sides["vipkeeper"].node.log()

@@ -64,6 +64,7 @@ def test_use_vmac_name_and_mac(line: str, name: str | None, mac: str | None) -> 
             "unicast with use_vmac requires vmac_xmit_base",
         ),
         ("use_vmac 02:11:22:33:44:55\n strict_mode", "cannot be given in strict mode"),
+        ("use_vmac\n vmac_xmit_base\n strict_mode", "vmac_xmit_base is incompatible with strict mode"),
     ],
 )
 def test_what_keepalived_reports_is_an_error(body: str, message: str) -> None:
@@ -86,6 +87,10 @@ def test_names_follow_keepalived_create_vmac_name() -> None:
     assert pick_name(51, ["vrrp.51"]) == "vrrp1.51"
     assert pick_name(51, ["vrrp.51", "vrrp1.51"]) == "vrrp2.51"
     assert pick_name(200, [], prefix="averyveryverylongprefix") == "averyveryve.200"
+    used = ["vrrp.51"]
+    for want in ("vrrp6.51", "vrrp1.51", "vrrp2.51", "vrrp3.51", "vrrp4.51", "vrrp5.51", "vrrp7.51"):
+        assert pick_name(51, used, 6) == want
+        used.append(want)
 
 
 def test_the_daemon_imports_pyroute2_for_vmac_only_when_used() -> None:

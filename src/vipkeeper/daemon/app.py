@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import time
+from ipaddress import IPv6Address
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -232,7 +233,7 @@ class Daemon:
         src = await self._source_address(nl, inst, base)
         # use_vmac: the VIPs and gratuitous ARPs on the macvlan, from its virtual MAC; the adverts
         # too, unless vmac_xmit_base (keepalived vrrp.c vrrp_complete_instance, vrrp_vmac.c)
-        vip_link = await self._vmac_link(nl, inst, base) if inst.use_vmac else base
+        vip_link = await self._vmac_link(nl, inst, base, src) if inst.use_vmac else base
         link = base if inst.vmac_xmit_base else vip_link
         params = router_params(inst, self.config.global_defs)
         self._socket_for(link, inst.family, None if params.unicast else params.group)
@@ -280,13 +281,13 @@ class Daemon:
             ", ".join(map(str, params.destinations)),
         )
 
-    async def _vmac_link(self, nl: Netlink, inst: VrrpInstance, base: LinkInfo) -> LinkInfo:
+    async def _vmac_link(self, nl: Netlink, inst: VrrpInstance, base: LinkInfo, src: IPAddress) -> LinkInfo:
         """Create the instance's macvlan (``use_vmac``) and return it."""
         from vipkeeper.io.vmac import Vmacs, default_mac, pick_name
 
         if self._vmacs is None:
             self._vmacs = Vmacs()
-        name = inst.vmac_ifname or pick_name(inst.vrid, self._vmac_of.values())
+        name = inst.vmac_ifname or pick_name(inst.vrid, self._vmac_of.values(), inst.family)
         mac = inst.vmac_mac or default_mac(inst.vrid, inst.family)
         try:
             await self._vmacs.create(
@@ -296,6 +297,8 @@ class Daemon:
                 mac=mac,
                 family=inst.family,
                 ipv6=any(v.family != inst.family for v in inst.vips_excluded),
+                # IPv6: adverts leave the macvlan from the instance's source (vrrp_vmac.c)
+                link_local=src if isinstance(src, IPv6Address) and not inst.vmac_xmit_base else None,
             )
         except OSError as exc:
             raise StartupError(f"{inst.loc}: ({inst.name}) use_vmac: {exc}") from None

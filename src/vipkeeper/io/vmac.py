@@ -17,6 +17,10 @@ keepalived's facts, followed here:
   the interface's, so the macvlan's 0 would not count): every interface's and ``default``'s
   ``rp_filter`` is raised to it and ``all`` set to 0; restored at stop where still ours
   (vrrp_if_config.c clear_rp_filter / restore_rp_filter);
+- IPv6: MAC 00:00:5e:00:02:VRID; no automatic link-local address (``addr_gen_mode`` none,
+  RFC 5798 §7.4) but, unless ``vmac_xmit_base``, the instance's source address (the base
+  interface's link-local one) on the macvlan, so adverts leave from it with the virtual MAC
+  (vrrp_vmac.c set_link_local_address; added without DAD here: the base already did it);
 - it is brought up after those settings and deleted at stop.
 
 pyroute2 is imported inside the functions: only a configuration with ``use_vmac`` loads it.
@@ -28,6 +32,7 @@ import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from ipaddress import IPv6Address
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -40,6 +45,8 @@ _SYSCTL = "/proc/sys/net"
 # vrrp_if_config.c: vmac_sysctl and parent_sysctl
 _VMAC_IPV4 = (("arp_ignore", 1), ("accept_local", 1), ("rp_filter", 0), ("promote_secondaries", 1))
 _BASE_IPV4 = (("arp_ignore", 1), ("arp_filter", 1))
+_IN6_ADDR_GEN_MODE_NONE = 1  # linux/if_link.h
+_IFA_F_NODAD = 0x02  # linux/if_addr.h
 
 
 def default_mac(vrid: int, family: int) -> bytes:
@@ -47,8 +54,9 @@ def default_mac(vrid: int, family: int) -> bytes:
     return bytes((0, 0, 0x5E, 0, 1 if family == 4 else 2, vrid))
 
 
-def pick_name(vrid: int, used: Iterable[str], prefix: str = VMAC_PREFIX) -> str:
-    """keepalived create_vmac_name (IPv4): ``vrrp.VRID``, else ``vrrp1.VRID``, ``vrrp2.VRID``..."""
+def pick_name(vrid: int, used: Iterable[str], family: int = 4, prefix: str = VMAC_PREFIX) -> str:
+    """keepalived create_vmac_name: ``vrrp.VRID``, else ``vrrp1.VRID``, ``vrrp2.VRID``...;
+    for IPv6 ``vrrp6.VRID`` is the second choice."""
     taken = set(used)
     num = 0
     while True:
@@ -56,7 +64,10 @@ def pick_name(vrid: int, used: Iterable[str], prefix: str = VMAC_PREFIX) -> str:
         name = prefix[: _IFNAMSIZ - 1 - len(tail)] + tail
         if name not in taken:
             return name
-        num += 1
+        if family == 6:
+            num = 6 if num == 0 else 1 if num == 6 else num + 2 if num == 5 else num + 1
+        else:
+            num += 1
 
 
 def _sysctl_path(family: str, ifname: str, key: str) -> str:
@@ -105,7 +116,15 @@ class Vmacs:
         return list(self._ours)
 
     async def create(
-        self, name: str, *, base_ifindex: int, base_ifname: str, mac: bytes, family: int, ipv6: bool = False
+        self,
+        name: str,
+        *,
+        base_ifindex: int,
+        base_ifname: str,
+        mac: bytes,
+        family: int,
+        ipv6: bool = False,
+        link_local: IPv6Address | None = None,
     ) -> int:
         """Create (or replace) macvlan ``name`` on the base, set keepalived's sysctls, bring it
         up; returns its ifindex.  Raises OSError (the caller cannot run the instance)."""
@@ -136,6 +155,8 @@ class Vmacs:
                 self._ours[name] = (ifindex, base_ifname)
                 self._settings(name, base_ifname, family, ipv6)
                 await ipr.link("set", index=ifindex, state="up")
+                if link_local is not None:
+                    await ipr.addr("add", index=ifindex, address=str(link_local), prefixlen=64, flags=_IFA_F_NODAD)
         except NetlinkError as exc:
             raise OSError(exc.code, f"macvlan {name} on {base_ifname}: {exc}") from exc
         log.info("created macvlan %s on %s with MAC %s", name, base_ifname, mac.hex(":"))
@@ -146,6 +167,8 @@ class Vmacs:
         # (keepalived link_set_ipv6, VRRP_FLAG_EVIP_OTHER_FAMILY).
         if family == 4 and not ipv6:
             write_sysctl("ipv6", name, "disable_ipv6", 1)
+        else:
+            write_sysctl("ipv6", name, "addr_gen_mode", _IN6_ADDR_GEN_MODE_NONE)
         if family != 4:
             return
         if self._all_rp_filter is None:

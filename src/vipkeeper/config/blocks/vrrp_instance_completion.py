@@ -177,8 +177,6 @@ class InstanceCompletion:
         if peers and not xmit_base:
             # keepalived: "unicast with use_vmac requires vmac_xmit_base - setting" (a config error)
             self.error("use_vmac", "unicast with use_vmac requires vmac_xmit_base")
-        if family == 6:
-            self.error("use_vmac", "use_vmac with IPv6 is not supported by vipkeeper (IPv4 only)")
         if octets is not None and len(octets) == 5:
             octets = (*octets, vrid)
         return (bytes(octets) if octets is not None else None), xmit_base
