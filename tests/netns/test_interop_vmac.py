@@ -58,9 +58,9 @@ def conf(priority: int, state: str, vip: str) -> str:
 
 
 def where(lab: Lab, vip: str) -> list[tuple[str, str]]:
-    """(host, interface) of every interface of A and B holding ``vip``."""
+    """(host, interface) of every interface of the lab's hosts holding ``vip``."""
     out = []
-    for host in ("A", "B"):
+    for host in lab.hosts:
         proc = subprocess.run(["ip", "-n", lab.ns(host), "-j", "addr", "show"], capture_output=True, text=True)
         for link in json.loads(proc.stdout or "[]"):
             for a in link.get("addr_info", []):
@@ -185,3 +185,45 @@ def test_use_vmac_interop(lab: Lab, tmp_path: Path, master: str, family: int) ->
     sides = {high.kind: high, low.kind: low}  # type: ignore[union-attr]
     assert keepalived_complaints(sides["keepalived"], tmp_path) == [], sides["keepalived"].node.log()
     assert vipkeeper_complaints(sides["vipkeeper"], tmp_path) == [], sides["vipkeeper"].node.log()
+
+
+def test_use_vmac_addr_puts_other_interfaces_vips_on_their_own_macvlans(make_lab, tmp_path: Path) -> None:
+    """``use_vmac_addr`` (keepalived vrrp.c): the instance on eth0 without a macvlan of its own;
+    its VIP with ``dev eth1`` goes on a macvlan on eth1 and its IPv6 eVIP on one on eth0, each
+    announced from its macvlan's MAC; the VIP of eth0's family stays on eth0."""
+    from lab.netns import Capture
+
+    lab = make_lab(hosts=("A",))
+    lab.run("A", "ip", "link", "add", "eth1", "type", "veth", "peer", "name", "eth1p")
+    for ifname in ("eth1", "eth1p"):
+        lab.run("A", "ip", "link", "set", ifname, "up")
+    cap1 = Capture(lab, "A", lab.ns("A"), "eth1p", "arp", tmp_path / "eth1p.pcap")
+    cap0 = lab.capture("observer", "arp or icmp6")
+    conf = global_defs("vrrp_garp_master_delay 1") + vrrp_instance(
+        "VI_A", state="MASTER", vrid=VRID, priority=HIGH, advert_int=ADVERT_INT, version=3,
+        extra=["use_vmac_addr", ["virtual_ipaddress_excluded {", "    fd00:20::116", "}"]],
+        vips=[VIPS[4], "10.9.0.5/24 dev eth1"],
+    )  # fmt: skip
+    vk = start(lab, tmp_path, "A", "vipkeeper", conf, HIGH)
+    try:
+        want = [("A", "eth0")]
+        assert lab.wait_for(lambda: where(lab, VIPS[4]) == want, 15), vk.node.log()
+        assert lab.wait_for(lambda: where(lab, "10.9.0.5") == [("A", "vrrp.51")], 5), vk.node.log()
+        assert lab.wait_for(lambda: where(lab, "fd00:20::116") == [("A", "vrrp6.51")], 5), vk.node.log()
+        have = links(lab, "A")
+        assert have["vrrp.51"]["link"] == "eth1" and have["vrrp6.51"]["link"] == "eth0"
+        assert have["vrrp.51"]["address"] == "00:00:5e:00:01:33" and have["vrrp6.51"]["address"] == "00:00:5e:00:02:33"
+        time.sleep(0.5)
+    finally:
+        vk.terminate()
+        assert vk.wait_exit() == 0, vk.node.log()
+        on_eth1, on_eth0 = announcements(cap1.stop()), announcements(cap0.stop())
+    assert ("vrrp.51" not in links(lab, "A")) and ("vrrp6.51" not in links(lab, "A"))
+    eth0_mac = lab.mac("A")
+    assert [a for a in on_eth1 if a[2] == "10.9.0.5"] and all(
+        a == (VMACS[4], VMACS[4], "10.9.0.5") for a in on_eth1 if a[2] == "10.9.0.5"
+    ), on_eth1
+    nas = [a for a in on_eth0 if a[2] == "fd00:20::116"]
+    assert nas and all(a == (VMACS[6], VMACS[6], "fd00:20::116") for a in nas), nas
+    arps = [a for a in on_eth0 if a[2] == VIPS[4]]
+    assert arps and all(a == (eth0_mac, eth0_mac, VIPS[4]) for a in arps), arps

@@ -63,6 +63,8 @@ class GlobalDefs:
     vrrp_rt_priority: int | None = None
     vrrp_priority: int | None = None
     metrics_listen: str | None = None
+    vmac_prefix: str | None = None  # keepalived: names of the instances' macvlans (default "vrrp")
+    vmac_addr_prefix: str | None = None  # ... of the VIPs' macvlans (default vmac_prefix)
     loc: Location = NOWHERE
 
 
@@ -171,6 +173,7 @@ class VirtualAddress:
     brd: ipaddress.IPv4Address | None = None
     scope: str | None = None
     label: str | None = None
+    use_vmac: bool = False  # ``use_vmac``: on a macvlan of its own on its interface (keepalived vrrp.c)
     loc: Location = NOWHERE
 
     @property
@@ -259,6 +262,9 @@ class VrrpInstance:
     vmac_ifname: str | None = None
     vmac_mac: bytes | None = None
     vmac_xmit_base: bool = False  # adverts sent and received on ``interface``, not the macvlan
+    # ``use_vmac_addr``: a VIP on another interface, or of the other family, goes on a macvlan
+    # of its own there (keepalived vrrp.c vrrp_complete_instance), as a VIP with ``use_vmac``
+    use_vmac_addr: bool = False
     loc: Location = NOWHERE
 
     @property

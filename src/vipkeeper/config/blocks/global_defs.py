@@ -77,7 +77,9 @@ GLOBAL_DEFS_KEYWORDS: dict[str, Kw] = {
     "vrrp_higher_prio_send_advert": switch("vrrp_higher_prio_send_advert"),
     "vrrp_rt_priority": integer("vrrp_rt_priority", 1, 99),
     "vrrp_priority": integer("vrrp_priority", -20, 19),
-    "metrics_listen": value("metrics_listen"),  # vipkeeper extension: HOST:PORT for /metrics
+    "metrics_listen": value("metrics_listen"),
+    "vmac_prefix": value("vmac_prefix"),
+    "vmac_addr_prefix": value("vmac_addr_prefix"),  # vipkeeper extension: HOST:PORT for /metrics
 }
 
 

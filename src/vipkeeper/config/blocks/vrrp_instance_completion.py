@@ -168,6 +168,17 @@ class InstanceCompletion:
         octets: tuple[int, ...] | None = self.v.get("vmac_mac")
         if xmit_base and not use:
             self.error("vmac_xmit_base", "vmac_xmit_base is only valid with use_vmac")
+        for vip in self.v.get("vips", []) + self.v.get("vips_excluded", []):
+            if not vip.use_vmac:
+                continue
+            if use and (vip.dev is None or vip.dev == self.v.get("interface")) and vip.family == family:
+                why = "and for the instance"  # keepalived: a config error too
+            elif self.v.get("use_vmac_addr"):
+                why = "and use_vmac_addr for the instance"
+            else:
+                continue
+            self.ctx.error(vip.loc, f"{self.me}: use_vmac given for VIP {vip.address.ip} {why}")
+            self.ok = False
         if not use:
             return None, False
         if self.strict and octets is not None:
@@ -341,5 +352,6 @@ class InstanceCompletion:
             vmac_ifname=v.get("vmac_ifname"),
             vmac_mac=vmac_mac,
             vmac_xmit_base=xmit_base,
+            use_vmac_addr=bool(v.get("use_vmac_addr")),
             loc=self.node.loc,
         )
