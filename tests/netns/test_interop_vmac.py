@@ -50,10 +50,12 @@ def _tools() -> None:
     require_binary("tcpdump")
 
 
-def conf(priority: int, state: str, vip: str) -> str:
+def conf(priority: int, state: str, vip: str, unicast: tuple[str, str] | None = None) -> str:
+    """``unicast``: (own address, peer): unicast with ``vmac_xmit_base`` (keepalived requires it)."""
     return global_defs("vrrp_garp_master_delay 1", "vrrp_garp_master_repeat 2") + vrrp_instance(
         "VI_V", state=state, vrid=VRID, priority=priority, advert_int=ADVERT_INT, version=3,
-        extra=["use_vmac"], vips=[vip],
+        unicast_src=unicast[0] if unicast else None, unicast_peers=[unicast[1]] if unicast else (),
+        extra=["use_vmac", "vmac_xmit_base"] if unicast else ["use_vmac"], vips=[vip],
     )  # fmt: skip
 
 
@@ -104,11 +106,20 @@ def announcements(frames: list[tuple[float, bytes]]) -> list[tuple[bytes, bytes,
     return out
 
 
-@pytest.mark.parametrize("family", [4, 6])
+@pytest.mark.parametrize(
+    "family, xmit_base",
+    [(4, False), (6, False), (4, True)],
+    ids=["v4", "v6", "v4-unicast-xmit-base"],
+)
 @pytest.mark.parametrize("master", ["vipkeeper", "keepalived"])
-def test_use_vmac_interop(lab: Lab, tmp_path: Path, master: str, family: int) -> None:
+def test_use_vmac_interop(lab: Lab, tmp_path: Path, master: str, family: int, xmit_base: bool) -> None:
+    """``xmit_base``: unicast adverts from the base interface (its own MAC), the VIP and its
+    gratuitous ARPs still on the macvlan."""
     vip, vmac = VIPS[family], VMACS[family]
     host_of = {"vipkeeper": "A", "keepalived": "B"}
+    ip4 = {k: str(lab.host(h).ip4) for k, h in host_of.items()}
+    other = {"vipkeeper": "keepalived", "keepalived": "vipkeeper"}
+    uni = {k: (ip4[k], ip4[other[k]]) if xmit_base else None for k in host_of}
     low_kind = "keepalived" if master == "vipkeeper" else "vipkeeper"
     mdi_low_s = master_down_us(3, LOW, 10) / 1e6
     base_arp = {h: (sysctl(lab, h, "net.ipv4.conf.eth0.arp_ignore"), sysctl(lab, h, "net.ipv4.conf.eth0.arp_filter"))
@@ -116,12 +127,12 @@ def test_use_vmac_interop(lab: Lab, tmp_path: Path, master: str, family: int) ->
     sources_of = {str(lab.host(h).ip4) if family == 4 else link_local(lab, h): k for k, h in host_of.items()}
     lab.run("A", "sysctl", "-qw", "net.ipv4.conf.all.rp_filter=1")
     cap = lab.capture("observer", "ip proto 112 or arp or ip6 proto 112 or icmp6")
-    high = start(lab, tmp_path, host_of[master], master, conf(HIGH, "MASTER", vip), HIGH)
+    high = start(lab, tmp_path, host_of[master], master, conf(HIGH, "MASTER", vip, uni[master]), HIGH)
     low: Side | None = None
     try:
         # 1. one holder, on its macvlan
         assert lab.wait_for(lambda: where(lab, vip) == [(high.host, VMAC_IF)], 15), high.node.log()
-        low = start(lab, tmp_path, host_of[low_kind], low_kind, conf(LOW, "BACKUP", vip), LOW)
+        low = start(lab, tmp_path, host_of[low_kind], low_kind, conf(LOW, "BACKUP", vip, uni[low_kind]), LOW)
         low.wait_backup()
         for host in ("A", "B"):
             vm = links(lab, host)[VMAC_IF]
@@ -163,7 +174,7 @@ def test_use_vmac_interop(lab: Lab, tmp_path: Path, master: str, family: int) ->
         if p.proto != 112:
             continue  # the capture has the NAs (ICMPv6) too
         kind = sources_of[str(p.src)]
-        assert p.mac == vmac, (kind, p.mac.hex(":"))
+        assert p.mac == (lab.mac(host_of[kind]) if xmit_base else vmac), (kind, p.mac.hex(":"))
         adv = codec.decode(p.payload, family=family, src=p.src, dst=p.dst)
         assert adv.vrid == VRID and adv.addresses == (ipaddress.ip_address(vip),), adv
         sources[kind] = sources.get(kind, 0) + 1
