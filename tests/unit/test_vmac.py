@@ -97,3 +97,16 @@ def test_the_daemon_imports_pyroute2_for_vmac_only_when_used() -> None:
     code = "import sys, vipkeeper.io.vmac; print('pyroute2' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_reload_that_changes_use_vmac_recreates_the_instance() -> None:
+    from vipkeeper.daemon.reload import plan_reload
+
+    plain, _ = parse_string(BASE % "")
+    vmac, _ = parse_string(BASE % "    use_vmac")
+    named, _ = parse_string(BASE % "    use_vmac vk51")
+    for old, new in ((plain, vmac), (vmac, named), (vmac, plain)):
+        plan = plan_reload(old, new, ["VI_1"])
+        assert plan.remove == ("VI_1",) and [i.name for i in plan.add] == ["VI_1"] and not plan.keep
+    plan = plan_reload(vmac, vmac, ["VI_1"])
+    assert not plan.remove and not plan.add
