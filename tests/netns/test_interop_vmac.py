@@ -238,3 +238,31 @@ def test_use_vmac_addr_puts_other_interfaces_vips_on_their_own_macvlans(make_lab
     assert nas and all(a == (VMACS[6], VMACS[6], "fd00:20::116") for a in nas), nas
     arps = [a for a in on_eth0 if a[2] == VIPS[4]]
     assert arps and all(a == (eth0_mac, eth0_mac, VIPS[4]) for a in arps), arps
+
+
+def test_a_reload_moves_the_vip_to_the_renamed_macvlan(make_lab, tmp_path: Path) -> None:
+    """A reload that renames the macvlan (``use_vmac vk51``): the old one is deleted with its
+    sockets, the new one holds the VIP, and the daemon goes on (its control socket answers)."""
+    from vipkeeper.daemon.control import request
+
+    lab = make_lab(hosts=("A",), observer=False, ipv6=False)
+    base = global_defs("vrrp_garp_master_delay 1") + "%s"
+    inst = vrrp_instance(
+        "VI_R", state="MASTER", vrid=VRID, priority=HIGH, advert_int=ADVERT_INT, version=3,
+        extra=["use_vmac"], vips=[VIPS[4]],
+    )  # fmt: skip
+    vk = start(lab, tmp_path, "A", "vipkeeper", base % inst, HIGH)
+    try:
+        assert lab.wait_for(lambda: where(lab, VIPS[4]) == [("A", VMAC_IF)], 15), vk.node.log()
+        vk.node.write_config(base % inst.replace("use_vmac", "use_vmac vk51"))
+        assert request(vk.node.state_dir, "reload", timeout_s=15)["ok"], vk.node.log()
+        assert lab.wait_for(lambda: where(lab, VIPS[4]) == [("A", "vk51")], 15), vk.node.log()
+        assert VMAC_IF not in links(lab, "A")
+        time.sleep(0.5)
+        status = request(vk.node.state_dir, "status", timeout_s=5)["status"]
+        assert [i["state"] for i in status["instances"]] == ["MASTER"], status
+    finally:
+        vk.terminate()
+        assert vk.wait_exit() == 0, vk.node.log()
+    assert "vk51" not in links(lab, "A")
+    assert vipkeeper_complaints(vk, tmp_path) == [], vk.node.log()

@@ -527,6 +527,12 @@ class Daemon:
         self.trackers.forget(name)
         for vmac in self._vmac_of.pop(name, []):
             if self._vmacs is not None:
+                ifindex = self._vmacs.ifindex(vmac)
+                for key in [k for k in self._sockets if k[0] == ifindex]:  # its sockets go with it
+                    self._sockets.pop(key).close()
+                l2 = self._l2.pop(ifindex, None) if ifindex is not None else None
+                if l2 is not None:
+                    l2.close()
                 await self._vmacs.delete(vmac)
 
     # ------------------------------------------------------------ status

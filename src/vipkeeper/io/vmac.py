@@ -115,6 +115,10 @@ class Vmacs:
     def names(self) -> list[str]:
         return list(self._ours)
 
+    def ifindex(self, name: str) -> int | None:
+        entry = self._ours.get(name)
+        return None if entry is None else entry[0]
+
     async def create(
         self,
         name: str,
