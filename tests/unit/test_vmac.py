@@ -64,6 +64,7 @@ def test_use_vmac_name_and_mac(line: str, name: str | None, mac: str | None) -> 
             "unicast with use_vmac requires vmac_xmit_base",
         ),
         ("use_vmac 02:11:22:33:44:55\n strict_mode", "cannot be given in strict mode"),
+        ("use_vmac\n vmac_xmit_base\n strict_mode", "vmac_xmit_base is incompatible with strict mode"),
     ],
 )
 def test_what_keepalived_reports_is_an_error(body: str, message: str) -> None:
@@ -86,9 +87,26 @@ def test_names_follow_keepalived_create_vmac_name() -> None:
     assert pick_name(51, ["vrrp.51"]) == "vrrp1.51"
     assert pick_name(51, ["vrrp.51", "vrrp1.51"]) == "vrrp2.51"
     assert pick_name(200, [], prefix="averyveryverylongprefix") == "averyveryve.200"
+    used = ["vrrp.51"]
+    for want in ("vrrp6.51", "vrrp1.51", "vrrp2.51", "vrrp3.51", "vrrp4.51", "vrrp5.51", "vrrp7.51"):
+        assert pick_name(51, used, 6) == want
+        used.append(want)
 
 
 def test_the_daemon_imports_pyroute2_for_vmac_only_when_used() -> None:
     code = "import sys, vipkeeper.io.vmac; print('pyroute2' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_reload_that_changes_use_vmac_recreates_the_instance() -> None:
+    from vipkeeper.daemon.reload import plan_reload
+
+    plain, _ = parse_string(BASE % "")
+    vmac, _ = parse_string(BASE % "    use_vmac")
+    named, _ = parse_string(BASE % "    use_vmac vk51")
+    for old, new in ((plain, vmac), (vmac, named), (vmac, plain)):
+        plan = plan_reload(old, new, ["VI_1"])
+        assert plan.remove == ("VI_1",) and [i.name for i in plan.add] == ["VI_1"] and not plan.keep
+    plan = plan_reload(vmac, vmac, ["VI_1"])
+    assert not plan.remove and not plan.add

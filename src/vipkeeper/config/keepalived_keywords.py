@@ -36,7 +36,7 @@ GLOBAL_DEFS_IGNORED = frozenset(
     vrrp_netlink_monitor_rcv_bufs_force process_monitor_rcv_bufs process_monitor_rcv_bufs_force
     lvs_netlink_cmd_rcv_bufs lvs_netlink_cmd_rcv_bufs_force lvs_netlink_monitor_rcv_bufs
     lvs_netlink_monitor_rcv_bufs_force rs_init_notifies no_checker_emails vrrp_rx_bufs_policy
-    vrrp_rx_bufs_multiplier log_unknown_vrids vmac_prefix vmac_addr_prefix
+    vrrp_rx_bufs_multiplier log_unknown_vrids
     umask random_seed reload_check_config reload_time_file reload_repeat reload_file
     include_check config_save_dir tmp_config_directory data_use_instance""".split()
 )

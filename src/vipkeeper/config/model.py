@@ -67,6 +67,8 @@ class GlobalDefs:
     vrrp_delay_after_boot_us: int = 0  # keepalived 2.4: since boot, not since start
     v3_checksum_as_v2: bool = False
     vrrp_owner_ignore_adverts: bool = False
+    vmac_prefix: str | None = None  # keepalived: names of the instances' macvlans (default "vrrp")
+    vmac_addr_prefix: str | None = None  # ... of the VIPs' macvlans (default vmac_prefix)
     loc: Location = NOWHERE
     vrrp_garp_extra_if_s: int = 0  # ``vrrp_garp_extra_if [all] SECONDS``: the instances' default
     vrrp_garp_extra_if_all: bool = False
@@ -209,6 +211,7 @@ class VirtualAddress:
     brd: ipaddress.IPv4Address | None = None
     scope: str | None = None
     label: str | None = None
+    use_vmac: bool = False  # ``use_vmac``: on a macvlan of its own on its interface (keepalived vrrp.c)
     loc: Location = NOWHERE
 
     @property
@@ -399,6 +402,9 @@ class VrrpInstance:
     vmac_ifname: str | None = None
     vmac_mac: bytes | None = None
     vmac_xmit_base: bool = False  # adverts sent and received on ``interface``, not the macvlan
+    # ``use_vmac_addr``: a VIP on another interface, or of the other family, goes on a macvlan
+    # of its own there (keepalived vrrp.c vrrp_complete_instance), as a VIP with ``use_vmac``
+    use_vmac_addr: bool = False
     loc: Location = NOWHERE
     mcast_dst_ip: IPAddress | None = None  # None: global_defs vrrp_mcast_group4/6
     unicast_ttl: int = 255  # TTL / hop limit of unicast adverts

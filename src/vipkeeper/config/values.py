@@ -137,6 +137,7 @@ def parse_virtual_address(tokens: tuple[Token, ...], ctx: Ctx) -> VirtualAddress
     interface = ipaddress.ip_interface(f"{address}/{prefix}")
 
     dev = brd = scope = label = None
+    use_vmac = False
     brd_special = ""
     rest = list(tokens[1:])
     k = 0
@@ -179,11 +180,10 @@ def parse_virtual_address(tokens: tuple[Token, ...], ctx: Ctx) -> VirtualAddress
             else:
                 ctx.warning(opt, f"virtual address option '{word}' is not supported by vipkeeper, ignored")
             continue
-        if word == "use_vmac":
-            # keepalived vrrp_ipaddress.c: a macvlan of its own for this VIP's interface
-            raise BadValue(
-                opt, "virtual address option 'use_vmac' is not supported by vipkeeper (use_vmac on the instance is)"
-            )
+        if word == "use_vmac":  # keepalived vrrp_ipaddress.c: a macvlan of its own for this VIP
+            use_vmac = True
+            k += 1
+            continue
         if word in VIRTUAL_ADDRESS_IGNORED:
             ctx.warning(opt, f"virtual address option '{word}' is not supported by vipkeeper, ignored")
         else:
@@ -194,4 +194,6 @@ def parse_virtual_address(tokens: tuple[Token, ...], ctx: Ctx) -> VirtualAddress
             raise BadValue(first, f"prefix length {prefix} is too long for a '{brd_special}' broadcast address")
         net = ipaddress.IPv4Network(f"{address}/{prefix}", strict=False)
         brd = net.broadcast_address if brd_special == "+" else net.network_address
-    return VirtualAddress(interface, dev=dev, brd=brd, scope=scope, label=label, loc=Location(first.file, first.line))
+    return VirtualAddress(
+        interface, dev=dev, brd=brd, scope=scope, label=label, use_vmac=use_vmac, loc=Location(first.file, first.line)
+    )

@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import time
+from ipaddress import IPv6Address
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -83,7 +84,7 @@ class Daemon:
         self._sockets: dict[tuple[int, int], VrrpSocket] = {}  # (ifindex, family)
         self._l2: dict[int, L2Sender] = {}
         self._vmacs: Vmacs | None = None  # use_vmac macvlans (io.vmac loads pyroute2 when used)
-        self._vmac_of: dict[str, str] = {}  # instance name -> its macvlan
+        self._vmac_of: dict[str, list[str]] = {}  # instance name -> its macvlans
         self._pacers: dict[int, GratuitousPacer] = {}  # garp/gna_interval, per interface
         self._notifier: Notifier | None = None
         self._notify_task: asyncio.Task[None] | None = None
@@ -358,15 +359,11 @@ class Daemon:
         src = await self._source_address(nl, inst, base)
         # use_vmac: the VIPs and gratuitous ARPs on the macvlan, from its virtual MAC; the adverts
         # too, unless vmac_xmit_base (keepalived vrrp.c vrrp_complete_instance, vrrp_vmac.c)
-        vip_link = await self._vmac_link(nl, inst, base) if inst.use_vmac else base
+        vip_link = await self._vmac_link(nl, inst, base, src) if inst.use_vmac else base
         link = base if inst.vmac_xmit_base else vip_link
         params = router_params(inst, self.config.global_defs)
         self._socket_for(link, inst.family, None if params.unicast else params.group, params.auth_type == AUTH_AH)
-        l2 = self._l2.get(vip_link.ifindex)
-        if l2 is None:
-            l2 = L2Sender(ifname=vip_link.ifname, ifindex=vip_link.ifindex)
-            l2.open()
-            self._l2[vip_link.ifindex] = l2
+        l2 = self._l2_sender(vip_link)
         self.node.add_router(params, RouterLink(link.ifindex, src, vip_link.mac))
         self.instances[inst.name] = inst
         self._links[inst.name] = link
@@ -382,6 +379,7 @@ class Daemon:
         if vip_link is not base:
             vips.base_ifname = base.ifname
         vips.pacer = self._pacers.setdefault(vip_link.ifindex, GratuitousPacer())
+        await self._address_vmacs(nl, inst, vips)
         _set_intervals(vips, inst)
         self.vips[inst.name] = vips
         vips.host = await self._host_changes(inst)
@@ -407,32 +405,103 @@ class Daemon:
             ", ".join(map(str, params.destinations)),
         )
 
-    async def _vmac_link(self, nl: Netlink, inst: VrrpInstance, base: LinkInfo) -> LinkInfo:
+    async def _vmac_link(self, nl: Netlink, inst: VrrpInstance, base: LinkInfo, src: IPAddress) -> LinkInfo:
         """Create the instance's macvlan (``use_vmac``) and return it."""
-        from vipkeeper.io.vmac import Vmacs, default_mac, pick_name
+        from vipkeeper.io.vmac import VMAC_PREFIX, default_mac, pick_name
+
+        gd = self.config.global_defs
+        name = inst.vmac_ifname or pick_name(inst.vrid, self._vmac_names(), inst.family, gd.vmac_prefix or VMAC_PREFIX)
+        mac = inst.vmac_mac or default_mac(inst.vrid, inst.family)
+        link = await self._make_vmac(
+            nl,
+            inst,
+            base,
+            name,
+            mac,
+            inst.family,
+            ipv6=any(v.family != inst.family for v in inst.vips_excluded),
+            # IPv6: adverts leave the macvlan from the instance's source (vrrp_vmac.c)
+            link_local=src if isinstance(src, IPv6Address) and not inst.vmac_xmit_base else None,
+        )
+        log.info("(%s) VIPs on %s (MAC %s)%s", inst.name, name, mac.hex(":"),
+                 ", adverts on " + base.ifname if inst.vmac_xmit_base else "")  # fmt: skip
+        return link
+
+    async def _address_vmacs(self, nl: Netlink, inst: VrrpInstance, vips: VipActions) -> None:
+        """``use_vmac_addr`` and a VIP's ``use_vmac`` (keepalived vrrp.c vrrp_complete_instance):
+        a VIP on another interface than the instance's, or of the other family, goes on a
+        macvlan of its own on its interface (one per interface and family), and is announced
+        from there with that macvlan's MAC."""
+        from vipkeeper.io.vmac import VMAC_PREFIX, default_mac, pick_name
+
+        gd = self.config.global_defs
+        made: dict[tuple[str, int], LinkInfo] = {}
+        for v in inst.vips + inst.vips_excluded:
+            here = v.dev is None or v.dev == inst.interface
+            if here and inst.use_vmac and v.family == inst.family:
+                continue  # on the instance's own macvlan
+            if not (v.use_vmac or (inst.use_vmac_addr and (not here or v.family != inst.family))):
+                continue
+            base_name = inst.interface if here or v.dev is None else v.dev
+            link = made.get((base_name, v.family))
+            if link is None:
+                base = await nl.link_by_name(base_name)
+                if base is None:
+                    raise StartupError(f"{v.loc}: ({inst.name}) VIP {v.address}: interface {base_name} does not exist")
+                prefix = gd.vmac_addr_prefix or gd.vmac_prefix or VMAC_PREFIX
+                name = pick_name(inst.vrid, self._vmac_names(), v.family, prefix)
+                mac = inst.vmac_mac or default_mac(inst.vrid, v.family)
+                link = made[(base_name, v.family)] = await self._make_vmac(
+                    nl, inst, base, name, mac, v.family, ipv6=v.family == 6, link_local=None
+                )
+                log.info("(%s) VIPs of %s IPv%d on %s (MAC %s)", inst.name, base_name, v.family, name, mac.hex(":"))
+            vips.ifindex_for[v.address] = link.ifindex
+            vips.l2_for[v.address.ip] = (self._l2_sender(link), link.mac)
+
+    async def _make_vmac(
+        self,
+        nl: Netlink,
+        inst: VrrpInstance,
+        base: LinkInfo,
+        name: str,
+        mac: bytes,
+        family: int,
+        *,
+        ipv6: bool,
+        link_local: IPv6Address | None,
+    ) -> LinkInfo:
+        from vipkeeper.io.vmac import Vmacs
 
         if self._vmacs is None:
             self._vmacs = Vmacs()
-        name = inst.vmac_ifname or pick_name(inst.vrid, self._vmac_of.values())
-        mac = inst.vmac_mac or default_mac(inst.vrid, inst.family)
         try:
             await self._vmacs.create(
                 name,
                 base_ifindex=base.ifindex,
                 base_ifname=base.ifname,
                 mac=mac,
-                family=inst.family,
-                ipv6=any(v.family != inst.family for v in inst.vips_excluded),
+                family=family,
+                ipv6=ipv6,
+                link_local=link_local,
             )
         except OSError as exc:
             raise StartupError(f"{inst.loc}: ({inst.name}) use_vmac: {exc}") from None
-        self._vmac_of[inst.name] = name
+        self._vmac_of.setdefault(inst.name, []).append(name)
         link = await nl.link_by_name(name)
         if link is None:
             raise StartupError(f"{inst.loc}: ({inst.name}) use_vmac: {name} vanished")
-        log.info("(%s) VIPs on %s (MAC %s)%s", inst.name, name, mac.hex(":"),
-                 ", adverts on " + base.ifname if inst.vmac_xmit_base else "")  # fmt: skip
         return link
+
+    def _vmac_names(self) -> list[str]:
+        return [n for names in self._vmac_of.values() for n in names]
+
+    def _l2_sender(self, link: LinkInfo) -> L2Sender:
+        l2 = self._l2.get(link.ifindex)
+        if l2 is None:
+            l2 = L2Sender(ifname=link.ifname, ifindex=link.ifindex)
+            l2.open()
+            self._l2[link.ifindex] = l2
+        return l2
 
     def _is_master(self, name: str) -> bool:
         return name in self.node and self.node.router(name).state is State.MASTER
@@ -650,9 +719,15 @@ class Daemon:
         self._links.pop(name, None)
         self._source_gone.discard(name)
         self.trackers.forget(name)
-        vmac = self._vmac_of.pop(name, None)
-        if vmac is not None and self._vmacs is not None:
-            await self._vmacs.delete(vmac)
+        for vmac in self._vmac_of.pop(name, []):
+            if self._vmacs is not None:
+                ifindex = self._vmacs.ifindex(vmac)
+                for key in [k for k in self._sockets if k[0] == ifindex]:  # its sockets go with it
+                    self._sockets.pop(key).close()
+                l2 = self._l2.pop(ifindex, None) if ifindex is not None else None
+                if l2 is not None:
+                    l2.close()
+                await self._vmacs.delete(vmac)
 
     # ------------------------------------------------------------ status
 

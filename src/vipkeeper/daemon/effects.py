@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 
 from vipkeeper.config.model import Notify, Route, Rule, VirtualAddress
 from vipkeeper.core import frames
@@ -36,6 +37,7 @@ from vipkeeper.core.events import (
     StateChanged,
     Transmit,
 )
+from vipkeeper.core.frames import gratuitous_arp, unsolicited_na
 from vipkeeper.daemon.notify import Notifier
 from vipkeeper.daemon.supervisor import Supervisor
 from vipkeeper.io.l2_socket import L2Sender
@@ -157,6 +159,9 @@ class VipActions:
         # garp_interval / gna_interval (per instance, else vrrp_garp_interval / vrrp_gna_interval)
         # with the interface's pacer: every packet is spaced, not only the rounds of a burst
         self.pacer: GratuitousPacer | None = None
+        # use_vmac_addr / a VIP's use_vmac: VIPs on a macvlan of their own, announced from it
+        self.ifindex_for: dict[IPv4Interface | IPv6Interface, int] = {}
+        self.l2_for: dict[IPv4Address | IPv6Address, tuple[L2Sender, bytes]] = {}
         self.garp_interval_s = 0.0
         self.gna_interval_s = 0.0
         self.worker: asyncio.Task[None] | None = None
@@ -279,6 +284,9 @@ class VipActions:
         )
 
     async def _ifindex(self, v: VirtualAddress) -> int:
+        own = self.ifindex_for.get(v.address)
+        if own is not None:
+            return own
         if v.dev is None or v.dev == self.ifname or v.dev == self.base_ifname:
             return self.ifindex
         link = await self._nl.link_by_name(v.dev)
@@ -360,8 +368,25 @@ class VipActions:
                         await self.pacer.wait("na" if na else "arp", interval_s)
                         if not self._is_master(self.name):
                             return
-                if self._l2.send(frame):
+                l2 = self._l2
+                if self.l2_for:
+                    l2, frame = self._rerouted(frame)
+                if l2.send(frame):
                     self.garps_sent += 1
+
+    def _rerouted(self, frame: bytes) -> tuple[L2Sender, bytes]:
+        """A VIP on a macvlan of its own: its frame from that macvlan, with its MAC."""
+        if frame[12:14] == _ETHERTYPE_IPV6:
+            ip: IPv4Address | IPv6Address = IPv6Address(frame[62:78])  # the NA's target
+        else:
+            ip = IPv4Address(frame[28:32])  # the ARP's sender address
+        route = self.l2_for.get(ip)
+        if route is None:
+            return self._l2, frame
+        l2, mac = route
+        if isinstance(ip, IPv6Address):
+            return l2, unsolicited_na(mac, ip, router=bool(frame[58] & 0x80))
+        return l2, gratuitous_arp(mac, ip)
 
 
 def _ips(vips: tuple[VirtualAddress, ...]) -> str:

@@ -26,7 +26,18 @@ __all__ = ["ReloadPlan", "SingleFlight", "plan_reload"]
 
 def _key(inst: VrrpInstance) -> tuple[object, ...]:
     # a use_vmac change gives another instance: its macvlan is deleted and created again
-    return (inst.vrid, inst.interface, inst.family, inst.use_vmac, inst.vmac_ifname, inst.vmac_mac, inst.vmac_xmit_base)
+    vmac_vips = tuple((v.address, v.dev) for v in inst.vips + inst.vips_excluded if v.use_vmac or inst.use_vmac_addr)
+    return (
+        inst.vrid,
+        inst.interface,
+        inst.family,
+        inst.use_vmac,
+        inst.vmac_ifname,
+        inst.vmac_mac,
+        inst.vmac_xmit_base,
+        inst.use_vmac_addr,
+        vmac_vips,
+    )
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,14 @@ keepalived's facts, followed here:
   ``promote_secondaries=1``; on the base interface ``arp_ignore=1`` and ``arp_filter=1``,
   the old values restored when its last macvlan goes (vrrp_if_config.c); IPv6 is disabled on
   the macvlan (no link-local address, no MLD/DAD from the virtual MAC);
+- IPv4, when ``net.ipv4.conf.all.rp_filter`` is set (the kernel uses the larger of ``all`` and
+  the interface's, so the macvlan's 0 would not count): every interface's and ``default``'s
+  ``rp_filter`` is raised to it and ``all`` set to 0; restored at stop where still ours
+  (vrrp_if_config.c clear_rp_filter / restore_rp_filter);
+- IPv6: MAC 00:00:5e:00:02:VRID; no automatic link-local address (``addr_gen_mode`` none,
+  RFC 5798 §7.4) but, unless ``vmac_xmit_base``, the instance's source address (the base
+  interface's link-local one) on the macvlan, so adverts leave from it with the virtual MAC
+  (vrrp_vmac.c set_link_local_address; added without DAD here: the base already did it);
 - it is brought up after those settings and deleted at stop.
 
 pyroute2 is imported inside the functions: only a configuration with ``use_vmac`` loads it.
@@ -21,8 +29,10 @@ pyroute2 is imported inside the functions: only a configuration with ``use_vmac`
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from ipaddress import IPv6Address
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -35,6 +45,8 @@ _SYSCTL = "/proc/sys/net"
 # vrrp_if_config.c: vmac_sysctl and parent_sysctl
 _VMAC_IPV4 = (("arp_ignore", 1), ("accept_local", 1), ("rp_filter", 0), ("promote_secondaries", 1))
 _BASE_IPV4 = (("arp_ignore", 1), ("arp_filter", 1))
+_IN6_ADDR_GEN_MODE_NONE = 1  # linux/if_link.h
+_IFA_F_NODAD = 0x02  # linux/if_addr.h
 
 
 def default_mac(vrid: int, family: int) -> bytes:
@@ -42,8 +54,9 @@ def default_mac(vrid: int, family: int) -> bytes:
     return bytes((0, 0, 0x5E, 0, 1 if family == 4 else 2, vrid))
 
 
-def pick_name(vrid: int, used: Iterable[str], prefix: str = VMAC_PREFIX) -> str:
-    """keepalived create_vmac_name (IPv4): ``vrrp.VRID``, else ``vrrp1.VRID``, ``vrrp2.VRID``..."""
+def pick_name(vrid: int, used: Iterable[str], family: int = 4, prefix: str = VMAC_PREFIX) -> str:
+    """keepalived create_vmac_name: ``vrrp.VRID``, else ``vrrp1.VRID``, ``vrrp2.VRID``...;
+    for IPv6 ``vrrp6.VRID`` is the second choice."""
     taken = set(used)
     num = 0
     while True:
@@ -51,7 +64,10 @@ def pick_name(vrid: int, used: Iterable[str], prefix: str = VMAC_PREFIX) -> str:
         name = prefix[: _IFNAMSIZ - 1 - len(tail)] + tail
         if name not in taken:
             return name
-        num += 1
+        if family == 6:
+            num = 6 if num == 0 else 1 if num == 6 else num + 2 if num == 5 else num + 1
+        else:
+            num += 1
 
 
 def _sysctl_path(family: str, ifname: str, key: str) -> str:
@@ -89,6 +105,8 @@ class Vmacs:
     def __init__(self) -> None:
         self._ours: dict[str, tuple[int, str]] = {}  # vmac name -> (its ifindex, its base's name)
         self._bases: dict[str, _Base] = {}
+        self._all_rp_filter: int | None = None  # all.rp_filter we cleared, to restore
+        self._rp_filter_raised: dict[str, int] = {}  # interface (or "default") -> its old rp_filter
 
     def __contains__(self, ifname: str) -> bool:
         return ifname in self._ours
@@ -97,8 +115,20 @@ class Vmacs:
     def names(self) -> list[str]:
         return list(self._ours)
 
+    def ifindex(self, name: str) -> int | None:
+        entry = self._ours.get(name)
+        return None if entry is None else entry[0]
+
     async def create(
-        self, name: str, *, base_ifindex: int, base_ifname: str, mac: bytes, family: int, ipv6: bool = False
+        self,
+        name: str,
+        *,
+        base_ifindex: int,
+        base_ifname: str,
+        mac: bytes,
+        family: int,
+        ipv6: bool = False,
+        link_local: IPv6Address | None = None,
     ) -> int:
         """Create (or replace) macvlan ``name`` on the base, set keepalived's sysctls, bring it
         up; returns its ifindex.  Raises OSError (the caller cannot run the instance)."""
@@ -129,6 +159,8 @@ class Vmacs:
                 self._ours[name] = (ifindex, base_ifname)
                 self._settings(name, base_ifname, family, ipv6)
                 await ipr.link("set", index=ifindex, state="up")
+                if link_local is not None:
+                    await ipr.addr("add", index=ifindex, address=str(link_local), prefixlen=64, flags=_IFA_F_NODAD)
         except NetlinkError as exc:
             raise OSError(exc.code, f"macvlan {name} on {base_ifname}: {exc}") from exc
         log.info("created macvlan %s on %s with MAC %s", name, base_ifname, mac.hex(":"))
@@ -139,8 +171,12 @@ class Vmacs:
         # (keepalived link_set_ipv6, VRRP_FLAG_EVIP_OTHER_FAMILY).
         if family == 4 and not ipv6:
             write_sysctl("ipv6", name, "disable_ipv6", 1)
+        else:
+            write_sysctl("ipv6", name, "addr_gen_mode", _IN6_ADDR_GEN_MODE_NONE)
         if family != 4:
             return
+        if self._all_rp_filter is None:
+            self._clear_rp_filter()
         for key, value in _VMAC_IPV4:
             write_sysctl("ipv4", name, key, value)
         base = self._bases.get(base_ifname)
@@ -179,6 +215,36 @@ class Vmacs:
     async def delete_all(self) -> None:
         for name in list(self._ours):
             await self.delete(name)
+        self._restore_rp_filter()
+
+    def _clear_rp_filter(self) -> None:
+        all_rp = read_sysctl("ipv4", "all", "rp_filter")
+        if not all_rp:
+            return
+        self._all_rp_filter = all_rp
+        try:
+            names = [n for n in os.listdir(f"{_SYSCTL}/ipv4/conf") if n != "all"]
+        except OSError:
+            names = ["default"]
+        for name in names:
+            old = read_sysctl("ipv4", name, "rp_filter")
+            if old is not None and old < all_rp:
+                write_sysctl("ipv4", name, "rp_filter", all_rp)
+                self._rp_filter_raised[name] = old
+        log.info("use_vmac: net.ipv4.conf.all.rp_filter %d -> 0 (the other interfaces raised to %d)", all_rp, all_rp)
+        write_sysctl("ipv4", "all", "rp_filter", 0)
+
+    def _restore_rp_filter(self) -> None:
+        """Put back what we changed, where nobody changed it since (keepalived restore_rp_filter)."""
+        if self._all_rp_filter is None:
+            return
+        all_rp, self._all_rp_filter = self._all_rp_filter, None
+        if read_sysctl("ipv4", "all", "rp_filter") == 0:
+            write_sysctl("ipv4", "all", "rp_filter", all_rp)
+        for name, old in self._rp_filter_raised.items():
+            if read_sysctl("ipv4", name, "rp_filter") == all_rp:
+                write_sysctl("ipv4", name, "rp_filter", old)
+        self._rp_filter_raised = {}
 
 
 async def _link(ipr: Any, name: str) -> Any:

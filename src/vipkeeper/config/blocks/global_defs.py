@@ -101,6 +101,8 @@ GLOBAL_DEFS_KEYWORDS: dict[str, Kw] = {
     "v3_checksum_as_v2": switch("v3_checksum_as_v2"),  # keepalived 2.2.8: the instances' default
     "vrrp_owner_ignore_adverts": switch("vrrp_owner_ignore_adverts"),  # keepalived 2.3.3
     "metrics_listen": value("metrics_listen"),  # vipkeeper extension: HOST:PORT for /metrics
+    "vmac_prefix": value("vmac_prefix"),
+    "vmac_addr_prefix": value("vmac_addr_prefix"),
 }
 
 

@@ -190,11 +190,6 @@ def _vmac_mac(tok: Token) -> tuple[int, ...]:
     return octets
 
 
-def _use_vmac_addr(draft: Draft, node: Node, ctx: Ctx) -> None:
-    # keepalived: a macvlan of its own on every other interface a VIP names (vmac_addr_prefix)
-    ctx.error(node, "use_vmac_addr is not supported by vipkeeper (use_vmac is)")
-
-
 def _use_vmac(draft: Draft, node: Node, ctx: Ctx) -> None:
     """``use_vmac [IFNAME] [MAC]`` (keepalived vrrp_vmac_handler): a macvlan (mode private) on
     the instance's interface carries the VIPs and sends from the virtual MAC."""
@@ -355,7 +350,7 @@ VRRP_INSTANCE_KEYWORDS: dict[str, Kw] = {
     "skip_check_adv_addr": Kw(_skip_check_adv_addr, 0, 1),
     "use_vmac": Kw(_use_vmac, 0, 2),
     "vmac_xmit_base": flag("vmac_xmit_base"),
-    "use_vmac_addr": Kw(_use_vmac_addr, 0, 0),
+    "use_vmac_addr": flag("use_vmac_addr"),
     # keepalived vrrp_dont_track_handler: the instance's own interface going down is no FAULT
     "dont_track_primary": flag("dont_track_primary"),
     "unicast_fault_no_peer": Kw(_unicast_fault_no_peer, 0, 0),

@@ -208,6 +208,17 @@ class InstanceCompletion:
         octets: tuple[int, ...] | None = self.v.get("vmac_mac")
         if xmit_base and not use:
             self.error("vmac_xmit_base", "vmac_xmit_base is only valid with use_vmac")
+        for vip in self.v.get("vips", []) + self.v.get("vips_excluded", []):
+            if not vip.use_vmac:
+                continue
+            if use and (vip.dev is None or vip.dev == self.v.get("interface")) and vip.family == family:
+                why = "and for the instance"  # keepalived: a config error too
+            elif self.v.get("use_vmac_addr"):
+                why = "and use_vmac_addr for the instance"
+            else:
+                continue
+            self.ctx.error(vip.loc, f"{self.me}: use_vmac given for VIP {vip.address.ip} {why}")
+            self.ok = False
         if not use:
             return None, False
         if self.strict and octets is not None:
@@ -217,8 +228,6 @@ class InstanceCompletion:
         if peers and not xmit_base:
             # keepalived: "unicast with use_vmac requires vmac_xmit_base - setting" (a config error)
             self.error("use_vmac", "unicast with use_vmac requires vmac_xmit_base")
-        if family == 6:
-            self.error("use_vmac", "use_vmac with IPv6 is not supported by vipkeeper (IPv4 only)")
         if octets is not None and len(octets) == 5:
             octets = (*octets, vrid)
         return (bytes(octets) if octets is not None else None), xmit_base
@@ -498,6 +507,7 @@ class InstanceCompletion:
             vmac_ifname=v.get("vmac_ifname"),
             vmac_mac=vmac_mac,
             vmac_xmit_base=xmit_base,
+            use_vmac_addr=bool(v.get("use_vmac_addr")),
             loc=self.node.loc,
             mcast_dst_ip=mcast_dst_ip,
             unicast_ttl=unicast_ttl,
