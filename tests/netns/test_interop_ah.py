@@ -164,6 +164,8 @@ def test_ah_mixed_cluster(lab: Lab, tmp_path: Path, master: str, unicast: bool) 
     preempt = time_until(lambda: only(lab, VIP, hosts) == [high.host], 15)
     assert preempt is not None, high.node.log() + low.node.log()
     assert preempt < mdi_s(HIGH) + 0.6 + ADV_S, preempt
+    if master == "vipkeeper":  # it heard keepalived's adverts (to mcast_dst_ip) and accepted them
+        assert f"preempting lower-priority master {addr['keepalived']}" in high.node.log(), high.node.log()
     steady(lab, VIP, hosts, high.host, 3 * ADV_S)
 
     # 4. SIGTERM handover

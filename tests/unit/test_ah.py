@@ -332,3 +332,15 @@ def test_hostile_ah_packets_never_raise_and_are_counted_once(master: bool, packe
         assert node.accounted() == before + 1
         assert set(node.router("VI_T").counters.drops) <= DROP_REASONS
         assert set(node.decode_errors) <= DROP_REASONS
+
+
+def test_reload_keeps_the_sequence_counter() -> None:
+    """keepalived vrrp.c (reload): "Keep ipsec AH seq_number"; a PASS instance turned AH starts one."""
+    node = backup_node(params(unicast=(KA_SRC,)))
+    assert drops(node.receive(ka_packet(41, 1), US)) == []
+    node.reconfigure("VI_T", params(unicast=(KA_SRC,), priority=120), RouterLink(2, VK_SRC, bytes(6)), 2 * US)
+    assert drops(node.receive(ka_packet(41, 2), 3 * US)) == ["auth_failure"]  # still a replay
+    node.reconfigure("VI_T", params(auth=AUTH_PASS, unicast=(KA_SRC,)), RouterLink(2, VK_SRC, bytes(6)), 4 * US)
+    assert drops(node.receive(ka_packet(42, 3), 5 * US)) == ["auth_type_mismatch"]
+    node.reconfigure("VI_T", params(unicast=(KA_SRC,)), RouterLink(2, VK_SRC, bytes(6)), 6 * US)
+    assert drops(node.receive(ka_packet(1, 4), 7 * US)) == []  # a new counter
