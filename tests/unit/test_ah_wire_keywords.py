@@ -111,6 +111,24 @@ def test_skip_check_adv_addr_as_keepalived_reads_it(body: str, gd: str, want: bo
     assert router_params(config.instances[0]).skip_check_adv_addr is want  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize(
+    "body, want",
+    [
+        ("track_src_ip\nunicast_src_ip 10.0.0.1\nunicast_peer {\n10.0.0.2\n}\n", True),
+        ("track_src_ip\nmcast_src_ip 10.0.0.1\n", True),
+        # keepalived vrrp_complete_instance: "Clear track_saddr if no saddr specified"
+        ("track_src_ip\n", False),
+    ],
+)
+def test_track_src_ip_needs_a_configured_source(body: str, want: bool) -> None:
+    """keepalived.conf(5): "if the configured src_ip doesn't exist or is removed put the instance
+    into fault state" (the daemon's address events act on it); without a configured source it is
+    cleared, silently, as keepalived does."""
+    config, diags = instance(body)
+    assert diags == []
+    assert config.instances[0].track_src_ip is want  # type: ignore[attr-defined]
+
+
 # ------------------------------------------------------------------ the node
 
 

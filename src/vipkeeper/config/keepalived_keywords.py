@@ -45,7 +45,7 @@ GLOBAL_DEFS_IGNORED = frozenset(
 #: keepalived 2.2.7 vrrp_instance keywords (vrrp/vrrp_parser.c) that vipkeeper ignores.
 VRRP_INSTANCE_IGNORED = frozenset(
     """use_vmac_addr vmac_xmit_base use_ipvlan unicast_fault_no_peer native_ipv6
-    vrf dont_track_primary track_process track_bfd track_src_ip
+    vrf dont_track_primary track_process track_bfd
     promote_secondaries linkbeat_use_polling virtual_routes virtual_rules accept
     no_accept debug notify_deleted notify_master_rx_lower_pri smtp_alert
     notify_priority_changes lvs_sync_daemon_interface garp_extra_if vmac_garp_intvl

@@ -244,6 +244,7 @@ class VrrpInstance:
     unicast_ttl: int = 255  # TTL / hop limit of unicast adverts
     skip_check_adv_addr: bool = False  # (vrrp_)skip_check_adv_addr
     peer_ttl: tuple[tuple[IPAddress, int, int], ...] = ()  # unicast_peer ADDR min_ttl N max_ttl M
+    track_src_ip: bool = False  # FAULT while the configured unicast_src_ip / mcast_src_ip is missing
 
     @property
     def unicast(self) -> bool:

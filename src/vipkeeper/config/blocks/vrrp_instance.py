@@ -280,5 +280,6 @@ VRRP_INSTANCE_KEYWORDS: dict[str, Kw] = {
     "use_vmac": Kw(_use_vmac),
     "mcast_dst_ip": Kw(_mcast_dst_ip, 1, 1),
     "unicast_ttl": integer("unicast_ttl", 0, 255),
+    "track_src_ip": flag("track_src_ip"),
     "skip_check_adv_addr": Kw(_skip_check_adv_addr, 0, 1),
 }

@@ -336,4 +336,6 @@ class InstanceCompletion:
             unicast_ttl=unicast_ttl,
             skip_check_adv_addr=skip_check_adv_addr,
             peer_ttl=tuple(v.get("peer_ttl", ())),
+            # keepalived vrrp.c vrrp_complete_instance: "Clear track_saddr if no saddr specified"
+            track_src_ip=bool(v.get("track_src_ip")) and (v.get("unicast_src_ip") or v.get("mcast_src_ip")) is not None,
         )
