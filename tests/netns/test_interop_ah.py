@@ -10,8 +10,9 @@ auth_pass "ah-pass"), the scenario of tests/netns/test_interop.py on it:
    continuing the AH sequence numbers it heard;
 3. the higher-priority host returns and preempts (its adverts are not replays);
 4. SIGTERM on the master: its priority-0 advert hands over in about Skew_Time;
-5. neither daemon complained about the other's packets;
-6. on the wire (captured on the observer): every packet is IP protocol 51, its HMAC-MD5-96
+5. the stopped host restarts (sequence counter 0), learns the numbering and preempts again;
+6. neither daemon complained about the other's packets;
+7. on the wire (captured on the observer): every packet is IP protocol 51, its HMAC-MD5-96
    ICV verifies with the password (recomputed here), SPI = source, each sender's sequence
    numbers rise; the VRRP inside says auth type 2 with zero auth data; and
 
@@ -177,13 +178,23 @@ def test_ah_mixed_cluster(lab: Lab, tmp_path: Path, master: str, unicast: bool) 
     assert handover < skew_s(LOW) + 0.5, handover
     assert high.wait_exit() == 0, high.node.log()
     assert low.heard_priority_zero(), low.node.log()
+
+    # 5. restart: the stopped host comes back with its sequence counter at 0, learns the
+    #    master's numbering from its adverts and preempts (its adverts are no replays)
+    high.node.start()
+    back = time_until(lambda: only(lab, VIP, hosts) == [high.host], 20)
+    assert back is not None, high.node.log() + low.node.log()
+    steady(lab, VIP, hosts, high.host, 2 * ADV_S)
+    high.terminate()
+    assert high.wait_exit() == 0, high.node.log()
+    assert lab.wait_for(lambda: only(lab, VIP, hosts) == [low.host], 5), low.node.log()
     low.terminate()
     assert low.wait_exit() == 0, low.node.log()
     assert lab.holders(VIP) == []
     time.sleep(0.2)
     frames = cap.stop()
 
-    # 5. no complaints
+    # 6. no complaints
     ka, vk = sides["keepalived"], sides["vipkeeper"]
     # keepalived, MASTER when its link went down, counted one more sequence number for the
     # priority-0 advert it tried to send on entering FAULT; the new master (which heard only
@@ -194,12 +205,12 @@ def test_ah_mixed_cluster(lab: Lab, tmp_path: Path, master: str, unicast: bool) 
     assert ka.node.log().count(replay) <= (1 if master == "keepalived" else 0), ka.node.log()
     assert vipkeeper_complaints(vk, tmp_path) == [], vk.node.log()
 
-    # 6. the wire
+    # 7. the wire
     counts = check_wire(lab, frames, sides, unicast)
     print(
         f"TIMING AH master={master} unicast={unicast}: start {t_start:.3f}s, failover {failover:.3f}s "
         f"(Master_Down_Interval {mdi_s(LOW):.3f}s), preempt {preempt:.3f}s, handover {handover:.3f}s "
-        f"(skew {skew_s(LOW):.3f}s); packets {counts}"
+        f"(skew {skew_s(LOW):.3f}s), back after restart {back:.3f}s; packets {counts}"
     )
 
 
