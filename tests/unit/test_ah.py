@@ -133,6 +133,8 @@ def test_sequence_counter_keepalived_rules() -> None:
     assert s.next_round()[0] == 11  # a new master continues the numbering it heard
     s.master_heard_lower(40)
     assert s.next_round()[0] == 42
+    s.master_heard_lower(0xFFFFFFFF)  # keepalived's uint32 wraps (found by the hypothesis test below)
+    assert s.next_round()[0] == 1
     s.seq, s.ip_id = ipsec_ah.SEQ_CYCLED, 0xFFFF
     assert s.next_round() == (0xFFFFFFFE, 1)  # IP id skips 0
     assert s.next_round()[0] == 0xFFFFFFFE and s.cycled  # stuck: peers drop it as a replay

@@ -180,8 +180,9 @@ class AhSequence:
         return f"IPsec AH sequence number {seq} already seen (ours {self.seq}): replay"
 
     def master_heard_lower(self, seq: int) -> None:
-        """A MASTER accepted a lower-priority advert (keepalived vrrp_state_master_rx)."""
-        self.seq = seq + 1
+        """A MASTER accepted a lower-priority advert (keepalived vrrp_state_master_rx): a
+        uint32 there, so 0xFFFFFFFF + 1 is 0."""
+        self.seq = (seq + 1) & 0xFFFFFFFF
         self.cycled = False
 
     def becoming_master(self) -> None:
