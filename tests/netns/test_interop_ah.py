@@ -10,8 +10,9 @@ auth_pass "ah-pass"), the scenario of tests/netns/test_interop.py on it:
    continuing the AH sequence numbers it heard;
 3. the higher-priority host returns and preempts (its adverts are not replays);
 4. SIGTERM on the master: its priority-0 advert hands over in about Skew_Time;
-5. neither daemon complained about the other's packets;
-6. on the wire (captured on the observer): every packet is IP protocol 51, its HMAC-MD5-96
+5. the stopped host restarts (sequence counter 0), learns the numbering and preempts again;
+6. neither daemon complained about the other's packets;
+7. on the wire (captured on the observer): every packet is IP protocol 51, its HMAC-MD5-96
    ICV verifies with the password (recomputed here), SPI = source, each sender's sequence
    numbers rise; the VRRP inside says auth type 2 with zero auth data; and
 
@@ -19,6 +20,8 @@ auth_pass "ah-pass"), the scenario of tests/netns/test_interop.py on it:
      advert of both daemons goes to 224.0.0.19 with TTL 255;
    * keepalived-master direction: unicast with ``unicast_ttl 64`` on both: every advert of
      both daemons has TTL 64 (keepalived zeroes the TTL in the unicast ICV).
+
+And ``unicast_ttl`` on plain VRRPv3 adverts, IPv4 and IPv6, from both daemons.
 """
 
 from __future__ import annotations
@@ -164,6 +167,8 @@ def test_ah_mixed_cluster(lab: Lab, tmp_path: Path, master: str, unicast: bool) 
     preempt = time_until(lambda: only(lab, VIP, hosts) == [high.host], 15)
     assert preempt is not None, high.node.log() + low.node.log()
     assert preempt < mdi_s(HIGH) + 0.6 + ADV_S, preempt
+    if master == "vipkeeper":  # it heard keepalived's adverts (to mcast_dst_ip) and accepted them
+        assert f"preempting lower-priority master {addr['keepalived']}" in high.node.log(), high.node.log()
     steady(lab, VIP, hosts, high.host, 3 * ADV_S)
 
     # 4. SIGTERM handover
@@ -173,13 +178,23 @@ def test_ah_mixed_cluster(lab: Lab, tmp_path: Path, master: str, unicast: bool) 
     assert handover < skew_s(LOW) + 0.5, handover
     assert high.wait_exit() == 0, high.node.log()
     assert low.heard_priority_zero(), low.node.log()
+
+    # 5. restart: the stopped host comes back with its sequence counter at 0, learns the
+    #    master's numbering from its adverts and preempts (its adverts are no replays)
+    high.node.start()
+    back = time_until(lambda: only(lab, VIP, hosts) == [high.host], 20)
+    assert back is not None, high.node.log() + low.node.log()
+    steady(lab, VIP, hosts, high.host, 2 * ADV_S)
+    high.terminate()
+    assert high.wait_exit() == 0, high.node.log()
+    assert lab.wait_for(lambda: only(lab, VIP, hosts) == [low.host], 5), low.node.log()
     low.terminate()
     assert low.wait_exit() == 0, low.node.log()
     assert lab.holders(VIP) == []
     time.sleep(0.2)
     frames = cap.stop()
 
-    # 5. no complaints
+    # 6. no complaints
     ka, vk = sides["keepalived"], sides["vipkeeper"]
     # keepalived, MASTER when its link went down, counted one more sequence number for the
     # priority-0 advert it tried to send on entering FAULT; the new master (which heard only
@@ -190,10 +205,58 @@ def test_ah_mixed_cluster(lab: Lab, tmp_path: Path, master: str, unicast: bool) 
     assert ka.node.log().count(replay) <= (1 if master == "keepalived" else 0), ka.node.log()
     assert vipkeeper_complaints(vk, tmp_path) == [], vk.node.log()
 
-    # 6. the wire
+    # 7. the wire
     counts = check_wire(lab, frames, sides, unicast)
     print(
         f"TIMING AH master={master} unicast={unicast}: start {t_start:.3f}s, failover {failover:.3f}s "
         f"(Master_Down_Interval {mdi_s(LOW):.3f}s), preempt {preempt:.3f}s, handover {handover:.3f}s "
-        f"(skew {skew_s(LOW):.3f}s); packets {counts}"
+        f"(skew {skew_s(LOW):.3f}s), back after restart {back:.3f}s; packets {counts}"
     )
+
+
+def test_unicast_ttl_without_ah_ipv4_and_ipv6(lab: Lab, tmp_path: Path) -> None:
+    """``unicast_ttl`` on plain VRRPv3 adverts (IPv4: an IP_TTL control message; IPv6: an
+    IPV6_HOPLIMIT one), vipkeeper beside keepalived: both put the same TTL / hop limit on
+    the wire, and both accept the other's adverts (unicast: no TTL 255 check)."""
+    ttl = 9
+    body = (("U4", 61, 4, "172.20.0.161"), ("U6", 62, 6, "fd00:20::162"))
+
+    def confs(me: str, prio: int) -> str:
+        peer = "B" if me == "A" else "A"
+        out = global_defs()
+        for name, vrid, fam, vip in body:
+            src = lab.host(me).ip6 if fam == 6 else lab.host(me).ip4
+            dst = lab.host(peer).ip6 if fam == 6 else lab.host(peer).ip4
+            out += vrrp_instance(
+                name,
+                state="BACKUP",
+                vrid=vrid,
+                priority=prio,
+                advert_int="0.1",
+                version=3,
+                unicast_src=str(src),
+                unicast_peers=[str(dst)],
+                extra=(f"unicast_ttl {ttl}",),
+                vips=[vip],
+            )
+        return out
+
+    cap = lab.capture("observer", "ip proto 112 or ip6 proto 112")
+    vk = start(lab, tmp_path, "A", "vipkeeper", confs("A", HIGH), HIGH)
+    assert lab.wait_for(lambda: {h for _, _, _, v in body for h in lab.holders(v)} == {"A"}, 15), vk.node.log()
+    ka = start(lab, tmp_path, "B", "keepalived", confs("B", LOW), LOW)
+    ka.wait_backup()
+    steady(lab, "172.20.0.161", ("A", "B"), "A", 1.0)  # keepalived accepts TTL-9 adverts
+    vk.terminate()
+    assert vk.wait_exit() == 0, vk.node.log()
+    assert lab.wait_for(lambda: {h for _, _, _, v in body for h in lab.holders(v)} == {"B"}, 5), ka.node.log()
+    time.sleep(0.5)  # keepalived's adverts, as master
+    ka.terminate()
+    assert ka.wait_exit() == 0, ka.node.log()
+    seen = {(lab.mac("A"), 4): 0, (lab.mac("A"), 6): 0, (lab.mac("B"), 4): 0, (lab.mac("B"), 6): 0}
+    for p in vrrp_packets(cap.stop()):
+        assert not p.dst.is_multicast and p.ttl == ttl, p
+        seen[(p.mac, p.family)] += 1
+    assert all(seen.values()), seen
+    assert keepalived_complaints(ka, tmp_path) == [], ka.node.log()
+    assert vipkeeper_complaints(vk, tmp_path) == [], vk.node.log()

@@ -133,6 +133,8 @@ def test_sequence_counter_keepalived_rules() -> None:
     assert s.next_round()[0] == 11  # a new master continues the numbering it heard
     s.master_heard_lower(40)
     assert s.next_round()[0] == 42
+    s.master_heard_lower(0xFFFFFFFF)  # keepalived's uint32 wraps (found by the hypothesis test below)
+    assert s.next_round()[0] == 1
     s.seq, s.ip_id = ipsec_ah.SEQ_CYCLED, 0xFFFF
     assert s.next_round() == (0xFFFFFFFE, 1)  # IP id skips 0
     assert s.next_round()[0] == 0xFFFFFFFE and s.cycled  # stuck: peers drop it as a replay
@@ -332,3 +334,15 @@ def test_hostile_ah_packets_never_raise_and_are_counted_once(master: bool, packe
         assert node.accounted() == before + 1
         assert set(node.router("VI_T").counters.drops) <= DROP_REASONS
         assert set(node.decode_errors) <= DROP_REASONS
+
+
+def test_reload_keeps_the_sequence_counter() -> None:
+    """keepalived vrrp.c (reload): "Keep ipsec AH seq_number"; a PASS instance turned AH starts one."""
+    node = backup_node(params(unicast=(KA_SRC,)))
+    assert drops(node.receive(ka_packet(41, 1), US)) == []
+    node.reconfigure("VI_T", params(unicast=(KA_SRC,), priority=120), RouterLink(2, VK_SRC, bytes(6)), 2 * US)
+    assert drops(node.receive(ka_packet(41, 2), 3 * US)) == ["auth_failure"]  # still a replay
+    node.reconfigure("VI_T", params(auth=AUTH_PASS, unicast=(KA_SRC,)), RouterLink(2, VK_SRC, bytes(6)), 4 * US)
+    assert drops(node.receive(ka_packet(42, 3), 5 * US)) == ["auth_type_mismatch"]
+    node.reconfigure("VI_T", params(unicast=(KA_SRC,)), RouterLink(2, VK_SRC, bytes(6)), 6 * US)
+    assert drops(node.receive(ka_packet(1, 4), 7 * US)) == []  # a new counter

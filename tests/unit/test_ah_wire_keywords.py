@@ -111,6 +111,24 @@ def test_skip_check_adv_addr_as_keepalived_reads_it(body: str, gd: str, want: bo
     assert router_params(config.instances[0]).skip_check_adv_addr is want  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize(
+    "body, want",
+    [
+        ("track_src_ip\nunicast_src_ip 10.0.0.1\nunicast_peer {\n10.0.0.2\n}\n", True),
+        ("track_src_ip\nmcast_src_ip 10.0.0.1\n", True),
+        # keepalived vrrp_complete_instance: "Clear track_saddr if no saddr specified"
+        ("track_src_ip\n", False),
+    ],
+)
+def test_track_src_ip_needs_a_configured_source(body: str, want: bool) -> None:
+    """keepalived.conf(5): "if the configured src_ip doesn't exist or is removed put the instance
+    into fault state" (the daemon's address events act on it); without a configured source it is
+    cleared, silently, as keepalived does."""
+    config, diags = instance(body)
+    assert diags == []
+    assert config.instances[0].track_src_ip is want  # type: ignore[attr-defined]
+
+
 # ------------------------------------------------------------------ the node
 
 
@@ -200,3 +218,24 @@ def test_skip_check_adv_addr_does_not_apply_as_master() -> None:
     node, _sent = started_master(base(skip_check_adv_addr=True))
     wrong = (ipaddress.IPv4Address("10.0.0.99"),)
     assert reasons(node.receive(advert(PEER, group, addresses=wrong), US)) == ["addr_list"]
+
+
+# ------------------------------------------------------------------ vipkeeper explain
+
+
+def test_explain_flags_hosts_on_different_multicast_groups() -> None:
+    from vipkeeper.explain import HostInput, explain
+
+    def host(label: str, extra: str) -> HostInput:
+        text = (
+            f"vrrp_instance V {{\ninterface eth0\nvirtual_router_id 9\n{extra}virtual_ipaddress {{\n10.0.0.9\n}}\n}}\n"
+        )
+        config, diags = parse_string(text)
+        return HostInput(label, config, tuple(diags), {})
+
+    report = explain([host("A", "priority 150\nmcast_dst_ip 224.0.0.19\n"), host("B", "priority 100\n")])
+    found = [f for f in report.findings if f.code == "mcast-group-mismatch"]
+    assert [(f.severity, f.host) for f in found] == [("error", "B")]
+    assert "A sends its adverts to mcast_dst_ip 224.0.0.19, B to the global group" in found[0].message
+    same = explain([host("A", "priority 150\nmcast_dst_ip 224.0.0.19\n"), host("B", "mcast_dst_ip 224.0.0.19\n")])
+    assert "mcast-group-mismatch" not in [f.code for f in same.findings]

@@ -45,7 +45,7 @@ GLOBAL_DEFS_IGNORED = frozenset(
 #: keepalived 2.2.7 vrrp_instance keywords (vrrp/vrrp_parser.c) that vipkeeper ignores.
 VRRP_INSTANCE_IGNORED = frozenset(
     """use_ipvlan native_ipv6
-    vrf track_bfd track_src_ip
+    vrf track_bfd
     linkbeat_use_polling debug smtp_alert
     lvs_sync_daemon_interface
     kernel_rx_buf_size""".split()

@@ -421,6 +421,7 @@ class VrrpInstance:
     # ``garp_extra_if [all] SECONDS``: periodic gratuitous ARP/NA on the VIPs' other interfaces.
     garp_extra_if_s: int = 0
     garp_extra_if_all: bool = False
+    track_src_ip: bool = False  # FAULT while the configured unicast_src_ip / mcast_src_ip is missing
 
     @property
     def unicast(self) -> bool:

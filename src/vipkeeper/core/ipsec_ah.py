@@ -44,8 +44,8 @@ keepalived's choices (keepalived/include/vrrp_ipsecah.h, keepalived/vrrp/vrrp.c
 
 from __future__ import annotations
 
-import hmac
 import struct
+from _operator import _compare_digest  # hmac.compare_digest, without loading hashlib
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import NamedTuple
@@ -96,6 +96,8 @@ def _mutable_zeroed(ip_header: bytes | bytearray | memoryview, zero_ttl: bool) -
 def icv(key: bytes, ip_header: bytes | bytearray | memoryview, ah_and_vrrp: bytes, *, zero_ttl: bool) -> bytes:
     """The 12-byte ICV of a packet: ``ah_and_vrrp`` is the AH header (any ICV bytes in it are
     replaced by zeros) followed by the VRRP message; ``key`` the 8-byte NUL-padded auth_pass."""
+    import hmac  # here: hashlib and libcrypto load only for instances with auth_type AH
+
     body = ah_and_vrrp[:12] + _ZERO_ICV + ah_and_vrrp[AH_HEADER_LEN:]
     mac = hmac.new(key, _mutable_zeroed(ip_header, zero_ttl), "md5")
     mac.update(body)
@@ -144,7 +146,7 @@ def verify(
     if len(ip_header) < 20:
         return f"IPv4 header of {len(ip_header)} bytes"
     want = icv(key, ip_header, payload, zero_ttl=unicast)
-    if not hmac.compare_digest(want, ah.icv):
+    if not _compare_digest(want, ah.icv):
         return "IPsec AH HMAC-MD5 does not verify (wrong auth_pass, or a field changed on the way)"
     if ah.spi != int.from_bytes(src.packed, "big"):
         return f"IPsec AH SPI {IPv4Address(ah.spi)} is not the source address"
@@ -178,8 +180,9 @@ class AhSequence:
         return f"IPsec AH sequence number {seq} already seen (ours {self.seq}): replay"
 
     def master_heard_lower(self, seq: int) -> None:
-        """A MASTER accepted a lower-priority advert (keepalived vrrp_state_master_rx)."""
-        self.seq = seq + 1
+        """A MASTER accepted a lower-priority advert (keepalived vrrp_state_master_rx): a
+        uint32 there, so 0xFFFFFFFF + 1 is 0."""
+        self.seq = (seq + 1) & 0xFFFFFFFF
         self.cycled = False
 
     def becoming_master(self) -> None:

@@ -452,6 +452,8 @@ class VrrpNode:
                 ours = int(own) if own is not None else 0
                 if adv.priority < mine or (adv.priority == mine and int(pkt.src) < ours):
                     ah.master_heard_lower(ipsec_ah.parse(pkt.payload)[0].seq)
+                else:  # a higher master: keepalived clears "cycled" too
+                    ah.heard_as_backup()
         self._emit(ep, effects, now_us, out)
 
     def on_timer(self, now_us: int) -> list[Effect]:

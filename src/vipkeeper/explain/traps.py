@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from vipkeeper.config.lexer import Diagnostic
-from vipkeeper.config.model import AuthHmac, Location
+from vipkeeper.config.model import AuthHmac, Location, VrrpInstance
 from vipkeeper.explain.model import Finding, HostInput, Member, Router, Row, Severity, Use
 from vipkeeper.explain.scripts import script_path
 
@@ -149,6 +149,18 @@ def router_traps(r: Router, out: list[Finding]) -> None:
                         f"{m.host} sends unicast adverts but {o.host} uses multicast: they may not hear each other",
                     )
                 continue
+            if not i.unicast and i.mcast_dst_ip != oi.mcast_dst_ip and m is ms[0]:
+                # keepalived binds its socket to the instance's group: another group is not heard
+                def group(x: VrrpInstance) -> str:
+                    return f"mcast_dst_ip {x.mcast_dst_ip}" if x.mcast_dst_ip else "the global group"
+
+                add(
+                    "error",
+                    "mcast-group-mismatch",
+                    o,
+                    f"{m.host} sends its adverts to {group(i)}, {o.host} to {group(oi)}: they do not hear "
+                    "each other and both become MASTER",
+                )
             src = oi.unicast_src_ip
             if i.unicast and src is not None and src not in i.unicast_peers:
                 add(

@@ -347,6 +347,7 @@ VRRP_INSTANCE_KEYWORDS: dict[str, Kw] = {
     "fast_preempt": switch("fast_preempt"),  # vipkeeper extension
     "mcast_dst_ip": Kw(_mcast_dst_ip, 1, 1),
     "unicast_ttl": integer("unicast_ttl", 0, 255),
+    "track_src_ip": flag("track_src_ip"),
     "skip_check_adv_addr": Kw(_skip_check_adv_addr, 0, 1),
     "use_vmac": Kw(_use_vmac, 0, 2),
     "vmac_xmit_base": flag("vmac_xmit_base"),

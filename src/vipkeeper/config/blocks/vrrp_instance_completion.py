@@ -519,4 +519,6 @@ class InstanceCompletion:
             promote_secondaries=v.get("promote_secondaries", False),
             garp_extra_if_s=extra_if_s,
             garp_extra_if_all=extra_if_all,
+            # keepalived vrrp.c vrrp_complete_instance: "Clear track_saddr if no saddr specified"
+            track_src_ip=bool(v.get("track_src_ip")) and (v.get("unicast_src_ip") or v.get("mcast_src_ip")) is not None,
         )
