@@ -196,6 +196,24 @@ def test_failover_moves_routes_rules_and_firewall(cluster):
     assert lab.wait_for(lambda: VROUTE not in routes(lab, "B"), 5), b.log()
 
 
+def test_deleted_tracked_entries(cluster):
+    """keepalived: a tracked virtual route deleted from the MASTER sends it to BACKUP (it
+    comes back, with the route, after Master_Down_Interval: it is still the highest); a
+    deleted static route is put back."""
+    lab, nodes, _track = cluster
+    a, b = nodes["A"], nodes["B"]
+    assert lab.wait_for(lambda: lab.holders(VIP1) == ["A"] and VROUTE in routes(lab, "A"), 10), a.log()
+    lab.run("A", "ip", "route", "del", VROUTE)
+    assert a.wait_log(f"MASTER -> BACKUP: virtual route {VROUTE} via 172.20.0.1 dev eth0 deleted", 5), a.log()
+    assert lab.wait_for(lambda: lab.holders(VIP1) == ["A"] and VROUTE in routes(lab, "A"), 10), a.log()
+    lab.run("A", "ip", "rule", "del", "priority", str(VRULE_PREF))
+    assert a.wait_log("BACKUP: virtual rule", 5), a.log()
+    assert lab.wait_for(lambda: lab.holders(VIP1) == ["A"] and VRULE_PREF in rules(lab, "A"), 10), a.log()
+    lab.run("B", "ip", "route", "del", SROUTE)
+    assert lab.wait_for(lambda: SROUTE in routes(lab, "B"), 5), b.log()
+    assert "reinstating it" in b.log()
+
+
 def test_reload_applies_route_rule_and_static_changes(cluster):
     """A MASTER stays MASTER; the routes that are gone are removed and the new ones added."""
     lab, nodes, track = cluster

@@ -189,3 +189,30 @@ def test_routes_and_nftables_modules_do_not_import_pyroute2() -> None:
         "sys.exit('pyroute2' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_a_deleted_virtual_route_sends_the_master_to_backup_and_it_comes_back() -> None:
+    """keepalived netlink_route_filter -> set_vrrp_backup: no priority-0 advert, VIPs released,
+    back to MASTER after Master_Down_Interval while it is still the highest priority."""
+    from tests.unit.linked import US
+    from tests.unit.test_engine import pair, sent_priorities
+    from vipkeeper.core.events import DelVips, State, StateChanged
+
+    net = pair()
+    net.start()
+    net.run_for(5 * US)
+    assert net.holders() == ["A"]
+
+    def lost(name: str, what: str) -> list:
+        h = net.hosts[name]  # as the daemon's route watch does: VrrpNode.host_entry_lost
+        effects = h.node.host_entry_lost(h.router_name, what, net.now_us)
+        net._apply(h, effects)
+        return effects
+
+    out = lost("A", "virtual route 198.51.100.0/24")
+    assert net.hosts["A"].router.state is State.BACKUP
+    assert [e.reason for e in out if isinstance(e, StateChanged)] == ["virtual route 198.51.100.0/24 deleted"]
+    assert any(isinstance(e, DelVips) for e in out) and sent_priorities(out) == []
+    net.run_for(5 * US)
+    assert net.holders() == ["A"]
+    assert lost("B", "virtual rule x") == []  # a BACKUP ignores it

@@ -92,6 +92,15 @@ class SyncGroupChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class HostEntryLost:
+    """A tracked virtual route or rule of this instance was deleted from the host (keepalived
+    keepalived_netlink.c netlink_route_filter / netlink_rule_filter: ``set_vrrp_backup``): a
+    MASTER leaves for BACKUP, to take the VIPs and the entry back after Master_Down_Interval."""
+
+    what: str
+
+
+@dataclass(frozen=True, slots=True)
 class Shutdown:
     """Stop: a MASTER resigns with a priority-0 advert and releases its VIPs."""
 
@@ -109,7 +118,7 @@ class Received:
     payload: bytes
 
 
-Event = Start | AdvertReceived | LinkChanged | TrackingChanged | SyncGroupChanged | Shutdown
+Event = Start | AdvertReceived | LinkChanged | TrackingChanged | SyncGroupChanged | Shutdown | HostEntryLost
 
 
 # ---------------------------------------------------------------- effects

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vipkeeper import pidfile
-from vipkeeper.config.model import Config, Notify, VirtualAddress, VrrpInstance, VrrpSyncGroup
+from vipkeeper.config.model import Config, Notify, Route, Rule, VirtualAddress, VrrpInstance, VrrpSyncGroup
 from vipkeeper.config.to_params import router_params, sync_groups
 from vipkeeper.core.events import Effect, Received, State, TrackingChanged
 from vipkeeper.core.node import VrrpNode
@@ -39,7 +39,7 @@ from vipkeeper.io import scripts
 from vipkeeper.io.l2_socket import L2Sender
 from vipkeeper.io.netlink import LinkInfo, Netlink
 from vipkeeper.io.nftables import Firewall
-from vipkeeper.io.routes import HostRoutes, set_promote_secondaries
+from vipkeeper.io.routes import HostRoutes, route_key, rule_key, set_promote_secondaries
 from vipkeeper.io.vrrp_socket import VrrpSocket
 
 if TYPE_CHECKING:
@@ -76,6 +76,7 @@ class Daemon:
         self._routes: HostRoutes | None = None  # opened (pyroute2 imported) only when routes/rules are configured
         self._firewall: Firewall | None = None  # the nftables table, only when an instance has no accept mode
         self._promoted: dict[str, bool] = {}  # interface -> its promote_secondaries before we set it
+        self._route_watch: asyncio.Task[None] | None = None
         self.supervisor = Supervisor(on_fatal=self._stop.set)
         self.trackers = TrackerSet(self.supervisor, self._on_verdict, self._users)
         self.effects = EffectRunner(
@@ -117,6 +118,7 @@ class Daemon:
                 await control.start()
                 metrics = await self._start_metrics()
                 self.supervisor.spawn(self._link_watch(nl), "link-watch")
+                self._ensure_route_watch()
                 self.trackers.start()
                 now = now_us()
                 for name in self.instances:
@@ -153,6 +155,8 @@ class Daemon:
 
     async def _shutdown(self) -> None:
         """Every MASTER resigns (priority 0) and releases its VIPs; notify scripts finish."""
+        if self._route_watch is not None:
+            self._route_watch.cancel()  # what we delete now must not be reinstated
         self._run(self.node.shutdown(now_us()))
         for v in self.vips.values():
             await v.join(RELEASE_TIMEOUT_S)
@@ -246,6 +250,33 @@ class Daemon:
                 self._promoted[inst.interface] = old
                 log.info("(%s) promote_secondaries set on %s", inst.name, inst.interface)
         return changes
+
+    def _ensure_route_watch(self) -> None:
+        """Watch route/rule deletions once a tracked virtual or static route or rule exists."""
+        cfg = self.config
+        tracked = any(_tracked(i.virtual_routes, i.virtual_rules) for i in cfg.instances) or _tracked(
+            cfg.static_routes, cfg.static_rules
+        )
+        if tracked and self._route_watch is None:
+            self._route_watch = self.supervisor.spawn(self._watch_routes(), "route-watch")
+
+    async def _watch_routes(self) -> None:
+        """keepalived keepalived_netlink.c netlink_route_filter / netlink_rule_filter: a tracked
+        virtual route or rule deleted from a MASTER sends it to BACKUP; a tracked static one is
+        put back."""
+        async for key in self._route_table().deletions():
+            for name, inst in self.instances.items():
+                lost = _match(key, inst.virtual_routes, inst.virtual_rules)
+                if lost is not None and self.vips[name].held:
+                    log.warning("(%s) %s was deleted from the host", name, lost)
+                    self._run(self.node.host_entry_lost(name, lost, now_us()))
+            lost_static = _match_item(key, self.config.static_routes, self.config.static_rules)
+            if lost_static is not None:
+                log.warning("%s: static %s was deleted from the host; reinstating it", lost_static.loc, lost_static)
+                if isinstance(lost_static, Route):
+                    await self._route_table().add_routes([lost_static])
+                else:
+                    await self._route_table().add_rules([lost_static])
 
     async def _restore_host(self) -> None:
         for ifname, old in self._promoted.items():
@@ -446,6 +477,7 @@ class Daemon:
         old = self.config
         self.config = new
         await self._static(old, new)
+        self._ensure_route_watch()
         self.trackers.build(new, plan.trackers_kept)
         self.trackers.start()
         self._setup_notifier(new)
@@ -549,6 +581,28 @@ class Daemon:
             log.info("status written to %s", path)
         except OSError as exc:
             log.error("cannot write status file: %s", exc)
+
+
+def _tracked_route(r: Route) -> bool:
+    return not r.no_track and r.dev is not None  # keepalived: no dev, not tracked
+
+
+def _tracked(routes: tuple[Route, ...], rules: tuple[Rule, ...]) -> bool:
+    return any(map(_tracked_route, routes)) or any(not r.no_track for r in rules)
+
+
+def _match_item(key: tuple[Any, ...], routes: tuple[Route, ...], rules: tuple[Rule, ...]) -> Route | Rule | None:
+    """The tracked route (4-tuple key) or rule (2-tuple key) ``key`` names, if any."""
+    if len(key) == 4:
+        return next((r for r in routes if _tracked_route(r) and route_key(r) == key), None)
+    return next((r for r in rules if not r.no_track and rule_key(r) == key), None)
+
+
+def _match(key: tuple[Any, ...], routes: tuple[Route, ...], rules: tuple[Rule, ...]) -> str | None:
+    item = _match_item(key, routes, rules)
+    if item is None:
+        return None
+    return f"virtual {'route' if isinstance(item, Route) else 'rule'} {item}"
 
 
 def _has_notify(n: Notify) -> bool:

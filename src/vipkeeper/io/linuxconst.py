@@ -60,3 +60,10 @@ RTNH_F_ONLINK = 0x4
 # --- <linux/fib_rules.h> (fib_rule_hdr.action, .flags) ---------------------------
 FR_ACT = {"table": 1, "goto": 2, "nop": 3, "blackhole": 6, "unreachable": 7, "prohibit": 8}
 FIB_RULE_INVERT = 0x2
+RTM_DELROUTE = 25
+RTM_DELRULE = 33
+RTMGRP_IPV4_ROUTE = 0x40
+RTMGRP_IPV4_RULE = 0x80
+RTMGRP_IPV6_ROUTE = 0x400
+RTMGRP_IPV6_RULE = 1 << (19 - 1)  # RTNLGRP_IPV6_RULE = 19 (no RTMGRP_ name in the header)
+RTPROT_KEEPALIVED = 18  # <linux/rtnetlink.h> has no name for it; keepalived vrrp_iproute.h

@@ -12,10 +12,11 @@ the daemon's view is "present" or "absent", as keepalived's.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import socket
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from vipkeeper.io import linuxconst as lc
 
 log = logging.getLogger(__name__)
 
-__all__ = ["HostRoutes", "set_promote_secondaries"]
+__all__ = ["HostRoutes", "route_key", "rule_key", "set_promote_secondaries"]
 
 _AF = {4: socket.AF_INET, 6: socket.AF_INET6}
 _ABSENT = (errno.ESRCH, errno.ENOENT, errno.EADDRNOTAVAIL)
@@ -96,6 +97,36 @@ def rule_request(rule: Rule) -> dict[str, Any]:
     return req
 
 
+#: (family, table, destination or None, prefix length): how a deleted route is matched
+RouteKey = tuple[int, int, str | None, int]
+#: (family, preference): how a deleted rule is matched
+RuleKey = tuple[int, int]
+_MONITOR_RETRY_S = 0.2
+
+
+def route_key(route: Route) -> RouteKey:
+    if route.dst is None:
+        return (_AF[route.family], route.table, None, 0)
+    net = route.dst.network
+    return (_AF[route.family], route.table, str(net.network_address), net.prefixlen)
+
+
+def rule_key(rule: Rule) -> RuleKey:
+    return (_AF[rule.family], rule.priority)
+
+
+def deleted_key(msg: Any) -> RouteKey | RuleKey | None:
+    """The key of a deleted route or rule of protocol keepalived (18), else None
+    (keepalived_netlink.c netlink_route_filter / netlink_rule_filter watch only those)."""
+    mtype = msg["header"]["type"]
+    if mtype == lc.RTM_DELROUTE and msg.get("proto") == lc.RTPROT_KEEPALIVED:
+        table = msg.get("table")
+        return (int(msg["family"]), int(table), msg.get("dst"), int(msg.get("dst_len") or 0))
+    if mtype == lc.RTM_DELRULE and msg.get("protocol") == lc.RTPROT_KEEPALIVED:
+        return (int(msg["family"]), int(msg.get("priority") or 0))
+    return None
+
+
 class HostRoutes:
     """Adds and deletes routes and rules.  ``open()`` first (it imports pyroute2)."""
 
@@ -137,6 +168,36 @@ class HostRoutes:
 
     async def del_rules(self, rules: Iterable[Rule]) -> list[str]:
         return [str(r) for r in rules if await self._rule("del", r)]
+
+    async def deletions(self) -> AsyncIterator[RouteKey | RuleKey]:
+        """Yield the key of each route or rule of protocol keepalived deleted from the host.
+        A failed monitor socket (ENOBUFS) is reopened; deletions meanwhile are missed (logged).
+        Runs until cancelled."""
+        from pyroute2 import AsyncIPRoute
+
+        groups = lc.RTMGRP_IPV4_ROUTE | lc.RTMGRP_IPV6_ROUTE | lc.RTMGRP_IPV4_RULE | lc.RTMGRP_IPV6_RULE
+        while True:
+            mon = AsyncIPRoute()
+            try:
+                await mon.bind(groups=groups)
+                while True:
+                    batch = [msg async for msg in mon.get()]
+                    if not batch:
+                        raise OSError(errno.EIO, "monitor socket closed")
+                    for msg in batch:
+                        try:
+                            key = deleted_key(msg)
+                        except (KeyError, TypeError, ValueError):
+                            continue
+                        if key is not None:
+                            yield key
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # pyroute2 raises its own types for a dead socket
+                log.warning("route/rule monitor failed (%s); reopening", exc)
+                await asyncio.sleep(_MONITOR_RETRY_S)
+            finally:
+                mon.close()
 
     async def _route(self, command: str, route: Route) -> bool:
         try:
