@@ -221,12 +221,16 @@ def test_reload_applies_route_rule_and_static_changes(cluster):
     assert lab.wait_for(lambda: lab.holders(VIP1) == ["A"] and VROUTE in routes(lab, "A"), 10), a.log()
     vroute2, sroute2 = "198.51.99.0/24", "203.0.114.0/24"
     original = conf(150, track)
-    a.write_config(original.replace(VROUTE, vroute2).replace(SROUTE, sroute2))
+    assert "virtual_router_id 43\n" in original
+    changed = original.replace(VROUTE, vroute2).replace(SROUTE, sroute2)
+    a.write_config(changed.replace("virtual_router_id 43\n", "virtual_router_id 43\n    accept\n"))
     a.send_signal(signal.SIGHUP)
     assert lab.wait_for(
         lambda: {vroute2, sroute2} <= routes(lab, "A") and not {VROUTE, SROUTE} & routes(lab, "A"), 10
     ), a.log()
     assert lab.holders(VIP1) == ["A"] and VRULE_PREF in rules(lab, "A")
+    assert lab.wait_for(lambda: dropped_vips(lab, "A") == set(), 5)  # VI_2 now accepts
+    assert answers(lab, VIP2)
     a.write_config(original)
     a.send_signal(signal.SIGHUP)
     assert lab.wait_for(

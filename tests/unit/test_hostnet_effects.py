@@ -133,10 +133,18 @@ def test_a_firewall_failure_does_not_stop_the_vips() -> None:
 def test_reload_diff_removes_only_what_is_gone() -> None:
     calls = Calls()
     v = actions(calls)
-    old_routes, old_rules = v.host.routes, v.host.rules
+    old_routes, old_rules, fw = v.host.routes, v.host.rules, v.host.firewall
     v.host.routes = ()
-    asyncio.run(v._host_diff(HostDiff(old_routes, old_rules)))
+    asyncio.run(v._host_diff(HostDiff(old_routes, old_rules, fw)))
     assert calls == ["route del 198.51.100.0/24 via 192.0.2.1 dev eth0", "rule add 50: from 192.0.2.10/32 lookup 100"]
+    calls.clear()
+    v.host.firewall = None  # reloaded with 'accept': the held VIPs leave the drop set
+    asyncio.run(v._host_diff(HostDiff((), old_rules, fw)))
+    assert calls == ["undrop 192.0.2.10%eth0 fe80::10%eth1", "rule add 50: from 192.0.2.10/32 lookup 100"]
+    calls.clear()
+    v.host.firewall = fw  # and back to no_accept
+    asyncio.run(v._host_diff(HostDiff((), v.host.rules, None)))
+    assert calls[0] == "drop 192.0.2.10%eth0 fe80::10%eth1"
 
 
 def test_nftables_scripts() -> None:

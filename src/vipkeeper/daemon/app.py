@@ -108,6 +108,8 @@ class Daemon:
                 self._setup_notifier(self.config)
                 self.node.set_sync_groups(sync_groups(self.config))
                 await self._static(None, self.config)
+                if all(i.accept for i in self.config.instances):
+                    await Firewall().remove_leftover()  # a crashed run's drops must not stay
                 for inst in self.config.instances:
                     await self._add_instance(nl, inst)
                 for sig in (signal.SIGTERM, signal.SIGINT):
@@ -518,8 +520,9 @@ class Daemon:
         vips.vips = inst.vips + inst.vips_excluded
         old_host = vips.host
         vips.host = await self._host_changes(inst)
-        if vips.held and (old_host.routes, old_host.rules) != (inst.virtual_routes, inst.virtual_rules):
-            vips.put(HostDiff(old_host.routes, old_host.rules))
+        changed = (old_host.routes, old_host.rules) != (inst.virtual_routes, inst.virtual_rules)
+        if vips.held and (changed or (old_host.firewall is None) != (vips.host.firewall is None)):
+            vips.put(HostDiff(old_host.routes, old_host.rules, old_host.firewall))
         now = now_us()
         self._run(self.node.reconfigure(old_name, params, RouterLink(link.ifindex, src, link.mac), now))
         self._run(self.node.set_tracking(inst.name, self.trackers.verdict(inst.name), now))
