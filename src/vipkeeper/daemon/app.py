@@ -21,14 +21,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vipkeeper import pidfile
-from vipkeeper.config.model import Config, Notify, Route, Rule, VirtualAddress, VrrpInstance, VrrpSyncGroup
+from vipkeeper.config.model import Config, Notify, VirtualAddress, VrrpInstance, VrrpSyncGroup
 from vipkeeper.config.to_params import router_params, sync_groups
 from vipkeeper.core.events import Effect, Received, State, TrackingChanged
 from vipkeeper.core.node import VrrpNode
 from vipkeeper.core.params import IPAddress, RouterLink
 from vipkeeper.daemon import status as status_mod
 from vipkeeper.daemon.control import ControlServer, write_status_file
-from vipkeeper.daemon.effects import EffectRunner, HostChanges, HostDiff, VipActions, VipDiff
+from vipkeeper.daemon.effects import EffectRunner, HostDiff, VipActions, VipDiff
+from vipkeeper.daemon.hostnet import HostNet
 from vipkeeper.daemon.notify import Notifier
 from vipkeeper.daemon.reload import ReloadPlan, SingleFlight, plan_reload
 from vipkeeper.daemon.scheduler import Scheduler, now_us
@@ -38,8 +39,6 @@ from vipkeeper.daemon.trackers import ScriptUsers, StartupError, TrackerSet
 from vipkeeper.io import scripts
 from vipkeeper.io.l2_socket import L2Sender
 from vipkeeper.io.netlink import LinkInfo, Netlink
-from vipkeeper.io.nftables import Firewall
-from vipkeeper.io.routes import HostRoutes, route_key, rule_key, set_promote_secondaries
 from vipkeeper.io.vrrp_socket import VrrpSocket
 
 if TYPE_CHECKING:
@@ -73,11 +72,14 @@ class Daemon:
         self._users = ScriptUsers()
         self._stop = asyncio.Event()
         self._nl: Netlink | None = None
-        self._routes: HostRoutes | None = None  # opened (pyroute2 imported) only when routes/rules are configured
-        self._firewall: Firewall | None = None  # the nftables table, only when an instance has no accept mode
-        self._promoted: dict[str, bool] = {}  # interface -> its promote_secondaries before we set it
-        self._route_watch: asyncio.Task[None] | None = None
         self.supervisor = Supervisor(on_fatal=self._stop.set)
+        self.hostnet = HostNet(
+            self.supervisor,
+            config=lambda: self.config,
+            instances=lambda: self.instances,
+            held=lambda name: self.vips[name].held,
+            lost=lambda name, what: self._run(self.node.host_entry_lost(name, what, now_us())),
+        )
         self.trackers = TrackerSet(self.supervisor, self._on_verdict, self._users)
         self.effects = EffectRunner(
             sockets=self._sockets,
@@ -107,9 +109,7 @@ class Daemon:
                 self.trackers.build(self.config)
                 self._setup_notifier(self.config)
                 self.node.set_sync_groups(sync_groups(self.config))
-                await self._static(None, self.config)
-                if all(i.accept for i in self.config.instances):
-                    await Firewall().remove_leftover()  # a crashed run's drops must not stay
+                await self.hostnet.start(nl, self.config)
                 for inst in self.config.instances:
                     await self._add_instance(nl, inst)
                 for sig in (signal.SIGTERM, signal.SIGINT):
@@ -120,7 +120,6 @@ class Daemon:
                 await control.start()
                 metrics = await self._start_metrics()
                 self.supervisor.spawn(self._link_watch(nl), "link-watch")
-                self._ensure_route_watch()
                 self.trackers.start()
                 now = now_us()
                 for name in self.instances:
@@ -150,15 +149,13 @@ class Daemon:
             self.trackers.close()
             if self._notifier is not None:
                 self._notifier.close()
-            if self._routes is not None:
-                self._routes.close()
+            self.hostnet.close()
             pidfile.release(self.state_dir)
         return 1 if self.supervisor.failure is not None else 0
 
     async def _shutdown(self) -> None:
         """Every MASTER resigns (priority 0) and releases its VIPs; notify scripts finish."""
-        if self._route_watch is not None:
-            self._route_watch.cancel()  # what we delete now must not be reinstated
+        self.hostnet.stop_watch()  # what is deleted now must not be reinstated
         self._run(self.node.shutdown(now_us()))
         for v in self.vips.values():
             await v.join(RELEASE_TIMEOUT_S)
@@ -170,127 +167,10 @@ class Daemon:
                         await v.delete()
                     except OSError as exc:
                         log.error("(%s) cannot release VIPs: %s", v.name, exc)
-        await self._static(self.config, None)
-        await self._restore_host()
+        if self._nl is not None:
+            await self.hostnet.stop(self._nl, self.config)
         if self._notifier is not None:
             await self._notifier.drain(RELEASE_TIMEOUT_S)
-
-    # ------------------------------------------------------------ host changes
-
-    def _route_table(self) -> HostRoutes:
-        if self._routes is None:
-            self._routes = HostRoutes().open()
-        return self._routes
-
-    async def _static(self, old: Config | None, new: Config | None) -> None:
-        """static_ipaddress / static_routes / static_rules (keepalived vrrp_daemon.c): at start
-        leftovers are removed and the entries added; at stop (``new`` None) removed, rules
-        first; on a reload the entries that are gone are removed and the others (re)added."""
-        assert self._nl is not None
-        nl = self._nl
-        start = old is None
-        if start:
-            old = new  # start: remove leftovers of a previous run first, as keepalived does
-        assert old is not None
-
-        def gone(old_items: tuple[Any, ...], new_items: tuple[Any, ...] | None) -> list[Any]:
-            return [x for x in old_items if start or new_items is None or x not in new_items]
-
-        gone_rules = gone(old.static_rules, new.static_rules if new else None)
-        gone_routes = gone(old.static_routes, new.static_routes if new else None)
-        gone_addrs = gone(old.static_addresses, new.static_addresses if new else None)
-        if gone_rules or gone_routes:
-            await self._route_table().del_rules(gone_rules)
-            await self._route_table().del_routes(gone_routes)
-        for a in gone_addrs:
-            link = await nl.link_by_name(a.dev or "")
-            if link is not None:
-                await nl.del_address(link.ifindex, a.address)
-        if new is None:
-            if old is not None and (old.static_addresses or old.static_routes or old.static_rules):
-                log.info("static addresses, routes and rules removed")
-            return
-        for a in new.static_addresses:
-            link = await nl.link_by_name(a.dev or "")
-            if link is None:
-                log.error("%s: static address %s: interface %s does not exist", a.loc, a.address, a.dev)
-                continue
-            try:
-                await nl.add_address(link.ifindex, a.address, brd=a.brd, scope=a.scope, label=a.label)
-            except OSError as exc:
-                log.error("%s: static address %s: %s", a.loc, a.address, exc)
-        if new.static_routes or new.static_rules:
-            await self._route_table().add_routes(new.static_routes)
-            await self._route_table().add_rules(new.static_rules)
-        if new.static_addresses or new.static_routes or new.static_rules:
-            log.info(
-                "static: %d address(es), %d route(s), %d rule(s) installed",
-                len(new.static_addresses),
-                len(new.static_routes),
-                len(new.static_rules),
-            )
-
-    async def _host_changes(self, inst: VrrpInstance) -> HostChanges:
-        """The routes, rules and firewall an instance changes with its VIPs."""
-        changes = HostChanges(
-            routes=inst.virtual_routes, rules=inst.virtual_rules, garp_extra_if_s=inst.garp_extra_if_s
-        )
-        if inst.virtual_routes or inst.virtual_rules:
-            changes.host = self._route_table()
-        if not inst.accept:
-            if self._firewall is None:
-                self._firewall = Firewall()
-                try:
-                    await self._firewall.setup()
-                except OSError as exc:
-                    log.error("(%s) no_accept: cannot create the nftables table: %s", inst.name, exc)
-            changes.firewall = self._firewall
-        if inst.promote_secondaries and inst.interface not in self._promoted:
-            # keepalived vrrp.c: set at start, put back at stop (vrrp_if.c reset_promote_secondaries)
-            old = set_promote_secondaries(inst.interface, True)
-            if old is not None:
-                self._promoted[inst.interface] = old
-                log.info("(%s) promote_secondaries set on %s", inst.name, inst.interface)
-        return changes
-
-    def _ensure_route_watch(self) -> None:
-        """Watch route/rule deletions once a tracked virtual or static route or rule exists."""
-        cfg = self.config
-        tracked = any(_tracked(i.virtual_routes, i.virtual_rules) for i in cfg.instances) or _tracked(
-            cfg.static_routes, cfg.static_rules
-        )
-        if tracked and self._route_watch is None:
-            self._route_watch = self.supervisor.spawn(self._watch_routes(), "route-watch")
-
-    async def _watch_routes(self) -> None:
-        """keepalived keepalived_netlink.c netlink_route_filter / netlink_rule_filter: a tracked
-        virtual route or rule deleted from a MASTER sends it to BACKUP; a tracked static one is
-        put back."""
-        async for key in self._route_table().deletions():
-            for name, inst in self.instances.items():
-                lost = _match(key, inst.virtual_routes, inst.virtual_rules)
-                if lost is not None and self.vips[name].held:
-                    log.warning("(%s) %s was deleted from the host", name, lost)
-                    self._run(self.node.host_entry_lost(name, lost, now_us()))
-            lost_static = _match_item(key, self.config.static_routes, self.config.static_rules)
-            if lost_static is not None:
-                log.warning("%s: static %s was deleted from the host; reinstating it", lost_static.loc, lost_static)
-                if isinstance(lost_static, Route):
-                    await self._route_table().add_routes([lost_static])
-                else:
-                    await self._route_table().add_rules([lost_static])
-
-    async def _restore_host(self) -> None:
-        for ifname, old in self._promoted.items():
-            if not old:
-                set_promote_secondaries(ifname, False)
-        self._promoted.clear()
-        if self._firewall is not None:
-            await self._firewall.close()
-            self._firewall = None
-        if self._routes is not None:
-            self._routes.close()
-            self._routes = None
 
     async def _start_metrics(self) -> MetricsServer | None:
         """The HTTP listener (/metrics, /status, /healthz), only if configured."""
@@ -361,7 +241,7 @@ class Daemon:
             is_master=self._is_master,
         )
         self.vips[inst.name] = vips
-        vips.host = await self._host_changes(inst)
+        vips.host = await self.hostnet.changes_for(inst)
         await self.trackers.wire(nl, inst, self._group_cfg(inst.name))
         # At start, a crash may have left our VIPs behind: remove them before
         # the first election so the cluster never sees two holders.
@@ -478,8 +358,7 @@ class Daemon:
         assert self._nl is not None
         old = self.config
         self.config = new
-        await self._static(old, new)
-        self._ensure_route_watch()
+        await self.hostnet.static(self._nl, old, new)
         self.trackers.build(new, plan.trackers_kept)
         self.trackers.start()
         self._setup_notifier(new)
@@ -519,7 +398,7 @@ class Daemon:
         vips.name = inst.name
         vips.vips = inst.vips + inst.vips_excluded
         old_host = vips.host
-        vips.host = await self._host_changes(inst)
+        vips.host = await self.hostnet.changes_for(inst)
         changed = (old_host.routes, old_host.rules) != (inst.virtual_routes, inst.virtual_rules)
         if vips.held and (changed or (old_host.firewall is None) != (vips.host.firewall is None)):
             vips.put(HostDiff(old_host.routes, old_host.rules, old_host.firewall))
@@ -584,28 +463,6 @@ class Daemon:
             log.info("status written to %s", path)
         except OSError as exc:
             log.error("cannot write status file: %s", exc)
-
-
-def _tracked_route(r: Route) -> bool:
-    return not r.no_track and r.dev is not None  # keepalived: no dev, not tracked
-
-
-def _tracked(routes: tuple[Route, ...], rules: tuple[Rule, ...]) -> bool:
-    return any(map(_tracked_route, routes)) or any(not r.no_track for r in rules)
-
-
-def _match_item(key: tuple[Any, ...], routes: tuple[Route, ...], rules: tuple[Rule, ...]) -> Route | Rule | None:
-    """The tracked route (4-tuple key) or rule (2-tuple key) ``key`` names, if any."""
-    if len(key) == 4:
-        return next((r for r in routes if _tracked_route(r) and route_key(r) == key), None)
-    return next((r for r in rules if not r.no_track and rule_key(r) == key), None)
-
-
-def _match(key: tuple[Any, ...], routes: tuple[Route, ...], rules: tuple[Rule, ...]) -> str | None:
-    item = _match_item(key, routes, rules)
-    if item is None:
-        return None
-    return f"virtual {'route' if isinstance(item, Route) else 'rule'} {item}"
 
 
 def _has_notify(n: Notify) -> bool:
