@@ -208,7 +208,7 @@ def test_failover_moves_routes_rules_and_firewall(cluster):
 def test_deleted_tracked_entries(cluster):
     """keepalived: a tracked virtual route deleted from the MASTER sends it to BACKUP (it
     comes back, with the route, after Master_Down_Interval: it is still the highest); a
-    deleted static route is put back."""
+    deleted static route or address is put back."""
     lab, nodes, _track = cluster
     a, b = nodes["A"], nodes["B"]
     assert lab.wait_for(lambda: lab.holders(VIP1) == ["A"] and VROUTE in routes(lab, "A"), 10), a.log()
@@ -221,6 +221,9 @@ def test_deleted_tracked_entries(cluster):
     lab.run("B", "ip", "route", "del", SROUTE)
     assert lab.wait_for(lambda: SROUTE in routes(lab, "B"), 5), b.log()
     assert "reinstating it" in b.log()
+    lab.run("B", "ip", "addr", "del", f"{SADDR}/32", "dev", "lo")
+    assert lab.wait_for(lambda: SADDR in lab.addresses("B", "lo"), 5), b.log()
+    assert f"static address {SADDR}/32 was deleted from lo; reinstating it" in b.log()
 
 
 def test_reload_applies_route_rule_and_static_changes(cluster):

@@ -244,12 +244,14 @@ def test_static_blocks_are_top_level_and_add_up() -> None:
     )
     assert [d for d in diags if d[0] == "error"] == []
     assert [str(a.address) for a in config.static_addresses] == ["192.0.2.200/24"]
-    assert config.static_addresses[0].label == "eth0:st"
+    assert config.static_addresses[0].label == "eth0:st" and not config.static_addresses[0].no_track
     assert [str(r) for r in config.static_routes] == [
         "198.51.100.0/24 via 192.0.2.1 dev eth0",
         "blackhole 203.0.113.0/24",
     ]
     assert [str(r) for r in config.static_rules] == ["100: from 192.0.2.200/32 lookup 5"]
+    config, diags = parse("static_ipaddress {\n  192.0.2.200/24 dev eth0 no_track\n}\n" + BASE + "}\n")
+    assert diags == [] and config.static_addresses[0].no_track
 
 
 def test_static_errors_name_the_line() -> None:

@@ -173,6 +173,7 @@ class VirtualAddress:
     scope: str | None = None
     label: str | None = None
     loc: Location = NOWHERE
+    no_track: bool = False  # static_ipaddress only: not put back when deleted (keepalived)
 
     @property
     def family(self) -> Family:

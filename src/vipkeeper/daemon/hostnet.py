@@ -16,7 +16,7 @@ from vipkeeper.daemon.effects import HostChanges
 from vipkeeper.daemon.supervisor import Supervisor
 from vipkeeper.io.netlink import Netlink
 from vipkeeper.io.nftables import Firewall
-from vipkeeper.io.routes import HostRoutes, route_key, rule_key, set_promote_secondaries
+from vipkeeper.io.routes import HostRoutes, addr_key, route_key, rule_key, set_promote_secondaries
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +32,12 @@ def _tracked(routes: tuple[Route, ...], rules: tuple[Rule, ...]) -> bool:
 
 
 def match_deleted(key: tuple[Any, ...], routes: tuple[Route, ...], rules: tuple[Rule, ...]) -> Route | Rule | None:
-    """The tracked route (4-tuple key) or rule (2-tuple key) ``key`` names, if any."""
-    if len(key) == 4:
+    """The tracked route or rule ``key`` names, if any."""
+    if key[0] == "route":
         return next((r for r in routes if _tracked_route(r) and route_key(r) == key), None)
-    return next((r for r in rules if not r.no_track and rule_key(r) == key), None)
+    if key[0] == "rule":
+        return next((r for r in rules if not r.no_track and rule_key(r) == key), None)
+    return None
 
 
 class HostNet:
@@ -61,6 +63,8 @@ class HostNet:
         self._firewall: Firewall | None = None  # the nftables table, only when an instance has no accept mode
         self._promoted: dict[str, bool] = {}  # interface -> its promote_secondaries before we set it
         self._watch: asyncio.Task[None] | None = None
+        self._nl: Netlink | None = None
+        self._static_ifindex: dict[str, int] = {}  # dev of a static address -> its ifindex
 
     def route_table(self) -> HostRoutes:
         if self._routes is None:
@@ -77,6 +81,7 @@ class HostNet:
         """static_ipaddress / static_routes / static_rules (keepalived vrrp_daemon.c): at start
         leftovers are removed and the entries added; at stop (``new`` None) removed, rules
         first; on a reload the entries that are gone are removed and the others (re)added."""
+        self._nl = nl
         start = old is None
         if start:
             old = new  # start: remove leftovers of a previous run first, as keepalived does
@@ -104,6 +109,7 @@ class HostNet:
             if link is None:
                 log.error("%s: static address %s: interface %s does not exist", a.loc, a.address, a.dev)
                 continue
+            self._static_ifindex[a.dev or ""] = link.ifindex
             try:
                 await nl.add_address(link.ifindex, a.address, brd=a.brd, scope=a.scope, label=a.label)
             except OSError as exc:
@@ -145,8 +151,10 @@ class HostNet:
 
     def ensure_watch(self, config: Config) -> None:
         """Watch route/rule deletions once a tracked virtual or static route or rule exists."""
-        tracked = any(_tracked(i.virtual_routes, i.virtual_rules) for i in config.instances) or _tracked(
-            config.static_routes, config.static_rules
+        tracked = (
+            any(_tracked(i.virtual_routes, i.virtual_rules) for i in config.instances)
+            or _tracked(config.static_routes, config.static_rules)
+            or any(not a.no_track for a in config.static_addresses)
         )
         if tracked and self._watch is None:
             self._watch = self._supervisor.spawn(self._watch_deletions(), "route-watch")
@@ -169,6 +177,9 @@ class HostNet:
                     log.warning("(%s) %s was deleted from the host", name, what)
                     self._lost(name, what)
             config = self._config()
+            if key[0] == "addr":
+                await self._reinstate_address(key, config)
+                continue
             lost = match_deleted(key, config.static_routes, config.static_rules)
             if lost is not None:
                 log.warning("%s: static %s was deleted from the host; reinstating it", lost.loc, lost)
@@ -176,6 +187,18 @@ class HostNet:
                     await self.route_table().add_routes([lost])
                 else:
                     await self.route_table().add_rules([lost])
+
+    async def _reinstate_address(self, key: tuple[Any, ...], config: Config) -> None:
+        """keepalived keepalived_netlink.c: a deleted static address (not no_track) is put back."""
+        for a in config.static_addresses:
+            ifindex = self._static_ifindex.get(a.dev or "")
+            if a.no_track or ifindex is None or addr_key(ifindex, a.address) != key or self._nl is None:
+                continue
+            log.warning("%s: static address %s was deleted from %s; reinstating it", a.loc, a.address, a.dev)
+            try:
+                await self._nl.add_address(ifindex, a.address, brd=a.brd, scope=a.scope, label=a.label)
+            except OSError as exc:
+                log.error("%s: static address %s: %s", a.loc, a.address, exc)
 
     async def stop(self, nl: Netlink, config: Config) -> None:
         """At stop: static entries removed, promote_secondaries put back, the firewall table gone."""

@@ -14,18 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import ipaddress
 import logging
 import socket
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
-from vipkeeper.config.model import Route, Rule
+from vipkeeper.config.model import IPInterface, Route, Rule
 from vipkeeper.io import linuxconst as lc
 
 log = logging.getLogger(__name__)
 
-__all__ = ["HostRoutes", "route_key", "rule_key", "set_promote_secondaries"]
+__all__ = ["HostRoutes", "addr_key", "route_key", "rule_key", "set_promote_secondaries"]
 
 _AF = {4: socket.AF_INET, 6: socket.AF_INET6}
 _ABSENT = (errno.ESRCH, errno.ENOENT, errno.EADDRNOTAVAIL)
@@ -97,33 +98,44 @@ def rule_request(rule: Rule) -> dict[str, Any]:
     return req
 
 
-#: (family, table, destination or None, prefix length): how a deleted route is matched
-RouteKey = tuple[int, int, str | None, int]
-#: (family, preference): how a deleted rule is matched
-RuleKey = tuple[int, int]
+#: ("route", family, table, destination or None, prefix length): how a deleted route is matched
+RouteKey = tuple[str, int, int, str | None, int]
+#: ("rule", family, preference): how a deleted rule is matched
+RuleKey = tuple[str, int, int]
+#: ("addr", ifindex, address): how a deleted address is matched
+AddrKey = tuple[str, int, str]
+DeletedKey = RouteKey | RuleKey | AddrKey
 _MONITOR_RETRY_S = 0.2
 
 
 def route_key(route: Route) -> RouteKey:
     if route.dst is None:
-        return (_AF[route.family], route.table, None, 0)
+        return ("route", _AF[route.family], route.table, None, 0)
     net = route.dst.network
-    return (_AF[route.family], route.table, str(net.network_address), net.prefixlen)
+    return ("route", _AF[route.family], route.table, str(net.network_address), net.prefixlen)
 
 
 def rule_key(rule: Rule) -> RuleKey:
-    return (_AF[rule.family], rule.priority)
+    return ("rule", _AF[rule.family], rule.priority)
 
 
-def deleted_key(msg: Any) -> RouteKey | RuleKey | None:
-    """The key of a deleted route or rule of protocol keepalived (18), else None
-    (keepalived_netlink.c netlink_route_filter / netlink_rule_filter watch only those)."""
+def addr_key(ifindex: int, address: IPInterface) -> AddrKey:
+    return ("addr", ifindex, str(address.ip))
+
+
+def deleted_key(msg: Any) -> DeletedKey | None:
+    """The key of a deleted route or rule of protocol keepalived (18) (keepalived_netlink.c
+    netlink_route_filter / netlink_rule_filter watch only those), or of a deleted address."""
     mtype = msg["header"]["type"]
     if mtype == lc.RTM_DELROUTE and msg.get("proto") == lc.RTPROT_KEEPALIVED:
         table = msg.get("table")
-        return (int(msg["family"]), int(table), msg.get("dst"), int(msg.get("dst_len") or 0))
+        return ("route", int(msg["family"]), int(table), msg.get("dst"), int(msg.get("dst_len") or 0))
     if mtype == lc.RTM_DELRULE and msg.get("protocol") == lc.RTPROT_KEEPALIVED:
-        return (int(msg["family"]), int(msg.get("priority") or 0))
+        return ("rule", int(msg["family"]), int(msg.get("priority") or 0))
+    if mtype == lc.RTM_DELADDR:
+        addr = (msg.get("local") if msg["family"] == socket.AF_INET else None) or msg.get("address")
+        if addr:
+            return ("addr", int(msg["index"]), str(ipaddress.ip_address(addr)))
     return None
 
 
@@ -169,13 +181,21 @@ class HostRoutes:
     async def del_rules(self, rules: Iterable[Rule]) -> list[str]:
         return [str(r) for r in rules if await self._rule("del", r)]
 
-    async def deletions(self) -> AsyncIterator[RouteKey | RuleKey]:
-        """Yield the key of each route or rule of protocol keepalived deleted from the host.
+    async def deletions(self) -> AsyncIterator[DeletedKey]:
+        """Yield the key of each route or rule of protocol keepalived, and of each address,
+        deleted from the host.
         A failed monitor socket (ENOBUFS) is reopened; deletions meanwhile are missed (logged).
         Runs until cancelled."""
         from pyroute2 import AsyncIPRoute
 
-        groups = lc.RTMGRP_IPV4_ROUTE | lc.RTMGRP_IPV6_ROUTE | lc.RTMGRP_IPV4_RULE | lc.RTMGRP_IPV6_RULE
+        groups = (
+            lc.RTMGRP_IPV4_ROUTE
+            | lc.RTMGRP_IPV6_ROUTE
+            | lc.RTMGRP_IPV4_RULE
+            | lc.RTMGRP_IPV6_RULE
+            | lc.RTMGRP_IPV4_IFADDR
+            | lc.RTMGRP_IPV6_IFADDR
+        )
         while True:
             mon = AsyncIPRoute()
             try:
