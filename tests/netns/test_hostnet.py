@@ -25,6 +25,7 @@ pytestmark = pytest.mark.netns
 VIP1 = "172.20.0.115"
 VIP2 = "172.20.0.116"
 VROUTE = "198.51.100.0/24"
+VROUTE6 = "2001:db8:5::/64"
 VRULE_PREF = 1000
 SROUTE = "203.0.113.0/24"
 SRULE_PREF = 1001
@@ -53,7 +54,9 @@ def conf(prio: int, track_file_path: object | None) -> str:
                 "promote_secondaries",
                 "garp_extra_if all 1",
                 block("virtual_ipaddress_excluded", [f"{EXTRA_VIP}/24 dev ex0"]).strip(),
-                block("virtual_routes", [f"{VROUTE} via 172.20.0.1 dev eth0"]).strip(),
+                block(
+                    "virtual_routes", [f"{VROUTE} via 172.20.0.1 dev eth0", f"{VROUTE6} via fd00:20::1 dev eth0"]
+                ).strip(),
                 block("virtual_rules", [f"from {VIP1} table 100 priority {VRULE_PREF}"]).strip(),
             ],
         )
@@ -62,8 +65,12 @@ def conf(prio: int, track_file_path: object | None) -> str:
 
 
 def routes(lab: lablib.Lab, host: str, table: str = "main") -> set[str]:
-    out = lab.run(host, "ip", "-j", "route", "show", "table", table).stdout
-    return {r["dst"] for r in json.loads(out or "[]")}
+    """Destinations of the IPv4 and IPv6 routes of ``table``."""
+    out = set()
+    for family in ("-4", "-6"):
+        text = lab.run(host, "ip", family, "-j", "route", "show", "table", table).stdout
+        out |= {r["dst"] for r in json.loads(text or "[]")}
+    return out
 
 
 def rules(lab: lablib.Lab, host: str) -> set[int]:
@@ -160,6 +167,7 @@ def test_routes_rules_and_firewall_on_the_master_only(cluster):
     assert lab.wait_for(lambda: lab.holders(VIP1) == ["A"] and lab.holders(VIP2) == ["A"], 15), a.log()
     assert lab.wait_for(lambda: VROUTE in routes(lab, "A") and VRULE_PREF in rules(lab, "A"), 5), a.log()
     assert VROUTE not in routes(lab, "B") and VRULE_PREF not in rules(lab, "B")
+    assert VROUTE6 in routes(lab, "A") and VROUTE6 not in routes(lab, "B")
     # static_*: on both hosts, whatever their state
     for host in ("A", "B"):
         assert SROUTE in routes(lab, host), nodes[host].log()
@@ -187,6 +195,7 @@ def test_failover_moves_routes_rules_and_firewall(cluster):
     assert lab.wait_for(lambda: lab.holders(VIP1) == ["B"] and lab.holders(VIP2) == ["B"], 10), a.log()
     assert lab.wait_for(lambda: VROUTE in routes(lab, "B") and VRULE_PREF in rules(lab, "B"), 5), b.log()
     assert lab.wait_for(lambda: VROUTE not in routes(lab, "A") and VRULE_PREF not in rules(lab, "A"), 5), a.log()
+    assert VROUTE6 in routes(lab, "B") and VROUTE6 not in routes(lab, "A")
     assert dropped_vips(lab, "A") == set()
     assert dropped_vips(lab, "B") == {VIP2}
     assert answers(lab, VIP1)
@@ -196,6 +205,27 @@ def test_failover_moves_routes_rules_and_firewall(cluster):
     assert lab.wait_for(lambda: VROUTE not in routes(lab, "B"), 5), b.log()
 
 
+def test_deleted_tracked_entries(cluster):
+    """keepalived: a tracked virtual route deleted from the MASTER sends it to BACKUP (it
+    comes back, with the route, after Master_Down_Interval: it is still the highest); a
+    deleted static route or address is put back."""
+    lab, nodes, _track = cluster
+    a, b = nodes["A"], nodes["B"]
+    assert lab.wait_for(lambda: lab.holders(VIP1) == ["A"] and VROUTE in routes(lab, "A"), 10), a.log()
+    lab.run("A", "ip", "route", "del", VROUTE)
+    assert a.wait_log(f"MASTER -> BACKUP: virtual route {VROUTE} via 172.20.0.1 dev eth0 deleted", 5), a.log()
+    assert lab.wait_for(lambda: lab.holders(VIP1) == ["A"] and VROUTE in routes(lab, "A"), 10), a.log()
+    lab.run("A", "ip", "rule", "del", "priority", str(VRULE_PREF))
+    assert a.wait_log("BACKUP: virtual rule", 5), a.log()
+    assert lab.wait_for(lambda: lab.holders(VIP1) == ["A"] and VRULE_PREF in rules(lab, "A"), 10), a.log()
+    lab.run("B", "ip", "route", "del", SROUTE)
+    assert lab.wait_for(lambda: SROUTE in routes(lab, "B"), 5), b.log()
+    assert "reinstating it" in b.log()
+    lab.run("B", "ip", "addr", "del", f"{SADDR}/32", "dev", "lo")
+    assert lab.wait_for(lambda: SADDR in lab.addresses("B", "lo"), 5), b.log()
+    assert f"static address {SADDR}/32 was deleted from lo; reinstating it" in b.log()
+
+
 def test_reload_applies_route_rule_and_static_changes(cluster):
     """A MASTER stays MASTER; the routes that are gone are removed and the new ones added."""
     lab, nodes, track = cluster
@@ -203,12 +233,16 @@ def test_reload_applies_route_rule_and_static_changes(cluster):
     assert lab.wait_for(lambda: lab.holders(VIP1) == ["A"] and VROUTE in routes(lab, "A"), 10), a.log()
     vroute2, sroute2 = "198.51.99.0/24", "203.0.114.0/24"
     original = conf(150, track)
-    a.write_config(original.replace(VROUTE, vroute2).replace(SROUTE, sroute2))
+    assert "virtual_router_id 43\n" in original
+    changed = original.replace(VROUTE, vroute2).replace(SROUTE, sroute2)
+    a.write_config(changed.replace("virtual_router_id 43\n", "virtual_router_id 43\n    accept\n"))
     a.send_signal(signal.SIGHUP)
     assert lab.wait_for(
         lambda: {vroute2, sroute2} <= routes(lab, "A") and not {VROUTE, SROUTE} & routes(lab, "A"), 10
     ), a.log()
     assert lab.holders(VIP1) == ["A"] and VRULE_PREF in rules(lab, "A")
+    assert lab.wait_for(lambda: dropped_vips(lab, "A") == set(), 5)  # VI_2 now accepts
+    assert answers(lab, VIP2)
     a.write_config(original)
     a.send_signal(signal.SIGHUP)
     assert lab.wait_for(

@@ -86,8 +86,30 @@ def test_default_route_and_table_names() -> None:
     route, diags = route_line("default via 192.0.2.1 dev eth0 table main")
     assert diags == []
     assert route is not None and route.dst is None and route.family == 4 and route.table == 254
-    route, _ = route_line("inet6 default via 2001:db8::1 dev eth0")
+    route, _ = route_line("default via 2001:db8::1 dev eth0")
+    assert route is not None and route.family == 6 and route.dst is None
+    route, diags = route_line("default6 via 2001:db8::1 dev eth0")
     assert route is not None and route.family == 6
+    assert diags == [("warning", 7, "'default6' is deprecated - please replace with 'inet6 default'")]
+    route, diags = route_line("198.51.100.0/33 dev eth0")
+    assert route is not None and route.dst == ipaddress.ip_interface("198.51.100.0/32")
+    assert diags == [("warning", 7, "Invalid address prefix len 33 for address 198.51.100.0/33 - using 32")]
+
+
+def test_keepalived_quirks_are_refused_as_keepalived_refuses_them() -> None:
+    """keepalived 2.2.7 (checked with keepalived -t): 'inet6 default via ...' says "Route must
+    have a destination" (it steps over the word after inet/inet6), and 'default' after an
+    address has set the family is "Cannot mix IPv4 and IPv6 addresses for route (default)"."""
+    route, diags = route_line("inet6 default via 2001:db8::1 dev eth0")
+    assert route is None and diags[0][:2] == ("error", 7) and "skips the word after it ('default')" in diags[0][2]
+    route, _ = route_line("default via 2001:db8::1 dev eth0 inet6")  # last word: fine
+    assert route is not None and route.family == 6
+    route, diags = route_line("src 192.0.2.10 default via 192.0.2.1 dev eth0")
+    assert route is None and diags == [("error", 7, "Cannot mix IPv4 and IPv6 addresses for route (default)")]
+    rule, diags = rule_line("to 198.51.100.0/24 from all table 5")
+    assert rule is None and diags == [("error", 7, "rule specification has mixed IPv4 and IPv6")]
+    rule, diags = rule_line("from all to 198.51.100.0/24 table 5 priority 4")
+    assert rule is not None and rule.src is None and diags == []
 
 
 def test_gw_and_or_are_deprecated_but_work() -> None:
@@ -222,12 +244,14 @@ def test_static_blocks_are_top_level_and_add_up() -> None:
     )
     assert [d for d in diags if d[0] == "error"] == []
     assert [str(a.address) for a in config.static_addresses] == ["192.0.2.200/24"]
-    assert config.static_addresses[0].label == "eth0:st"
+    assert config.static_addresses[0].label == "eth0:st" and not config.static_addresses[0].no_track
     assert [str(r) for r in config.static_routes] == [
         "198.51.100.0/24 via 192.0.2.1 dev eth0",
         "blackhole 203.0.113.0/24",
     ]
     assert [str(r) for r in config.static_rules] == ["100: from 192.0.2.200/32 lookup 5"]
+    config, diags = parse("static_ipaddress {\n  192.0.2.200/24 dev eth0 no_track\n}\n" + BASE + "}\n")
+    assert diags == [] and config.static_addresses[0].no_track
 
 
 def test_static_errors_name_the_line() -> None:

@@ -133,10 +133,18 @@ def test_a_firewall_failure_does_not_stop_the_vips() -> None:
 def test_reload_diff_removes_only_what_is_gone() -> None:
     calls = Calls()
     v = actions(calls)
-    old_routes, old_rules = v.host.routes, v.host.rules
+    old_routes, old_rules, fw = v.host.routes, v.host.rules, v.host.firewall
     v.host.routes = ()
-    asyncio.run(v._host_diff(HostDiff(old_routes, old_rules)))
+    asyncio.run(v._host_diff(HostDiff(old_routes, old_rules, fw)))
     assert calls == ["route del 198.51.100.0/24 via 192.0.2.1 dev eth0", "rule add 50: from 192.0.2.10/32 lookup 100"]
+    calls.clear()
+    v.host.firewall = None  # reloaded with 'accept': the held VIPs leave the drop set
+    asyncio.run(v._host_diff(HostDiff((), old_rules, fw)))
+    assert calls == ["undrop 192.0.2.10%eth0 fe80::10%eth1", "rule add 50: from 192.0.2.10/32 lookup 100"]
+    calls.clear()
+    v.host.firewall = fw  # and back to no_accept
+    asyncio.run(v._host_diff(HostDiff((), v.host.rules, None)))
+    assert calls[0] == "drop 192.0.2.10%eth0 fe80::10%eth1"
 
 
 def test_nftables_scripts() -> None:
@@ -189,3 +197,30 @@ def test_routes_and_nftables_modules_do_not_import_pyroute2() -> None:
         "sys.exit('pyroute2' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_a_deleted_virtual_route_sends_the_master_to_backup_and_it_comes_back() -> None:
+    """keepalived netlink_route_filter -> set_vrrp_backup: no priority-0 advert, VIPs released,
+    back to MASTER after Master_Down_Interval while it is still the highest priority."""
+    from tests.unit.linked import US
+    from tests.unit.test_engine import pair, sent_priorities
+    from vipkeeper.core.events import DelVips, State, StateChanged
+
+    net = pair()
+    net.start()
+    net.run_for(5 * US)
+    assert net.holders() == ["A"]
+
+    def lost(name: str, what: str) -> list:
+        h = net.hosts[name]  # as the daemon's route watch does: VrrpNode.host_entry_lost
+        effects = h.node.host_entry_lost(h.router_name, what, net.now_us)
+        net._apply(h, effects)
+        return effects
+
+    out = lost("A", "virtual route 198.51.100.0/24")
+    assert net.hosts["A"].router.state is State.BACKUP
+    assert [e.reason for e in out if isinstance(e, StateChanged)] == ["virtual route 198.51.100.0/24 deleted"]
+    assert any(isinstance(e, DelVips) for e in out) and sent_priorities(out) == []
+    net.run_for(5 * US)
+    assert net.holders() == ["A"]
+    assert lost("B", "virtual rule x") == []  # a BACKUP ignores it

@@ -213,6 +213,7 @@ class VirtualAddress:
     label: str | None = None
     use_vmac: bool = False  # ``use_vmac``: on a macvlan of its own on its interface (keepalived vrrp.c)
     loc: Location = NOWHERE
+    no_track: bool = False  # static_ipaddress only: not put back when deleted (keepalived)
 
     @property
     def family(self) -> Family:

@@ -104,6 +104,15 @@ class SyncGroupChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class HostEntryLost:
+    """A tracked virtual route or rule of this instance was deleted from the host (keepalived
+    keepalived_netlink.c netlink_route_filter / netlink_rule_filter: ``set_vrrp_backup``): a
+    MASTER leaves for BACKUP, to take the VIPs and the entry back after Master_Down_Interval."""
+
+    what: str
+
+
+@dataclass(frozen=True, slots=True)
 class Shutdown:
     """Stop: a MASTER resigns with a priority-0 advert and releases its VIPs."""
 
@@ -124,7 +133,9 @@ class Received:
     ip_header: bytes = b""
 
 
-Event = Start | AdvertReceived | LinkChanged | SourceChanged | TrackingChanged | SyncGroupChanged | Shutdown
+Event = (
+    Start | AdvertReceived | LinkChanged | SourceChanged | TrackingChanged | SyncGroupChanged | Shutdown | HostEntryLost
+)
 
 
 # ---------------------------------------------------------------- effects

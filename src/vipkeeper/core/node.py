@@ -52,6 +52,7 @@ from vipkeeper.core.events import (
     Event,
     Gratuitous,
     GroupStateChanged,
+    HostEntryLost,
     LinkChanged,
     LinkStateChanged,
     Received,
@@ -313,6 +314,10 @@ class VrrpNode:
     def set_tracking(self, name: str, verdict: TrackingChanged, now_us: int) -> list[Effect]:
         """The tracking arithmetic's verdict for one router (``core.tracking.evaluate``)."""
         return self._feed(name, verdict, now_us)
+
+    def host_entry_lost(self, name: str, what: str, now_us: int) -> list[Effect]:
+        """A tracked virtual route or rule of router ``name`` was deleted (see ``HostEntryLost``)."""
+        return self._feed(name, HostEntryLost(what), now_us)
 
     def set_link(self, ifindex: int, up: bool, now_us: int) -> list[Effect]:
         """An interface went up or down: the routers on it leave or enter FAULT."""

@@ -27,6 +27,7 @@ from vipkeeper.core.events import (
     AdvertReceived,
     DelVips,
     Event,
+    HostEntryLost,
     LinkChanged,
     MasterRxLowerPri,
     PeerConflict,
@@ -171,6 +172,9 @@ class VrrpRouter:
                 self._on_sync_group(event, now_us, out)
             case Shutdown():
                 self._shutdown(now_us, out)
+            case HostEntryLost(what=what):
+                if self.state is State.MASTER:
+                    self._leave_master_to_backup(now_us, out, f"{what} deleted")
         return out
 
     def on_timer(self, now_us: int) -> list[RouterEffect]:

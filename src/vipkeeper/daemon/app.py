@@ -31,7 +31,8 @@ from vipkeeper.core.node import VrrpNode
 from vipkeeper.core.params import IPAddress, RouterLink
 from vipkeeper.daemon import status as status_mod
 from vipkeeper.daemon.control import ControlServer, write_status_file
-from vipkeeper.daemon.effects import EffectRunner, GratuitousPacer, HostChanges, HostDiff, VipActions, VipDiff
+from vipkeeper.daemon.effects import EffectRunner, GratuitousPacer, HostDiff, VipActions, VipDiff
+from vipkeeper.daemon.hostnet import HostNet
 from vipkeeper.daemon.notify import Notifier
 from vipkeeper.daemon.reload import ReloadPlan, SingleFlight, plan_reload
 from vipkeeper.daemon.scheduler import Scheduler, now_us
@@ -41,8 +42,6 @@ from vipkeeper.daemon.trackers import ScriptUsers, StartupError, TrackerSet
 from vipkeeper.io import scripts
 from vipkeeper.io.l2_socket import L2Sender
 from vipkeeper.io.netlink import AddrEvent, LinkInfo, Netlink
-from vipkeeper.io.nftables import Firewall
-from vipkeeper.io.routes import HostRoutes, set_promote_secondaries
 from vipkeeper.io.vrrp_socket import VrrpSocket
 from vipkeeper.lazy_ssl import enable_asyncio_tls, needs_tls
 
@@ -91,10 +90,14 @@ class Daemon:
         self._users = ScriptUsers()
         self._stop = asyncio.Event()
         self._nl: Netlink | None = None
-        self._routes: HostRoutes | None = None  # opened (pyroute2 imported) only when routes/rules are configured
-        self._firewall: Firewall | None = None  # the nftables table, only when an instance has no accept mode
-        self._promoted: dict[str, bool] = {}  # interface -> its promote_secondaries before we set it
         self.supervisor = Supervisor(on_fatal=self._stop.set)
+        self.hostnet = HostNet(
+            self.supervisor,
+            config=lambda: self.config,
+            instances=lambda: self.instances,
+            held=lambda name: self.vips[name].held,
+            lost=lambda name, what: self._run(self.node.host_entry_lost(name, what, now_us())),
+        )
         self.trackers = TrackerSet(self.supervisor, self._on_verdict, self._users)
         self.effects = EffectRunner(
             sockets=self._sockets,
@@ -125,7 +128,7 @@ class Daemon:
                 self.trackers.build(self.config)
                 self._setup_notifier(self.config)
                 self.node.set_sync_groups(sync_groups(self.config))
-                await self._static(None, self.config)
+                await self.hostnet.start(nl, self.config)
                 for inst in self.config.instances:
                     await self._add_instance(nl, inst)
                 for sig in (signal.SIGTERM, signal.SIGINT):
@@ -180,13 +183,13 @@ class Daemon:
             self.trackers.close()
             if self._notifier is not None:
                 self._notifier.close()
-            if self._routes is not None:
-                self._routes.close()
+            self.hostnet.close()
             pidfile.release(self.state_dir)
         return 1 if self.supervisor.failure is not None else 0
 
     async def _shutdown(self) -> None:
         """Every MASTER resigns (priority 0) and releases its VIPs; notify scripts finish."""
+        self.hostnet.stop_watch()  # what is deleted now must not be reinstated
         self._run(self.node.shutdown(now_us()))
         for v in self.vips.values():
             await v.join(RELEASE_TIMEOUT_S)
@@ -198,100 +201,10 @@ class Daemon:
                         await v.delete()
                     except OSError as exc:
                         log.error("(%s) cannot release VIPs: %s", v.name, exc)
-        await self._static(self.config, None)
-        await self._restore_host()
+        if self._nl is not None:
+            await self.hostnet.stop(self._nl, self.config)
         if self._notifier is not None:
             await self._notifier.drain(RELEASE_TIMEOUT_S)
-
-    # ------------------------------------------------------------ host changes
-
-    def _route_table(self) -> HostRoutes:
-        if self._routes is None:
-            self._routes = HostRoutes().open()
-        return self._routes
-
-    async def _static(self, old: Config | None, new: Config | None) -> None:
-        """static_ipaddress / static_routes / static_rules (keepalived vrrp_daemon.c): at start
-        leftovers are removed and the entries added; at stop (``new`` None) removed, rules
-        first; on a reload the entries that are gone are removed and the others (re)added."""
-        assert self._nl is not None
-        nl = self._nl
-        start = old is None
-        if start:
-            old = new  # start: remove leftovers of a previous run first, as keepalived does
-        assert old is not None
-
-        def gone(old_items: tuple[Any, ...], new_items: tuple[Any, ...] | None) -> list[Any]:
-            return [x for x in old_items if start or new_items is None or x not in new_items]
-
-        gone_rules = gone(old.static_rules, new.static_rules if new else None)
-        gone_routes = gone(old.static_routes, new.static_routes if new else None)
-        gone_addrs = gone(old.static_addresses, new.static_addresses if new else None)
-        if gone_rules or gone_routes:
-            await self._route_table().del_rules(gone_rules)
-            await self._route_table().del_routes(gone_routes)
-        for a in gone_addrs:
-            link = await nl.link_by_name(a.dev or "")
-            if link is not None:
-                await nl.del_address(link.ifindex, a.address)
-        if new is None:
-            if old is not None and (old.static_addresses or old.static_routes or old.static_rules):
-                log.info("static addresses, routes and rules removed")
-            return
-        for a in new.static_addresses:
-            link = await nl.link_by_name(a.dev or "")
-            if link is None:
-                log.error("%s: static address %s: interface %s does not exist", a.loc, a.address, a.dev)
-                continue
-            try:
-                await nl.add_address(link.ifindex, a.address, brd=a.brd, scope=a.scope, label=a.label)
-            except OSError as exc:
-                log.error("%s: static address %s: %s", a.loc, a.address, exc)
-        if new.static_routes or new.static_rules:
-            await self._route_table().add_routes(new.static_routes)
-            await self._route_table().add_rules(new.static_rules)
-        if new.static_addresses or new.static_routes or new.static_rules:
-            log.info(
-                "static: %d address(es), %d route(s), %d rule(s) installed",
-                len(new.static_addresses),
-                len(new.static_routes),
-                len(new.static_rules),
-            )
-
-    async def _host_changes(self, inst: VrrpInstance) -> HostChanges:
-        """The routes, rules and firewall an instance changes with its VIPs."""
-        changes = HostChanges(
-            routes=inst.virtual_routes, rules=inst.virtual_rules, garp_extra_if_s=inst.garp_extra_if_s
-        )
-        if inst.virtual_routes or inst.virtual_rules:
-            changes.host = self._route_table()
-        if not inst.accept:
-            if self._firewall is None:
-                self._firewall = Firewall()
-                try:
-                    await self._firewall.setup()
-                except OSError as exc:
-                    log.error("(%s) no_accept: cannot create the nftables table: %s", inst.name, exc)
-            changes.firewall = self._firewall
-        if inst.promote_secondaries and inst.interface not in self._promoted:
-            # keepalived vrrp.c: set at start, put back at stop (vrrp_if.c reset_promote_secondaries)
-            old = set_promote_secondaries(inst.interface, True)
-            if old is not None:
-                self._promoted[inst.interface] = old
-                log.info("(%s) promote_secondaries set on %s", inst.name, inst.interface)
-        return changes
-
-    async def _restore_host(self) -> None:
-        for ifname, old in self._promoted.items():
-            if not old:
-                set_promote_secondaries(ifname, False)
-        self._promoted.clear()
-        if self._firewall is not None:
-            await self._firewall.close()
-            self._firewall = None
-        if self._routes is not None:
-            self._routes.close()
-            self._routes = None
 
     async def _start_metrics(self) -> MetricsServer | None:
         """The HTTP listener (/metrics, /status, /healthz), only if configured."""
@@ -382,7 +295,7 @@ class Daemon:
         await self._address_vmacs(nl, inst, vips)
         _set_intervals(vips, inst)
         self.vips[inst.name] = vips
-        vips.host = await self._host_changes(inst)
+        vips.host = await self.hostnet.changes_for(inst)
         await self.trackers.wire(nl, inst, self._group_cfg(inst.name))
         # At start, a crash may have left our VIPs behind: remove them before
         # the first election so the cluster never sees two holders.
@@ -653,7 +566,7 @@ class Daemon:
         assert self._nl is not None
         old = self.config
         self.config = new
-        await self._static(old, new)
+        await self.hostnet.static(self._nl, old, new)
         self.trackers.build(new, plan.trackers_kept)
         self.trackers.start()
         self._setup_notifier(new)
@@ -694,9 +607,10 @@ class Daemon:
         vips.vips = inst.vips + inst.vips_excluded
         _set_intervals(vips, inst)
         old_host = vips.host
-        vips.host = await self._host_changes(inst)
-        if vips.held and (old_host.routes, old_host.rules) != (inst.virtual_routes, inst.virtual_rules):
-            vips.put(HostDiff(old_host.routes, old_host.rules))
+        vips.host = await self.hostnet.changes_for(inst)
+        changed = (old_host.routes, old_host.rules) != (inst.virtual_routes, inst.virtual_rules)
+        if vips.held and (changed or (old_host.firewall is None) != (vips.host.firewall is None)):
+            vips.put(HostDiff(old_host.routes, old_host.rules, old_host.firewall))
         now = now_us()
         self._run(self.node.reconfigure(old_name, params, RouterLink(link.ifindex, src, link.mac), now))
         if old_name in self._source_gone:  # the reload found a source: leave that FAULT

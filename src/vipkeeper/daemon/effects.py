@@ -109,6 +109,7 @@ class HostDiff:
 
     routes: tuple[Route, ...]
     rules: tuple[Rule, ...]
+    firewall: Firewall | None = None  # the instance's firewall before the reload
 
 
 @dataclass(slots=True)
@@ -261,6 +262,13 @@ class VipActions:
 
     async def _host_diff(self, diff: HostDiff) -> None:
         h = self.host
+        if diff.firewall is not None and h.firewall is None:  # no_accept -> accept
+            try:
+                await diff.firewall.delete([(v.address.ip, v.dev or self.ifname) for v in self.vips])
+            except OSError as exc:
+                log.error("(%s) accept: cannot remove the firewall drop: %s", self.name, exc)
+        elif diff.firewall is None and h.firewall is not None:  # accept -> no_accept
+            await self._firewall("add", self.vips)
         if h.host is None:
             return
         await h.host.del_rules(r for r in diff.rules if r not in h.rules)

@@ -133,6 +133,15 @@ class Firewall:
     async def delete(self, vips: Iterable[tuple[IPAddress, str]]) -> None:
         await self._run(elements_script("delete", vips, self.table))
 
+    async def remove_leftover(self) -> None:
+        """Delete the table if a crashed run left it (quietly: no nft, or no table, is fine)."""
+        if not shutil.which(self.nft) and not shutil.which("nft"):
+            return
+        try:
+            await self._run(f"table inet {self.table}\ndelete table inet {self.table}\n")
+        except FirewallError as exc:
+            log.debug("no leftover nftables table inet %s: %s", self.table, exc)
+
     async def close(self) -> None:
         if not self.ready:
             return

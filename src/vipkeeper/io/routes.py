@@ -12,19 +12,21 @@ the daemon's view is "present" or "absent", as keepalived's.
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import ipaddress
 import logging
 import socket
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
-from vipkeeper.config.model import Route, Rule
+from vipkeeper.config.model import IPInterface, Route, Rule
 from vipkeeper.io import linuxconst as lc
 
 log = logging.getLogger(__name__)
 
-__all__ = ["HostRoutes", "set_promote_secondaries"]
+__all__ = ["HostRoutes", "addr_key", "route_key", "rule_key", "set_promote_secondaries"]
 
 _AF = {4: socket.AF_INET, 6: socket.AF_INET6}
 _ABSENT = (errno.ESRCH, errno.ENOENT, errno.EADDRNOTAVAIL)
@@ -96,6 +98,47 @@ def rule_request(rule: Rule) -> dict[str, Any]:
     return req
 
 
+#: ("route", family, table, destination or None, prefix length): how a deleted route is matched
+RouteKey = tuple[str, int, int, str | None, int]
+#: ("rule", family, preference): how a deleted rule is matched
+RuleKey = tuple[str, int, int]
+#: ("addr", ifindex, address): how a deleted address is matched
+AddrKey = tuple[str, int, str]
+DeletedKey = RouteKey | RuleKey | AddrKey
+_MONITOR_RETRY_S = 0.2
+
+
+def route_key(route: Route) -> RouteKey:
+    if route.dst is None:
+        return ("route", _AF[route.family], route.table, None, 0)
+    net = route.dst.network
+    return ("route", _AF[route.family], route.table, str(net.network_address), net.prefixlen)
+
+
+def rule_key(rule: Rule) -> RuleKey:
+    return ("rule", _AF[rule.family], rule.priority)
+
+
+def addr_key(ifindex: int, address: IPInterface) -> AddrKey:
+    return ("addr", ifindex, str(address.ip))
+
+
+def deleted_key(msg: Any) -> DeletedKey | None:
+    """The key of a deleted route or rule of protocol keepalived (18) (keepalived_netlink.c
+    netlink_route_filter / netlink_rule_filter watch only those), or of a deleted address."""
+    mtype = msg["header"]["type"]
+    if mtype == lc.RTM_DELROUTE and msg.get("proto") == lc.RTPROT_KEEPALIVED:
+        table = msg.get("table")
+        return ("route", int(msg["family"]), int(table), msg.get("dst"), int(msg.get("dst_len") or 0))
+    if mtype == lc.RTM_DELRULE and msg.get("protocol") == lc.RTPROT_KEEPALIVED:
+        return ("rule", int(msg["family"]), int(msg.get("priority") or 0))
+    if mtype == lc.RTM_DELADDR:
+        addr = (msg.get("local") if msg["family"] == socket.AF_INET else None) or msg.get("address")
+        if addr:
+            return ("addr", int(msg["index"]), str(ipaddress.ip_address(addr)))
+    return None
+
+
 class HostRoutes:
     """Adds and deletes routes and rules.  ``open()`` first (it imports pyroute2)."""
 
@@ -137,6 +180,44 @@ class HostRoutes:
 
     async def del_rules(self, rules: Iterable[Rule]) -> list[str]:
         return [str(r) for r in rules if await self._rule("del", r)]
+
+    async def deletions(self) -> AsyncIterator[DeletedKey]:
+        """Yield the key of each route or rule of protocol keepalived, and of each address,
+        deleted from the host.
+        A failed monitor socket (ENOBUFS) is reopened; deletions meanwhile are missed (logged).
+        Runs until cancelled."""
+        from pyroute2 import AsyncIPRoute
+
+        groups = (
+            lc.RTMGRP_IPV4_ROUTE
+            | lc.RTMGRP_IPV6_ROUTE
+            | lc.RTMGRP_IPV4_RULE
+            | lc.RTMGRP_IPV6_RULE
+            | lc.RTMGRP_IPV4_IFADDR
+            | lc.RTMGRP_IPV6_IFADDR
+        )
+        while True:
+            mon = AsyncIPRoute()
+            try:
+                await mon.bind(groups=groups)
+                while True:
+                    batch = [msg async for msg in mon.get()]
+                    if not batch:
+                        raise OSError(errno.EIO, "monitor socket closed")
+                    for msg in batch:
+                        try:
+                            key = deleted_key(msg)
+                        except (KeyError, TypeError, ValueError):
+                            continue
+                        if key is not None:
+                            yield key
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # pyroute2 raises its own types for a dead socket
+                log.warning("route/rule monitor failed (%s); reopening", exc)
+                await asyncio.sleep(_MONITOR_RETRY_S)
+            finally:
+                mon.close()
 
     async def _route(self, command: str, route: Route) -> bool:
         try:

@@ -95,10 +95,14 @@ def _ip(tok: Token, message: str) -> IPAddress:
         raise BadValue(tok, message) from None
 
 
-def _prefix(tok: Token, message: str) -> IPInterface | None:
-    """keepalived ``parse_route``: ``default``/``any``/``all`` (None), or ``ADDR[/LEN]``."""
+def _prefix(tok: Token, message: str, ctx: Ctx) -> tuple[IPInterface | None, Family | None]:
+    """keepalived ``parse_route``: ``default``/``any``/``all`` (None, family not set),
+    ``default6`` (deprecated), or ``ADDR[/LEN]`` (a too long LEN is cut, with a warning)."""
     if tok.value in ("default", "any", "all"):
-        return None
+        return None, None
+    if tok.value == "default6":
+        ctx.warning(tok, "'default6' is deprecated - please replace with 'inet6 default'")
+        return None, 6
     text = tok.value
     try:
         if "%" in text:
@@ -107,9 +111,14 @@ def _prefix(tok: Token, message: str) -> IPInterface | None:
         addr = ipaddress.ip_address(addr_text)
         if slash and not (length.isascii() and length.isdigit()):
             raise ValueError
-        return ipaddress.ip_interface(text if slash else f"{addr}/{addr.max_prefixlen}")
     except ValueError:
         raise BadValue(tok, message) from None
+    prefixlen = int(length) if slash else addr.max_prefixlen
+    if prefixlen > addr.max_prefixlen:
+        ctx.warning(tok, f"Invalid address prefix len {prefixlen} for address {text} - using {addr.max_prefixlen}")
+        prefixlen = addr.max_prefixlen
+    net = ipaddress.ip_interface(f"{addr}/{prefixlen}")
+    return net, _family_of(net)
 
 
 def _number(tok: Token, names: dict[str, int], hi: int, message: str) -> int:
@@ -139,7 +148,15 @@ class _Family:
         elif self.value != family:
             raise BadValue(at, self.mixed)
 
-    def keyword(self, tok: Token) -> None:
+    def keyword(self, tok: Token, w: _Words) -> None:
+        if w.more():
+            # keepalived 2.2.7 alloc_route / alloc_rule step over the word after inet/inet6
+            # (two increments), so 'inet6 default via ...' has no destination there.
+            raise BadValue(
+                tok,
+                f"'{tok.value}' is only understood as the last word of a {self.what}: keepalived 2.2.7 "
+                f"skips the word after it ('{w.tokens[w.i].value}')",
+            )
         family: Family = 6 if tok.value == "inet6" else 4
         if self.value is not None and self.value != family:
             raise BadValue(tok, f"{tok.value} specified for IPv{self.value} {self.what}")
@@ -183,7 +200,7 @@ def parse_route(tokens: tuple[Token, ...], ctx: Ctx, static: bool) -> Route:
         tok = w.take()
         word = tok.value
         if word in ("inet", "inet6"):
-            fam.keyword(tok)
+            fam.keyword(tok, w)
         elif word == "src":
             arg = w.value_of(tok)
             src = _ip(arg, f"invalid route src address {arg.value}")
@@ -192,8 +209,8 @@ def parse_route(tokens: tuple[Token, ...], ctx: Ctx, static: bool) -> Route:
             if word == "gw":
                 ctx.warning(tok, '"gw" for routes is deprecated. Please use "via"')
             arg = w.value_of(tok)
-            if arg.value in ("inet", "inet6"):
-                fam.keyword(arg)
+            if arg.value in ("inet", "inet6"):  # 'via inet6 ADDR': no word skipped here
+                fam.set(6 if arg.value == "inet6" else 4, arg)
                 arg = w.value_of(tok)
             via = _ip(arg, f"invalid route via address {arg.value}")
             fam.set(_family_of(via), arg)
@@ -243,10 +260,12 @@ def parse_route(tokens: tuple[Token, ...], ctx: Ctx, static: bool) -> Route:
                     raise BadValue(tok, f"{what} type '{tok.value}' is not supported by vipkeeper")
                 rtype = _ROUTE_TYPES[tok.value]
                 tok = w.value_of(tok)
-            dst = _prefix(tok, f"unknown route keyword {tok.value}")
+            dst, dst_family = _prefix(tok, f"unknown route keyword {tok.value}", ctx)
             dst_at = tok
-            if dst is not None:
-                fam.set(_family_of(dst), tok)
+            # keepalived: 'default' (no family) after a family is set is a mismatch too
+            if fam.value is not None and dst_family != fam.value:
+                raise BadValue(tok, f"Cannot mix IPv4 and IPv6 addresses for route ({tok.value})")
+            fam.value = dst_family
     if dst_at is None:
         raise BadValue(tokens[0], "Route must have a destination")
     protocol = _tracked_protocol(ctx, "Route", protocol, protocol_at, no_track)
@@ -310,12 +329,14 @@ def parse_rule(tokens: tuple[Token, ...], ctx: Ctx, static: bool) -> Rule:
         tok = w.take()
         word = tok.value
         if word in ("inet", "inet6"):
-            fam.keyword(tok)
+            fam.keyword(tok, w)
         elif word in ("from", "to"):
             arg = w.value_of(tok)
-            addr = _prefix(arg, f"Invalid rule {word} address {arg.value}")
-            if addr is not None:
-                fam.set(_family_of(addr), arg)
+            addr, addr_family = _prefix(arg, f"Invalid rule {word} address {arg.value}", ctx)
+            if fam.value is None:
+                fam.value = addr_family
+            elif addr_family != fam.value:  # keepalived: 'all' after a family is set too
+                raise BadValue(arg, "rule specification has mixed IPv4 and IPv6")
             if word == "from":
                 src = addr
             else:

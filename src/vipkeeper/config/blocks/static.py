@@ -9,6 +9,8 @@ removes the entries that are gone and adds the new ones.  The line syntax is the
 
 from __future__ import annotations
 
+import dataclasses
+
 from vipkeeper.config.blocks.routes import lines_handler, routes_handler, rules_handler
 from vipkeeper.config.keywords import Ctx, Draft
 from vipkeeper.config.lexer import Token
@@ -20,7 +22,11 @@ __all__ = ["STATIC_BLOCKS", "static_block"]
 
 
 def _static_address(tokens: tuple[Token, ...], ctx: Ctx) -> VirtualAddress:
-    addr = parse_virtual_address(tokens, ctx)
+    """A ``virtual_ipaddress`` line with ``dev``; ``no_track``: not put back when deleted."""
+    no_track = any(t.value == "no_track" for t in tokens[1:])
+    addr = parse_virtual_address(tuple(t for t in tokens if t.value != "no_track" or t is tokens[0]), ctx)
+    if no_track:
+        addr = dataclasses.replace(addr, no_track=True)
     if addr.dev is None:
         # keepalived puts it on global_defs' default_interface (eth0 unless set), which
         # vipkeeper does not implement: ask for the interface instead of guessing.
