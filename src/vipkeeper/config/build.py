@@ -12,7 +12,7 @@ from vipkeeper.config.blocks.vrrp_instance import VRRP_INSTANCE_KEYWORDS
 from vipkeeper.config.blocks.vrrp_instance_completion import InstanceCompletion
 from vipkeeper.config.blocks.vrrp_pgsql import VRRP_PGSQL_KEYWORDS, complete_pgsql
 from vipkeeper.config.blocks.vrrp_script import VRRP_SCRIPT_KEYWORDS, complete_script, drop_scripts_without_user
-from vipkeeper.config.blocks.vrrp_sync_group import VRRP_SYNC_GROUP_KEYWORDS, complete_sync_group
+from vipkeeper.config.blocks.vrrp_sync_group import VRRP_SYNC_GROUP_KEYWORDS, complete_sync_group, member_weights
 from vipkeeper.config.blocks.vrrp_track_process import VRRP_TRACK_PROCESS_KEYWORDS, complete_track_process
 from vipkeeper.config.keepalived_keywords import (
     GLOBAL_DEFS_IGNORED,
@@ -233,6 +233,7 @@ def build_config(path: str, tree: list[Node], ctx: Ctx) -> Config:
         sg = complete_sync_group(d, by_name, p.instances, owner_of, trackables, ctx)
         if sg is not None:
             groups.append(sg)
+    instances = member_weights(groups, instances, trackables, ctx)
 
     return Config(
         path=path,

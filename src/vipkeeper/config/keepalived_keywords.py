@@ -53,9 +53,7 @@ VRRP_INSTANCE_IGNORED = frozenset(
 )
 
 #: keepalived 2.2.7 vrrp_sync_group keywords that vipkeeper ignores.
-VRRP_SYNC_GROUP_IGNORED = frozenset(
-    "track_bfd smtp_alert global_tracking sync_group_tracking_weight notify_priority_changes".split()
-)
+VRRP_SYNC_GROUP_IGNORED = frozenset("track_bfd smtp_alert notify_priority_changes".split())
 
 
 #: Virtual address options (keepalived vrrp_ipaddress.c) vipkeeper ignores.

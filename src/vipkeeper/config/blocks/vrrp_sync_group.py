@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from vipkeeper.config.blocks.shared import notify_handler, notify_of, track_refs_handler
 from vipkeeper.config.constants import VRRP_PRIO_OWNER
-from vipkeeper.config.keywords import Ctx, Draft, Kw, block, child_nodes
+from vipkeeper.config.keywords import Ctx, Draft, Kw, block, child_nodes, flag
 from vipkeeper.config.lexer import Token
 from vipkeeper.config.model import VrrpInstance, VrrpSyncGroup
-from vipkeeper.config.references import Trackables, expected, interface_refs, resolve_refs
+from vipkeeper.config.references import Trackables, expected, ignore_weights, interface_refs, resolve_refs
 from vipkeeper.config.tree import Node
 
 
@@ -25,6 +27,16 @@ def _group_members(draft: Draft, node: Node, ctx: Ctx) -> None:
     draft.set("members", members, node)
 
 
+def _global_tracking(draft: Draft, node: Node, ctx: Ctx) -> None:
+    """keepalived vrrp_gglobal_tracking_handler: deprecated, same as sync_group_tracking_weight."""
+    ctx.warning(
+        node,
+        f"({draft.name}) global_tracking is deprecated. Use track_interface/script/file on the sync group "
+        "(taken as sync_group_tracking_weight)",
+    )
+    draft.set("tracking_weight", True, node)
+
+
 VRRP_SYNC_GROUP_KEYWORDS: dict[str, Kw] = {
     "group": block(_group_members),
     "notify": Kw(notify_handler("any"), 1),
@@ -36,6 +48,8 @@ VRRP_SYNC_GROUP_KEYWORDS: dict[str, Kw] = {
     "track_interface": block(track_refs_handler("track_interface", -254, 254, clamp_254=True)),
     "track_file": block(track_refs_handler("track_file", -254, 254, clamp_254=False)),
     "track_process": block(track_refs_handler("track_process", -254, 254, clamp_254=False)),
+    "sync_group_tracking_weight": flag("tracking_weight"),
+    "global_tracking": Kw(_global_tracking, 0, 0),
 }
 
 
@@ -92,5 +106,24 @@ def complete_sync_group(
         track_interfaces=interface_refs(d.get("track_interface", [])),
         track_files=track_files,
         track_processes=track_processes,
+        tracking_weight=d.get("tracking_weight", False),
         loc=node.loc,
     )
+
+
+def member_weights(
+    groups: list[VrrpSyncGroup], instances: list[VrrpInstance], t: Trackables, ctx: Ctx
+) -> list[VrrpInstance]:
+    """The members of a sync group without ``sync_group_tracking_weight`` ignore the weights
+    of their own trackers, as keepalived 2.2.7 (vrrp.c vrrp_complete_instance; see
+    :func:`~vipkeeper.config.references.ignore_weights`)."""
+    unweighted = {m for g in groups if not g.tracking_weight for m in g.members}
+    out = []
+    for inst in instances:
+        if inst.name in unweighted:
+            scripts, files, ifaces = ignore_weights(
+                inst.name, "SYNC group", inst.track_scripts, inst.track_files, inst.track_interfaces, t, ctx
+            )
+            inst = replace(inst, track_scripts=scripts, track_files=files, track_interfaces=ifaces)
+        out.append(inst)
+    return out
