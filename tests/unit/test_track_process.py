@@ -333,3 +333,15 @@ def test_parse_stat_with_odd_names() -> None:
 
 def test_track_ref_model() -> None:
     assert TrackRef("x").weight is None
+
+
+def test_reload_keeps_an_unchanged_track_process() -> None:
+    from vipkeeper.daemon.reload import plan_reload
+    from vipkeeper.daemon.trackers import process_key
+
+    text = "vrrp_track_process chk {\n process haproxy\n}\n" + INSTANCE
+    old, _ = parse(text)
+    moved, _ = parse("\n\n" + text)  # the same definition, elsewhere in the file
+    changed, _ = parse(text.replace("process haproxy", "process nginx"))
+    assert process_key("chk") in plan_reload(old, moved, ["VI_1"]).trackers_kept
+    assert process_key("chk") not in plan_reload(old, changed, ["VI_1"]).trackers_kept
