@@ -345,3 +345,41 @@ def test_reload_keeps_an_unchanged_track_process() -> None:
     changed, _ = parse(text.replace("process haproxy", "process nginx"))
     assert process_key("chk") in plan_reload(old, moved, ["VI_1"]).trackers_kept
     assert process_key("chk") not in plan_reload(old, changed, ["VI_1"]).trackers_kept
+
+
+def test_watcher_falls_back_to_polling_and_logs_it(monkeypatch, caplog) -> None:
+    import asyncio
+    import errno
+    import logging
+
+    from vipkeeper.checks import process as process_mod
+    from vipkeeper.checks.process import ProcessTracker, ProcessWatcher
+    from vipkeeper.core.tracking import Status
+
+    def refused() -> None:
+        raise ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
+
+    monkeypatch.setattr(process_mod, "open_connector", refused)
+    fs = FakeProcFs({1: FakeProc("init"), 70: FakeProc("haproxy")})
+    changes: list[tuple[str, Status]] = []
+    tracker = ProcessTracker(cfg(process="haproxy"), on_change=lambda n, s: changes.append((n, s)))
+
+    async def scenario() -> None:
+        watcher = ProcessWatcher([tracker], fs)
+        watcher.start()
+        task = asyncio.create_task(watcher.run_forever())
+        try:
+            del fs.procs[70]
+            for _ in range(100):  # a few polls at most; bounded by the loop, not by a threshold
+                if tracker.status is Status.FAIL:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            task.cancel()
+            watcher.close()
+
+    with caplog.at_level(logging.INFO, logger="vipkeeper.checks.process"):
+        asyncio.run(scenario())
+    assert changes == [("p", Status.OK), ("p", Status.FAIL)]
+    assert "polling /proc every 0.5 s" in caplog.text
+    assert tracker.describe(0.0)["source"] == "/proc poll every 0.5 s"
