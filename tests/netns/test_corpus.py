@@ -60,6 +60,8 @@ UNLINED: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"VRRP_Group (?P<i>\S+) has only 1 virtual router"), "only one vrrp_instance"),
     (re.compile(INST + r"Cannot have weighted track script '(?P<n>[^']+)' with priority"), "{n}"),
     (re.compile(INST + r"vrrp_version 2 does not support IPv6"), "version"),
+    (re.compile(INST + r"A unicast keyword has been specified without any unicast peers"), "unicast"),
+    (re.compile(INST + r"VRRPv2 advertisement interval \S+ must be an integer"), "advert_int"),
 ]
 # keywords keepalived acts on that other parts of issue 13 implement: while vipkeeper says it
 # ignores or refuses one of them, the file disagrees with keepalived (its xfail names the part)

@@ -77,7 +77,7 @@ def test_parameters_imply_exact_match_and_full_command() -> None:
         ("process a\nquorum 3\nquorum_max 2", 4, "less than quorum"),
         ("process a\ndelay 0", 3, "out of range"),
         ("process a\nfork_delay 3601", 3, "out of range"),
-        ("weight 1", 1, "process name not specified"),
+        ("weight 1", 3, "process name not specified"),  # at the block's end, as keepalived
     ],
 )
 def test_bad_values_are_named_at_their_line(body: str, line: int, text: str) -> None:

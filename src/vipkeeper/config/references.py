@@ -41,6 +41,9 @@ TRACKED_KINDS = {
 }
 
 
+KEEPALIVED_KINDS = ("vrrp_script", "track_file", "vrrp_track_process")  # not vipkeeper's own blocks
+
+
 def resolve_refs(kind: str, pending: list[PendingRef], t: Trackables, owner: str, ctx: Ctx) -> tuple[TrackRef, ...]:
     """Check each entry names a defined object; fill in the effective ``weight_reverse``.
 
@@ -57,6 +60,10 @@ def resolve_refs(kind: str, pending: list[PendingRef], t: Trackables, owner: str
             if any((k, ref.name) in t.removed for k in kinds):
                 message = f"{owner}: {kind.replace('_', ' ')} {ref.name} not found (removed above), ignoring"
                 ctx.diagnostics.append(Diagnostic("error", at.file, at.line, message, fatal=False))
+            elif any((k, ref.name) in t.broken for k in kinds if k in KEEPALIVED_KINDS):
+                # keepalived dropped the definition, so it names this line too ("not found, ignoring")
+                message = f"{owner}: {kind} '{ref.name}' cannot be used: its definition has errors"
+                ctx.diagnostics.append(Diagnostic("error", at.file, at.line, message))
             elif not any((k, ref.name) in t.broken for k in kinds):
                 what = kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " or " + kinds[-1]
                 message = f"{owner}: {kind} '{ref.name}' is not defined (no {what} '{ref.name}')"
