@@ -383,3 +383,16 @@ def test_watcher_falls_back_to_polling_and_logs_it(monkeypatch, caplog) -> None:
     assert changes == [("p", Status.OK), ("p", Status.FAIL)]
     assert "polling /proc every 0.5 s" in caplog.text
     assert tracker.describe(0.0)["source"] == "/proc poll every 0.5 s"
+
+
+def test_explain_tables_track_process_quorum(tmp_path) -> None:
+    from vipkeeper.explain import HostInput, explain, render_text
+
+    hosts = []
+    for label, prio in (("A", 110), ("B", 100)):
+        text = "vrrp_track_process chk {\n process haproxy\n}\n" + INSTANCE.replace("priority 100", f"priority {prio}")
+        config, diagnostics = parse_string(text, path=str(tmp_path / f"{label}.conf"))
+        hosts.append(HostInput(label, config, tuple(diagnostics), {}))
+    text = render_text(explain(hosts))
+    assert "tracks process chk, weight 0" in text
+    assert "| no quorum / quorum (A failing) | B |" in text
