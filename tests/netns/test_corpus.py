@@ -59,6 +59,7 @@ UNLINED: list[tuple[re.Pattern[str], str]] = [
     (re.compile(INST + r"State MASTER must match being address owner"), "strict mode"),
     (re.compile(r"VRRP_Group (?P<i>\S+) has only 1 virtual router"), "only one vrrp_instance"),
     (re.compile(INST + r"Cannot have weighted track script '(?P<n>[^']+)' with priority"), "{n}"),
+    (re.compile(INST + r"Cannot have weighted track \w+ '(?P<n>[^']+)' with member having priority"), "{n}"),
     (re.compile(INST + r"vrrp_version 2 does not support IPv6"), "version"),
     (re.compile(INST + r"A unicast keyword has been specified without any unicast peers"), "unicast"),
     (re.compile(INST + r"VRRPv2 advertisement interval \S+ must be an integer"), "advert_int"),

@@ -152,3 +152,23 @@ def test_sync_group_tracking_weight_keeps_them() -> None:
     assert config.sync_groups[0].tracking_weight
     inst = config.instances[0]
     assert [r.name for r in inst.track_scripts] == ["chk"] and inst.track_interfaces[0].weight == 4
+
+
+def test_sync_group_with_an_owner_member_tracks_with_weight_0() -> None:
+    text = (
+        'vrrp_script chk {\n script "/bin/true"\n weight 5\n}\n'
+        "vrrp_track_process tp {\n process haproxy\n weight 3\n}\n"
+        "vrrp_sync_group G {\n group {\n VI_1\n VI_2\n }\n track_script {\n chk\n }\n track_process {\n tp\n }\n}\n"
+        + "".join(
+            f"vrrp_instance VI_{n} {{\n interface eth0\n virtual_router_id {n}\n priority {prio}\n"
+            f" virtual_ipaddress {{\n 10.0.0.{n}\n }}\n}}\n"
+            for n, prio in ((1, 255), (2, 255))
+        )
+    )
+    config, diagnostics = parse_string(text, path="t.conf")
+    assert [(d.line, d.message) for d in diagnostics] == [
+        (15, "(G) Cannot have weighted track script 'chk' with member having priority 255 - clearing weight"),
+        (18, "(G) Cannot have weighted track process 'tp' with member having priority 255 - setting weight 0"),
+    ]
+    (g,) = config.sync_groups
+    assert [(r.name, r.weight) for r in g.track_scripts + g.track_processes] == [("chk", 0), ("tp", 0)]

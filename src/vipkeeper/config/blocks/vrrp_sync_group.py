@@ -8,7 +8,7 @@ from vipkeeper.config.blocks.shared import notify_handler, notify_of, track_refs
 from vipkeeper.config.constants import VRRP_PRIO_OWNER
 from vipkeeper.config.keywords import Ctx, Draft, Kw, block, child_nodes, flag
 from vipkeeper.config.lexer import Token
-from vipkeeper.config.model import VrrpInstance, VrrpSyncGroup
+from vipkeeper.config.model import TrackRef, VrrpInstance, VrrpSyncGroup
 from vipkeeper.config.references import Trackables, expected, ignore_weights, interface_refs, resolve_refs
 from vipkeeper.config.tree import Node
 
@@ -53,6 +53,26 @@ VRRP_SYNC_GROUP_KEYWORDS: dict[str, Kw] = {
 }
 
 
+def _owner_member_weights(
+    group: str, kind: str, what: str, refs: tuple[TrackRef, ...], t: Trackables, ctx: Ctx
+) -> tuple[TrackRef, ...]:
+    """A sync group with an address owner among its members tracks with weight 0 (keepalived
+    vrrp.c: "Cannot have weighted track script '%s' with member having priority 255 - clearing
+    weight"; files and processes: "- setting weight 0"): a failure then means FAULT."""
+    out = []
+    for ref in refs:
+        if t.weight_of(kind, ref):
+            ending = "clearing weight" if what == "script" else "setting weight 0"
+            ctx.warning(
+                Token(ref.name, ref.loc.file, ref.loc.line),
+                f"({group}) Cannot have weighted track {what} '{ref.name}' with member having priority "
+                f"{VRRP_PRIO_OWNER} - {ending}",
+            )
+            ref = replace(ref, weight=0)
+        out.append(ref)
+    return tuple(out)
+
+
 def complete_sync_group(
     d: Draft,
     instances: dict[str, VrrpInstance],
@@ -90,6 +110,10 @@ def complete_sync_group(
     track_scripts = resolve_refs("track_script", d.get("track_script", []), t, me, ctx)
     track_files = resolve_refs("track_file", d.get("track_file", []), t, me, ctx)
     track_processes = resolve_refs("track_process", d.get("track_process", []), t, me, ctx)
+    if True in owners:
+        track_scripts = _owner_member_weights(d.name, "track_script", "script", track_scripts, t, ctx)
+        track_files = _owner_member_weights(d.name, "track_file", "file", track_files, t, ctx)
+        track_processes = _owner_member_weights(d.name, "track_process", "process", track_processes, t, ctx)
     if (
         len(track_scripts) != expected("track_script", d.get("track_script", []), t)
         or len(track_files) != expected("track_file", d.get("track_file", []), t)
