@@ -45,20 +45,24 @@ IFACE_RE = re.compile(r"^\s*(?:interface|dev)\s+([A-Za-z0-9_.:-]+)\s*$|\sdev\s+(
 TRACK_IF_RE = re.compile(r"track_interface\s*\{([^}]*)\}", re.S)
 
 # keepalived message (no line) -> what vipkeeper's message at any line must contain
+INST = r"\((?P<i>[^)]+)\) "  # keepalived's "(INSTANCE) " prefix
 UNLINED: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"\((?P<i>[^)]+)\) No VIP specified; at least one is sensible"), "no virtual_ipaddress"),
-    (re.compile(r"\((?P<i>[^)]+)\) ignoring tracked script (?P<n>\S+) with weights due to address_owner"), "{n}"),
-    (re.compile(r"\((?P<i>[^)]+)\) ignoring weight from tracked file (?P<n>\S+) due to address_owner"), "{n}"),
-    (re.compile(r"\((?P<i>[^)]+)\) ignoring tracked file (?P<n>\S+) with weight"), "{n}"),
-    (re.compile(r"\((?P<i>[^)]+)\) ignoring (?P<n>\S+) tracked interface"), "{n}"),
-    (re.compile(r"\((?P<i>[^)]+)\) Ignoring track_interface (?P<n>\S+) since own interface"), "since own interface"),
-    (re.compile(r"\((?P<i>[^)]+)\) nopreempt is incompatible with priority 255"), "nopreempt"),
-    (re.compile(r"\((?P<i>[^)]+)\) Warning - nopreempt will not work with initial state MASTER"), "nopreempt"),
-    (re.compile(r"\((?P<i>[^)]+)\) Warning - preempt delay will not work with initial state MASTER"), "preempt_delay"),
-    (re.compile(r"\((?P<i>[^)]+)\) State MASTER must match being address owner"), "strict mode"),
+    (re.compile(INST + r"No VIP specified; at least one is sensible"), "no virtual_ipaddress"),
+    (re.compile(INST + r"ignoring tracked script (?P<n>\S+) with weights due to"), "{n}"),
+    (re.compile(INST + r"ignoring weight from tracked file (?P<n>\S+) due to"), "{n}"),
+    (re.compile(INST + r"ignoring tracked file (?P<n>\S+) with weight"), "{n}"),
+    (re.compile(INST + r"ignoring (?P<n>\S+) tracked interface"), "{n}"),
+    (re.compile(INST + r"Ignoring track_interface (?P<n>\S+) since own interface"), "since own interface"),
+    (re.compile(INST + r"nopreempt is incompatible with priority 255"), "nopreempt"),
+    (re.compile(INST + r"Warning - nopreempt will not work with initial state MASTER"), "nopreempt"),
+    (re.compile(INST + r"Warning - preempt delay will not work with initial state MASTER"), "preempt_delay"),
+    (re.compile(INST + r"State MASTER must match being address owner"), "strict mode"),
     (re.compile(r"VRRP_Group (?P<i>\S+) has only 1 virtual router"), "only one vrrp_instance"),
-    (re.compile(r"\((?P<i>[^)]+)\) Cannot have weighted track script '(?P<n>[^']+)' with priority"), "{n}"),
-    (re.compile(r"\((?P<i>[^)]+)\) vrrp_version 2 does not support IPv6"), "version"),
+    (re.compile(INST + r"Cannot have weighted track script '(?P<n>[^']+)' with priority"), "{n}"),
+    (re.compile(INST + r"Cannot have weighted track \w+ '(?P<n>[^']+)' with member having priority"), "{n}"),
+    (re.compile(INST + r"vrrp_version 2 does not support IPv6"), "version"),
+    (re.compile(INST + r"A unicast keyword has been specified without any unicast peers"), "unicast"),
+    (re.compile(INST + r"VRRPv2 advertisement interval \S+ must be an integer"), "advert_int"),
 ]
 # keywords keepalived acts on that other parts of issue 13 implement: while vipkeeper says it
 # ignores or refuses one of them, the file disagrees with keepalived (its xfail names the part)

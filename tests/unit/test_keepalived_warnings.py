@@ -90,3 +90,85 @@ def test_garp_interval_zero_is_a_defect_keepalived_runs_with(tmp_path) -> None:
     config = load_config(str(path))  # the daemon runs, with the default
     assert (config.global_defs.vrrp_garp_interval_us, config.global_defs.vrrp_gna_interval_us) == (0, 0)
     assert cli.main(["check", "-f", str(path)]) == 1  # as keepalived -t
+
+
+SYNC = """vrrp_script chk {
+    script "/bin/true"
+    weight 5
+}
+track_file tf {
+    file /tmp/x
+}
+vrrp_sync_group G {
+    group {
+        VI_1
+        VI_2
+    }
+}
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    priority 100
+    virtual_ipaddress {
+        10.0.0.1
+    }
+    track_script {
+        chk
+    }
+    track_file {
+        tf
+    }
+    track_interface {
+        eth1 weight 4
+    }
+}
+vrrp_instance VI_2 {
+    interface eth0
+    virtual_router_id 52
+    priority 100
+    virtual_ipaddress {
+        10.0.0.2
+    }
+}
+"""
+
+
+def test_sync_group_members_ignore_their_weights_as_keepalived() -> None:
+    config, diagnostics = parse_string(SYNC, path="t.conf")
+    assert [(d.line, d.message) for d in diagnostics] == [
+        (22, "(VI_1) ignoring tracked script chk with weights due to SYNC group"),
+        (25, "(VI_1) ignoring weight from tracked file tf due to SYNC group; specify weight 0"),
+        (28, "(VI_1) ignoring eth1 tracked interface weight due to SYNC group"),
+    ]
+    inst = config.instances[0]
+    assert (inst.track_scripts, [(r.name, r.weight) for r in inst.track_files]) == ((), [("tf", 0)])
+    assert [(r.name, r.weight) for r in inst.track_interfaces] == [("eth1", 0)]
+
+
+def test_sync_group_tracking_weight_keeps_them() -> None:
+    text = SYNC.replace("vrrp_sync_group G {", "vrrp_sync_group G {\n    sync_group_tracking_weight")
+    config, diagnostics = parse_string(text, path="t.conf")
+    assert diagnostics == []
+    assert config.sync_groups[0].tracking_weight
+    inst = config.instances[0]
+    assert [r.name for r in inst.track_scripts] == ["chk"] and inst.track_interfaces[0].weight == 4
+
+
+def test_sync_group_with_an_owner_member_tracks_with_weight_0() -> None:
+    text = (
+        'vrrp_script chk {\n script "/bin/true"\n weight 5\n}\n'
+        "vrrp_track_process tp {\n process haproxy\n weight 3\n}\n"
+        "vrrp_sync_group G {\n group {\n VI_1\n VI_2\n }\n track_script {\n chk\n }\n track_process {\n tp\n }\n}\n"
+        + "".join(
+            f"vrrp_instance VI_{n} {{\n interface eth0\n virtual_router_id {n}\n priority {prio}\n"
+            f" virtual_ipaddress {{\n 10.0.0.{n}\n }}\n}}\n"
+            for n, prio in ((1, 255), (2, 255))
+        )
+    )
+    config, diagnostics = parse_string(text, path="t.conf")
+    assert [(d.line, d.message) for d in diagnostics] == [
+        (15, "(G) Cannot have weighted track script 'chk' with member having priority 255 - clearing weight"),
+        (18, "(G) Cannot have weighted track process 'tp' with member having priority 255 - setting weight 0"),
+    ]
+    (g,) = config.sync_groups
+    assert [(r.name, r.weight) for r in g.track_scripts + g.track_processes] == [("chk", 0), ("tp", 0)]

@@ -90,7 +90,7 @@ def test_tracker_blocks_and_a_sync_group_parse() -> None:
             version=3,
             vips=["172.20.0.115"],
             extra=[section("virtual_ipaddress_excluded", ["172.20.0.117/24"])],
-            track_script=["chk", "chk_pg"],
+            track_script=["chk weight 0", "chk_pg"],  # a sync group member: keepalived ignores weights
             track_file=["tf weight 0"],
         )
         + vrrp_instance("VI_2", vrid=43, priority=150, advert_int="0.1", version=3, vips=["172.20.0.116"])

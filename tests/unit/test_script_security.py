@@ -90,3 +90,18 @@ def test_only_scripts_without_their_own_user_are_removed(monkeypatch) -> None:
     )
     config, _d = parse_string(two, path="t.conf")
     assert list(config.scripts) == ["ok"]
+
+
+def test_a_bare_command_is_found_in_path_before_the_security_check(monkeypatch, tmp_path: Path) -> None:
+    """keepalived (lib/notify.c check_script_secure) searches PATH for a bare name such as
+    ``pidof haproxy``; it is not a file in the current directory."""
+    from vipkeeper.config.model import GlobalDefs
+    from vipkeeper.daemon.trackers import ScriptUsers
+
+    monkeypatch.chdir(tmp_path)
+    gd = GlobalDefs(script_user="root", enable_script_security=True)
+    run_as, refused = ScriptUsers().resolve(None, None, "sh -c true", gd)
+    assert run_as is not None and run_as.uid == 0
+    assert refused is None
+    _run_as, refused = ScriptUsers().resolve(None, None, "no-such-command-vk --x", gd)
+    assert refused is not None and "no-such-command-vk" in refused

@@ -77,7 +77,7 @@ def test_parameters_imply_exact_match_and_full_command() -> None:
         ("process a\nquorum 3\nquorum_max 2", 4, "less than quorum"),
         ("process a\ndelay 0", 3, "out of range"),
         ("process a\nfork_delay 3601", 3, "out of range"),
-        ("weight 1", 1, "process name not specified"),
+        ("weight 1", 3, "process name not specified"),  # at the block's end, as keepalived
     ],
 )
 def test_bad_values_are_named_at_their_line(body: str, line: int, text: str) -> None:
@@ -333,3 +333,66 @@ def test_parse_stat_with_odd_names() -> None:
 
 def test_track_ref_model() -> None:
     assert TrackRef("x").weight is None
+
+
+def test_reload_keeps_an_unchanged_track_process() -> None:
+    from vipkeeper.daemon.reload import plan_reload
+    from vipkeeper.daemon.trackers import process_key
+
+    text = "vrrp_track_process chk {\n process haproxy\n}\n" + INSTANCE
+    old, _ = parse(text)
+    moved, _ = parse("\n\n" + text)  # the same definition, elsewhere in the file
+    changed, _ = parse(text.replace("process haproxy", "process nginx"))
+    assert process_key("chk") in plan_reload(old, moved, ["VI_1"]).trackers_kept
+    assert process_key("chk") not in plan_reload(old, changed, ["VI_1"]).trackers_kept
+
+
+def test_watcher_falls_back_to_polling_and_logs_it(monkeypatch, caplog) -> None:
+    import asyncio
+    import errno
+    import logging
+
+    from vipkeeper.checks import process as process_mod
+    from vipkeeper.checks.process import ProcessTracker, ProcessWatcher
+    from vipkeeper.core.tracking import Status
+
+    def refused() -> None:
+        raise ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
+
+    monkeypatch.setattr(process_mod, "open_connector", refused)
+    fs = FakeProcFs({1: FakeProc("init"), 70: FakeProc("haproxy")})
+    changes: list[tuple[str, Status]] = []
+    tracker = ProcessTracker(cfg(process="haproxy"), on_change=lambda n, s: changes.append((n, s)))
+
+    async def scenario() -> None:
+        watcher = ProcessWatcher([tracker], fs)
+        watcher.start()
+        task = asyncio.create_task(watcher.run_forever())
+        try:
+            del fs.procs[70]
+            for _ in range(100):  # a few polls at most; bounded by the loop, not by a threshold
+                if tracker.status is Status.FAIL:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            task.cancel()
+            watcher.close()
+
+    with caplog.at_level(logging.INFO, logger="vipkeeper.checks.process"):
+        asyncio.run(scenario())
+    assert changes == [("p", Status.OK), ("p", Status.FAIL)]
+    assert "polling /proc every 0.5 s" in caplog.text
+    assert tracker.describe(0.0)["source"] == "/proc poll every 0.5 s"
+
+
+def test_explain_tables_track_process_quorum(tmp_path) -> None:
+    from vipkeeper.explain import HostInput, explain, render_text
+
+    hosts = []
+    for label, prio in (("A", 110), ("B", 100)):
+        text = "vrrp_track_process chk {\n process haproxy\n}\n" + INSTANCE.replace("priority 100", f"priority {prio}")
+        config, diagnostics = parse_string(text, path=str(tmp_path / f"{label}.conf"))
+        hosts.append(HostInput(label, config, tuple(diagnostics), {}))
+    text = render_text(explain(hosts))
+    assert "tracks process chk, weight 0" in text
+    assert "| no quorum / quorum (A failing) | B |" in text

@@ -3,7 +3,8 @@ completion of every block, the cross-references and the VRID conflicts, into a :
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from vipkeeper.config.blocks.global_defs import GLOBAL_DEFS_KEYWORDS, complete_global_defs
 from vipkeeper.config.blocks.static import STATIC_BLOCKS, static_block
@@ -13,7 +14,7 @@ from vipkeeper.config.blocks.vrrp_instance import VRRP_INSTANCE_KEYWORDS
 from vipkeeper.config.blocks.vrrp_instance_completion import InstanceCompletion
 from vipkeeper.config.blocks.vrrp_pgsql import VRRP_PGSQL_KEYWORDS, complete_pgsql
 from vipkeeper.config.blocks.vrrp_script import VRRP_SCRIPT_KEYWORDS, complete_script, drop_scripts_without_user
-from vipkeeper.config.blocks.vrrp_sync_group import VRRP_SYNC_GROUP_KEYWORDS, complete_sync_group
+from vipkeeper.config.blocks.vrrp_sync_group import VRRP_SYNC_GROUP_KEYWORDS, complete_sync_group, member_weights
 from vipkeeper.config.blocks.vrrp_track_process import VRRP_TRACK_PROCESS_KEYWORDS, complete_track_process
 from vipkeeper.config.keepalived_keywords import (
     GLOBAL_DEFS_IGNORED,
@@ -141,6 +142,24 @@ def _check_vrid_conflicts(instances: list[VrrpInstance], ctx: Ctx) -> set[str]:
     return bad
 
 
+T = TypeVar("T")
+
+
+def _complete_each(
+    kind: str, drafts: dict[str, Draft], complete: Callable[[Draft, Ctx], T | None], p: _Parse, ctx: Ctx
+) -> dict[str, T]:
+    """Complete every draft of a kind; the ones that cannot be are remembered as broken (a
+    reference to them is not reported again as undefined)."""
+    out: dict[str, T] = {}
+    for name, d in drafts.items():
+        obj = complete(d, ctx)
+        if obj is None:
+            p.broken.add((kind, name))
+        else:
+            out[name] = obj
+    return out
+
+
 def _seq(draft: Draft) -> int:
     return draft.node.seq if draft.node is not None else -1
 
@@ -151,13 +170,7 @@ def build_config(path: str, tree: list[Node], ctx: Ctx) -> Config:
     p.top(tree)
     g = complete_global_defs(p.global_draft)
 
-    scripts: dict[str, VrrpScript] = {}
-    for name, d in p.scripts.items():
-        s = complete_script(d, ctx)
-        if s is None:
-            p.broken.add(("vrrp_script", name))
-        else:
-            scripts[name] = s
+    scripts: dict[str, VrrpScript] = _complete_each("vrrp_script", p.scripts, complete_script, p, ctx)
     removed = {("vrrp_script", n) for n in drop_scripts_without_user(scripts, p.scripts, g, p.global_draft, ctx)}
     for _kind, name in removed:
         del scripts[name]
@@ -187,21 +200,10 @@ def build_config(path: str, tree: list[Node], ctx: Ctx) -> Config:
             p.broken.add(("vrrp_dcs", name))
         else:
             dcs[name] = k
-    track_files: dict[str, VrrpTrackFile] = {}
-    for name, d in p.track_files.items():
-        f = complete_track_file(d, ctx)
-        if f is None:
-            p.broken.add(("track_file", name))
-        else:
-            track_files[name] = f
-
-    track_processes: dict[str, VrrpTrackProcess] = {}
-    for name, d in p.track_processes.items():
-        tp = complete_track_process(d, ctx)
-        if tp is None:
-            p.broken.add(("vrrp_track_process", name))
-        else:
-            track_processes[name] = tp
+    track_files: dict[str, VrrpTrackFile] = _complete_each("track_file", p.track_files, complete_track_file, p, ctx)
+    track_processes: dict[str, VrrpTrackProcess] = _complete_each(
+        "vrrp_track_process", p.track_processes, complete_track_process, p, ctx
+    )
 
     trackables = Trackables(
         scripts={
@@ -237,6 +239,7 @@ def build_config(path: str, tree: list[Node], ctx: Ctx) -> Config:
         sg = complete_sync_group(d, by_name, p.instances, owner_of, trackables, ctx)
         if sg is not None:
             groups.append(sg)
+    instances = member_weights(groups, instances, trackables, ctx)
 
     return Config(
         path=path,

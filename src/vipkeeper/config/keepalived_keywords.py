@@ -52,7 +52,7 @@ VRRP_INSTANCE_IGNORED = frozenset(
 )
 
 #: keepalived 2.2.7 vrrp_sync_group keywords that vipkeeper ignores.
-VRRP_SYNC_GROUP_IGNORED = frozenset("track_bfd smtp_alert global_tracking sync_group_tracking_weight".split())
+VRRP_SYNC_GROUP_IGNORED = frozenset("track_bfd smtp_alert".split())
 
 
 #: Virtual address options (keepalived vrrp_ipaddress.c) vipkeeper ignores.

@@ -438,6 +438,7 @@ class VrrpSyncGroup:
     track_interfaces: tuple[TrackRef, ...] = ()
     track_files: tuple[TrackRef, ...] = ()
     track_processes: tuple[TrackRef, ...] = ()
+    tracking_weight: bool = False  # sync_group_tracking_weight: members keep their weights
     loc: Location = NOWHERE
 
 

@@ -4,11 +4,11 @@ vrrp_track_process blocks defined."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from vipkeeper.config.blocks.shared import PendingRef
 from vipkeeper.config.keywords import Ctx
-from vipkeeper.config.lexer import Diagnostic
+from vipkeeper.config.lexer import Diagnostic, Token
 from vipkeeper.config.model import TrackRef
 
 
@@ -41,6 +41,9 @@ TRACKED_KINDS = {
 }
 
 
+KEEPALIVED_KINDS = ("vrrp_script", "track_file", "vrrp_track_process")  # not vipkeeper's own blocks
+
+
 def resolve_refs(kind: str, pending: list[PendingRef], t: Trackables, owner: str, ctx: Ctx) -> tuple[TrackRef, ...]:
     """Check each entry names a defined object; fill in the effective ``weight_reverse``.
 
@@ -57,6 +60,10 @@ def resolve_refs(kind: str, pending: list[PendingRef], t: Trackables, owner: str
             if any((k, ref.name) in t.removed for k in kinds):
                 message = f"{owner}: {kind.replace('_', ' ')} {ref.name} not found (removed above), ignoring"
                 ctx.diagnostics.append(Diagnostic("error", at.file, at.line, message, fatal=False))
+            elif any((k, ref.name) in t.broken for k in kinds if k in KEEPALIVED_KINDS):
+                # keepalived dropped the definition, so it names this line too ("not found, ignoring")
+                message = f"{owner}: {kind} '{ref.name}' cannot be used: its definition has errors"
+                ctx.diagnostics.append(Diagnostic("error", at.file, at.line, message))
             elif not any((k, ref.name) in t.broken for k in kinds):
                 what = kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " or " + kinds[-1]
                 message = f"{owner}: {kind} '{ref.name}' is not defined (no {what} '{ref.name}')"
@@ -88,3 +95,51 @@ def expected(kind: str, pending: list[PendingRef], t: Trackables) -> int:
 
 def interface_refs(pending: list[PendingRef]) -> tuple[TrackRef, ...]:
     return tuple(p.ref for p in pending)
+
+
+Refs = tuple[TrackRef, ...]
+
+
+def ignore_weights(
+    owner: str, why: str, scripts: Refs, files: Refs, ifaces: Refs, t: Trackables, ctx: Ctx
+) -> tuple[Refs, Refs, Refs]:
+    """keepalived 2.2.7 vrrp.c vrrp_complete_instance: an address owner (``why``
+    "address_owner") and a member of a sync group without ``sync_group_tracking_weight``
+    ("SYNC group") ignore weights.  A weighted tracked script is dropped; a tracked file with
+    the default weight 1 is tracked with weight 0, one with another weight dropped; a
+    weighted tracked interface is dropped (owner) or tracked with weight 0 (sync group).
+    keepalived 2.2.7 leaves track_process alone here."""
+    sync = why == "SYNC group"
+
+    def warn(ref: TrackRef, message: str, reason: str = why) -> None:
+        ctx.warning(Token(ref.name, ref.loc.file, ref.loc.line), f"({owner}) {message} due to {reason}")
+
+    kept_ifaces = []
+    for ref in ifaces:
+        if not t.weight_of("track_interface", ref):
+            kept_ifaces.append(ref)
+        elif sync:
+            warn(ref, f"ignoring {ref.name} tracked interface weight")
+            kept_ifaces.append(replace(ref, weight=0))
+        else:
+            warn(ref, f"ignoring {ref.name} tracked interface", "address owner")  # keepalived's wording
+    kept_scripts = []
+    for ref in scripts:
+        if t.weight_of("track_script", ref):
+            warn(ref, f"ignoring tracked script {ref.name} with weights")
+        else:
+            kept_scripts.append(ref)
+    kept_files = []
+    for ref in files:
+        weight = t.weight_of("track_file", ref)
+        if weight == 1:  # keepalived: "weight == 1 is the default"
+            ctx.warning(
+                Token(ref.name, ref.loc.file, ref.loc.line),
+                f"({owner}) ignoring weight from tracked file {ref.name} due to {why}; specify weight 0",
+            )
+            kept_files.append(replace(ref, weight=0))
+        elif weight:
+            warn(ref, f"ignoring tracked file {ref.name} with weight {weight}")
+        else:
+            kept_files.append(ref)
+    return tuple(kept_scripts), tuple(kept_files), tuple(kept_ifaces)

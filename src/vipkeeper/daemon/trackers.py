@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 from collections.abc import Callable
 from typing import Any
 
@@ -51,6 +52,15 @@ def process_key(name: str) -> str:
 _PROCESS_TASK = "track-processes"
 
 
+def _script_file(word: str) -> str:
+    """The file a script's first word names: a bare name is searched in the scripts' PATH, as
+    keepalived does before its security check (lib/notify.c check_script_secure, find_path);
+    one not found stays as written (the check then says it cannot be found)."""
+    if "/" in word:
+        return word
+    return shutil.which(word, path=scripts.script_path_env()) or word
+
+
 class ScriptUsers:
     """keepalived's rule for who runs a script: its ``user``, else ``script_user``, else
     the ``keepalived_script`` account if it exists, else root (with one warning)."""
@@ -77,7 +87,7 @@ class ScriptUsers:
                 )
         if gd.enable_script_security and script:
             argv = scripts.split_command(script)
-            why = scripts.insecure_reason(argv[0], run_as.uid) if argv else "empty script"
+            why = scripts.insecure_reason(_script_file(argv[0]), run_as.uid) if argv else "empty script"
             if why:
                 log.error("refusing to run script %s as %s: %s (enable_script_security)", script, run_as.user, why)
                 return run_as, why

@@ -64,6 +64,7 @@ class _Builder:
         files: Sequence[TrackRef],
         interfaces: Sequence[TrackRef],
         force_weight_0: bool = False,
+        processes: Sequence[TrackRef] = (),
     ) -> list[Use]:
         """Resolve track_* entries as the daemon does (an entry's weight overrides the object's)."""
         cfg = h.config
@@ -90,6 +91,10 @@ class _Builder:
                 out.append(self._use(h, "file", ref, obj_f.weight, obj_f.weight_reverse, obj_f.loc, force_weight_0))
         for ref in interfaces:
             out.append(self._use(h, "interface", ref, 0, False, ref.loc, force_weight_0))
+        for ref in processes:
+            if ref.name in cfg.track_processes:
+                obj_t = cfg.track_processes[ref.name]
+                out.append(self._use(h, "process", ref, obj_t.weight, obj_t.weight_reverse, obj_t.loc, force_weight_0))
         return out
 
     def _use(
@@ -109,15 +114,25 @@ class _Builder:
         return Use(self.var(h, kind, ref.name, loc), Tracked(ref.name, weight, reverse), ref.loc)
 
     def member(self, h: HostInput, inst: VrrpInstance) -> Member:
-        own = self.uses_of(h, inst.track_scripts, inst.track_files, inst.track_interfaces)
+        own = self.uses_of(
+            h, inst.track_scripts, inst.track_files, inst.track_interfaces, processes=inst.track_processes
+        )
         group: list[Use] = []
         for sg in h.config.sync_groups:
             if inst.name not in sg.members:
                 continue
-            group += self.uses_of(h, sg.track_scripts, sg.track_files, sg.track_interfaces, force_weight_0=True)
+            group += self.uses_of(
+                h, sg.track_scripts, sg.track_files, sg.track_interfaces, True, processes=sg.track_processes
+            )
             for sibling in h.config.instances:
                 if sibling.name != inst.name and sibling.name in sg.members:
-                    sib = self.uses_of(h, sibling.track_scripts, sibling.track_files, sibling.track_interfaces)
+                    sib = self.uses_of(
+                        h,
+                        sibling.track_scripts,
+                        sibling.track_files,
+                        sibling.track_interfaces,
+                        processes=sibling.track_processes,
+                    )
                     group += [u for u in sib if u.tracked.weight == 0]
         return Member(h.label, inst, tuple(own), tuple(group))
 

@@ -14,7 +14,7 @@ from vipkeeper.core.tracking import Tracked
 
 Severity = Literal["error", "warning", "info"]
 CheckKind = Literal["auto", "primary", "service"]
-TrackerKind = Literal["script", "pgsql", "dcs", "file", "interface"]
+TrackerKind = Literal["script", "pgsql", "dcs", "file", "interface", "process"]
 #: Where a script's text was read: at its configured path on this machine (for the host that is
 #: this machine only), next to the host's configuration, or in a ``--script-dir``.
 ScriptOrigin = Literal["this-host", "config-dir", "script-dir"]
@@ -82,6 +82,8 @@ class TrackerVar:
     def value(self, ok: bool) -> str:
         if self.kind == "interface":
             return "up" if ok else "down"
+        if self.kind == "process":
+            return "quorum" if ok else "no quorum"
         return "pass" if ok else "fail"
 
 

@@ -156,17 +156,24 @@ class ProcFs:
         except OSError:
             return []
 
-    def stat(self, pid: int) -> ProcStat | None:
+    def _read(self, path: str, limit: int) -> bytes | None:
+        # os.open/os.read: a poll reads one small file per process, and this is about three
+        # times cheaper than open() with its buffered file object
         try:
-            with open(f"{self.root}/{pid}/stat", "rb") as f:
-                return parse_stat(pid, f.read(1024).decode(errors="replace"))
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
             return None  # gone meanwhile
+        try:
+            return os.read(fd, limit)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+
+    def stat(self, pid: int) -> ProcStat | None:
+        data = self._read(f"{self.root}/{pid}/stat", 1024)
+        return None if data is None else parse_stat(pid, data.decode(errors="replace"))
 
     def cmdline(self, pid: int, limit: int = 4096) -> bytes:
         """NUL-separated argv (empty for kernel threads, zombies, or a process gone)."""
-        try:
-            with open(f"{self.root}/{pid}/cmdline", "rb") as f:
-                return f.read(limit)
-        except OSError:
-            return b""
+        return self._read(f"{self.root}/{pid}/cmdline", limit) or b""

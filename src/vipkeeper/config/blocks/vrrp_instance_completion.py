@@ -3,7 +3,6 @@ rules (``vrrp_complete_instance`` in ``keepalived/vrrp/vrrp.c``)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from vipkeeper.config.blocks.auth_hmac import complete_auth_hmac
@@ -21,7 +20,7 @@ from vipkeeper.config.constants import (
 from vipkeeper.config.keywords import Ctx, Draft
 from vipkeeper.config.lexer import Token
 from vipkeeper.config.model import Authentication, GlobalDefs, IPAddress, TrackRef, VirtualAddress, VrrpInstance
-from vipkeeper.config.references import Trackables, expected, interface_refs, resolve_refs
+from vipkeeper.config.references import Trackables, expected, ignore_weights, interface_refs, resolve_refs
 from vipkeeper.config.tree import Node
 
 
@@ -345,52 +344,6 @@ class InstanceCompletion:
                 kept.append(ref)
         return tuple(kept)
 
-    def address_owner_weights(
-        self, scripts: tuple[TrackRef, ...], files: tuple[TrackRef, ...], ifaces: tuple[TrackRef, ...]
-    ) -> tuple[tuple[TrackRef, ...], tuple[TrackRef, ...], tuple[TrackRef, ...]]:
-        """The address owner (priority 255) ignores weights (keepalived vrrp.c
-        vrrp_complete_instance, "If address owner, then we must totally ignore weights"):
-        weighted tracked interfaces and scripts are dropped, a tracked file with the default
-        weight 1 is tracked with weight 0, one with another weight is dropped.  (keepalived
-        2.2.7 leaves track_process alone here: a weight cannot change priority 255 anyway.)"""
-        t = self.t
-        kept_ifaces = []
-        for ref in ifaces:
-            if t.weight_of("track_interface", ref):
-                self.ctx.warning(
-                    Token(ref.name, ref.loc.file, ref.loc.line),
-                    f"({self.d.name}) ignoring {ref.name} tracked interface due to address owner",
-                )
-            else:
-                kept_ifaces.append(ref)
-        kept_scripts = []
-        for ref in scripts:
-            if t.weight_of("track_script", ref):
-                self.ctx.warning(
-                    Token(ref.name, ref.loc.file, ref.loc.line),
-                    f"({self.d.name}) ignoring tracked script {ref.name} with weights due to address_owner",
-                )
-            else:
-                kept_scripts.append(ref)
-        kept_files = []
-        for ref in files:
-            weight = t.weight_of("track_file", ref)
-            at = Token(ref.name, ref.loc.file, ref.loc.line)
-            if weight == 1:
-                self.ctx.warning(
-                    at,
-                    f"({self.d.name}) ignoring weight from tracked file {ref.name} due to address_owner; "
-                    "specify weight 0",
-                )
-                kept_files.append(replace(ref, weight=0))
-            elif weight:
-                self.ctx.warning(
-                    at, f"({self.d.name}) ignoring tracked file {ref.name} with weight {weight} due to address_owner"
-                )
-            else:
-                kept_files.append(ref)
-        return tuple(kept_scripts), tuple(kept_files), tuple(kept_ifaces)
-
     def accept(self, version: int, priority: int) -> bool:
         """keepalived vrrp.c vrrp_complete_instance: accept mode defaults to on, off in strict
         mode, always on for an address owner; strict VRRPv2 resets an explicit ``accept``."""
@@ -450,8 +403,8 @@ class InstanceCompletion:
         track_scripts, track_files, track_processes = self.tracking()
         track_interfaces = self.own_interface(interface, interface_refs(v.get("track_interface", [])))
         if priority == VRRP_PRIO_OWNER:
-            track_scripts, track_files, track_interfaces = self.address_owner_weights(
-                track_scripts, track_files, track_interfaces
+            track_scripts, track_files, track_interfaces = ignore_weights(
+                self.d.name, "address_owner", track_scripts, track_files, track_interfaces, self.t, self.ctx
             )
         auth_hmac, hmac_ok = complete_auth_hmac(
             self.d, self.ctx, self.me, strict=self.strict, advert_int_cs=advert_int_cs

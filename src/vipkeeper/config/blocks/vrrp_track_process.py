@@ -101,7 +101,10 @@ def complete_track_process(draft: Draft, ctx: Ctx) -> VrrpTrackProcess | None:
     v = draft.values
     if "process" not in v:
         if "process" not in draft.failed:
-            ctx.error(draft.node, f"track process '{draft.name}': process name not specified")  # type: ignore[arg-type]
+            node = draft.node
+            assert node is not None
+            # keepalived reports it at the block's end (vrrp_tprocess_end_handler)
+            ctx.error(node.close or node, f"track process '{draft.name}': process name not specified")
         return None
     process: str = v["process"]
     full_command = bool(v.get("full_command", False))
