@@ -53,3 +53,4 @@ RT_SCOPE_SITE = 200
 RT_SCOPE_LINK = 253
 RT_SCOPE_HOST = 254
 RT_SCOPE_NOWHERE = 255
+RTPROT_KEEPALIVED = 18  # as IFA_PROTO (Linux >= 5.18): keepalived >= 2.3.2 tags its VIPs with it

@@ -263,6 +263,9 @@ class Netlink:
         """
         iface = ip_interface(addr)
         kw: dict = {"index": ifindex, "address": str(iface.ip), "prefixlen": iface.network.prefixlen}
+        # keepalived >= 2.3.2 (vrrp_ipaddress.c): every VIP carries IFA_PROTO "keepalived"
+        # (18, RTPROT_KEEPALIVED, unless rt_addrprotos gives that name another number)
+        kw["proto"] = lc.RTPROT_KEEPALIVED
         if iface.version == 6:
             kw["flags"] = lc.IFA_F_NODAD
         if brd is not None and iface.version == 4:
