@@ -16,6 +16,9 @@ side the higher priority in turn.
 from __future__ import annotations
 
 import os
+import signal
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -73,3 +76,84 @@ def keepalived24(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("name, master", [(n, m) for n in COMBOS for m in ("vipkeeper", "keepalived")], ids=lambda x: x)
 def test_interop_keepalived24(keepalived24: None, lab: Lab, tmp_path: Path, name: str, master: str) -> None:
     interop.test_interop(lab, tmp_path, name, master)
+
+
+# ------------------------------------------------------------------ rolling switches, mixed
+
+
+def _conf(c: interop.Combo, lab: Lab, me: str, peer: str, prio: int, extra: tuple[str, ...]) -> str:
+    return interop.instance_conf(
+        c,
+        me=interop.addr_of(lab, me, c.family),
+        peer=interop.addr_of(lab, peer, c.family),
+        priority=prio,
+        state="BACKUP",
+        extra=extra,
+    )
+
+
+def _roll(
+    lab: Lab, tmp_path: Path, c: interop.Combo, stages: list[tuple[str, ...]], settle_s: float
+) -> tuple[list[list[str]], interop.Side, interop.Side]:
+    """A: vipkeeper (150), B: keepalived 2.4.3 (100); each stage's extra lines are written to
+    B then A, each reloaded (SIGHUP), ``settle_s`` after each; the VIP sampled every 20 ms."""
+    hosts = ("A", "B")
+    a = interop.start(lab, tmp_path, "A", "vipkeeper", _conf(c, lab, "A", "B", 150, stages[0]), 150)
+    assert lab.wait_for(lambda: interop.only(lab, c.vip, hosts) == ["A"], 15), a.node.log()
+    b = interop.start(lab, tmp_path, "B", "keepalived", _conf(c, lab, "B", "A", 100, stages[0]), 100)
+    b.wait_backup()
+    samples: list[list[str]] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            samples.append(interop.only(lab, c.vip, hosts))
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        time.sleep(settle_s)
+        for extra in stages[1:]:
+            for side, me, peer, prio in ((b, "B", "A", 100), (a, "A", "B", 150)):
+                side.node.conf.write_text(_conf(c, lab, me, peer, prio, extra))
+                side.node.send_signal(signal.SIGHUP)
+                time.sleep(settle_s)
+    finally:
+        stop.set()
+        sampler.join(5)
+    return samples, a, b
+
+
+def test_rolling_switch_with_keepalived24(keepalived24: None, lab: Lab, tmp_path: Path) -> None:
+    """keepalived's documented rollout, no legacy auth: nothing, receive-only, permissive,
+    enforce, one host at a time: never two holders, never none."""
+    c = interop.Combo(3, "0.1", unicast=True)
+    stages = [(), hmac_lines("receive-only"), hmac_lines("permissive"), hmac_lines("enforce")]
+    samples, a, b = _roll(lab, tmp_path, c, stages, 1.0)
+    two = sum(1 for s in samples if len(s) > 1)
+    none = sum(1 for s in samples if not s)
+    print(f"ROLLING vipkeeper+keepalived 2.4.3: {len(samples)} samples, {two} with two holders, {none} with none")
+    assert two == 0 and none == 0
+    assert b.masters() == 0, b.node.log()
+    a.terminate()
+    b.terminate()
+    a.wait_exit()
+    b.wait_exit()
+
+
+def test_pass_trap_with_keepalived24(keepalived24: None, lab: Lab, tmp_path: Path) -> None:
+    """The trap vipkeeper warns about: VRRPv2 PASS, then auth_hmac receive-only on both.
+    keepalived 2.4.3 drops PASS and sends auth type 0; vipkeeper keeps PASS: they refuse each
+    other and both hold the VIP (keepalived against keepalived splits the same way)."""
+    c = interop.Combo(2, "1", unicast=True, auth_pass="secret")
+    stages = [(), hmac_lines("receive-only")]
+    samples, a, b = _roll(lab, tmp_path, c, stages, 4.5)
+    two = sum(1 for s in samples if len(s) > 1)
+    print(f"PASS TRAP vipkeeper+keepalived 2.4.3: {len(samples)} samples, {two} with two holders")
+    assert two > 0
+    assert "auth_hmac cannot be combined with authentication, dropping legacy auth" in b.node.log()
+    a.terminate()
+    b.terminate()
+    a.wait_exit()
+    b.wait_exit()

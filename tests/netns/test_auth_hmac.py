@@ -15,6 +15,7 @@ tests/netns/interop_keepalived24.py, run by hand.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -85,6 +86,17 @@ CASES = [
     Case("enforce", 3, 4, False, "0.1"),
     Case("enforce", 2, 4, True, "1"),
 ]
+
+
+def vip_proto(lab: Lab, host: str, vip: str) -> int | None:
+    """The IFA_PROTO of ``vip`` on the host (iproute2 here does not print it)."""
+    code = (
+        "from pyroute2 import IPRoute\n"
+        f"a = [m for m in IPRoute().get_addr() if m.get_attr('IFA_ADDRESS') == {vip!r}]\n"
+        "print(a[0].get_attr('IFA_PROTO') if a else 'none')\n"
+    )
+    out = lab.run(host, sys.executable, "-c", code).stdout.strip()
+    return None if out in ("none", "None") else int(out)
 
 
 def start(lab: Lab, tmp_path: Path, host: str, conf: str) -> Node:
@@ -158,6 +170,9 @@ def test_rolling_switch_of_a_pass_cluster_never_splits(lab: Lab, tmp_path: Path)
     assert lab.wait_for(lambda: only(lab, c.vip, hosts) == ["A"], 15), a.log()
     b = start(lab, tmp_path, "B", c.conf(lab, "B", "A", LOW, passwd))
     assert b.wait_log("-> BACKUP", 10), b.log()
+
+    # keepalived >= 2.3.2 tags its VIPs with IFA_PROTO 18 ("keepalived"): so does vipkeeper
+    assert vip_proto(lab, "A", c.vip) == 18
 
     samples: list[list[str]] = []
     stop = threading.Event()

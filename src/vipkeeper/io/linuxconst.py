@@ -43,6 +43,7 @@ IFA_LOCAL = 2
 IFA_LABEL = 3
 IFA_BROADCAST = 4
 IFA_FLAGS = 8
+IFA_PROTO = 11  # Linux >= 5.18
 IFA_F_SECONDARY = 0x01
 IFA_F_NODAD = 0x02
 IFA_F_DADFAILED = 0x08
@@ -97,4 +98,4 @@ RTMGRP_IPV4_ROUTE = 0x40
 RTMGRP_IPV4_RULE = 0x80
 RTMGRP_IPV6_ROUTE = 0x400
 RTMGRP_IPV6_RULE = 1 << (19 - 1)  # RTNLGRP_IPV6_RULE = 19 (no RTMGRP_ name in the header)
-RTPROT_KEEPALIVED = 18  # <linux/rtnetlink.h> has no name for it; keepalived vrrp_iproute.h
+RTPROT_KEEPALIVED = 18  # no name in <linux/rtnetlink.h>; keepalived vrrp_iproute.h; also its VIPs' IFA_PROTO

@@ -299,6 +299,9 @@ class Netlink:
                 scope=_scope(scope) if scope is not None else lc.RT_SCOPE_UNIVERSE,
                 broadcast=ip_address(str(brd)).packed if brd is not None and iface.version == 4 else None,
                 label=label if iface.version == 4 else None,
+                # keepalived >= 2.3.2 (vrrp_ipaddress.c): every VIP carries IFA_PROTO "keepalived"
+                # (18, RTPROT_KEEPALIVED, unless rt_addrprotos gives that name another number)
+                proto=lc.RTPROT_KEEPALIVED,
             )
         except OSError as exc:
             if exc.errno == errno.EEXIST:

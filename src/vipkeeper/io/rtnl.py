@@ -197,6 +197,7 @@ class RtnlSocket:
         scope: int = 0,
         broadcast: bytes | None = None,
         label: str | None = None,
+        proto: int = 0,
     ) -> None:
         """RTM_NEWADDR (create, exclusive: EEXIST if present) or RTM_DELADDR for one address.
         IPv4 carries IFA_LOCAL and IFA_ADDRESS (as ``ip addr`` does), IPv6 IFA_ADDRESS."""
@@ -212,6 +213,8 @@ class RtnlSocket:
                 body += rta(lc.IFA_BROADCAST, broadcast)
             if label is not None:
                 body += rta(lc.IFA_LABEL, label.encode() + b"\0")
+            if proto:  # Linux >= 5.18; older kernels ignore the attribute
+                body += rta(lc.IFA_PROTO, bytes((proto,)))
             self.request(lc.RTM_NEWADDR, lc.NLM_F_CREATE | lc.NLM_F_EXCL, body)
         else:
             self.request(lc.RTM_DELADDR, 0, body)
