@@ -74,9 +74,17 @@ Invariant 3:
 
 The core bugs the simulator found are fixed; ``test_found_bugs.py`` replays each of them.
 
-Invariant 1 (``vrrp_dcs``, issue 12) plugs in here: ``at_instant`` gains "at most one host with
-``has_vip``, crashed ones included", judged at every instant whatever the network does, and
-``on_settle`` the lease bounds; the world already tracks every host's VIP (see ``world``).
+Invariant 1 (``vrrp_dcs`` histories, ``History.dcs``; issue 12): at every instant at most one
+host has the VIP on its interface (``has_vip``: what the VIP worker has done, not what the node
+decided), whatever the network, etcd, crashes, late wakes and clock rates (within the bound) do.
+In these histories the VIP follows the etcd key, not VRRP priorities alone, and a tracker may
+flip whenever etcd says so, so 2a, 2b, 3a and "no transition after the bound" give way to the
+end-of-history check (1b): once the network and etcd healed and
+``T_live = T_s + stretch(2 * (max(ttl, writer ttl) + interval + 2 * timeout) + 3 * MDI(p_min) +
+vip delay)`` passed (a lease to run out, a round to see it, a lock or key to take, VRRP to move),
+the VIP is on exactly the host the key names when that host can hold it (daemon up, link up,
+its other tracker passing), on none otherwise; in lock mode the key is held by a host that can.
+A change of the ``vrrp_dcs`` verdict is an input like a history action for 3b-3e.
 """
 
 from __future__ import annotations
@@ -89,6 +97,13 @@ from vipkeeper.core.events import Received, State, StateChanged
 
 if TYPE_CHECKING:
     from tests.sim.world import SimHost, World
+
+
+def can_hold(h: SimHost) -> bool:
+    """A host that may hold the VIP by every input but the etcd key: daemon and instance up,
+    link up, its other tracker passing."""
+    return h.router is not None and h.link_up and not h.chk.faults and not h.chk.pending
+
 
 PPM = 1_000_000
 
@@ -171,7 +186,7 @@ class Checker:
                 self._lower[h.name] = (first[0] if first else local, local)
             else:
                 self._lower.pop(h.name, None)
-        if prio == 0:
+        if prio == 0 and not h.late_max_us:  # a late loop wake cannot be exact
             assert h.router is not None
             prio_own = h.router.effective_priority
             hist = world.hist
@@ -244,7 +259,7 @@ class Checker:
         if self.settled:
             self.last_transition_us = now
             b = self.bounds
-            if b is not None and now >= b.one_us:
+            if b is not None and now >= b.one_us and world.etcd is None:
                 raise Violation(
                     "stable",
                     f"{h.name} {e.old}->{e.new} ({e.reason}) after convergence bound "
@@ -325,6 +340,13 @@ class Checker:
             mdi_pd = master_down_us(hist.version, p_pd, hist.advert_int_cs, k)
             one += d + stretch(pd) + stretch(mdi_pd)
         end = one + 2 * mdi + hist.tail_us
+        if hist.dcs is not None:
+            c = hist.dcs
+            ttl_us = max(c.ttl_s, c.writer_ttl_s) * 1_000_000
+            live = 2 * (ttl_us + (c.interval_ms + 2 * c.timeout_ms) * 1000) + 3 * mdi + c.vip_delay_max_us
+            end = now + stretch(live) + 2 * d + hist.tail_us
+            self.bounds = Bounds(now, end, end, end)
+            return
         self.bounds = Bounds(now, split, one, end)
         world.schedule_check(split, "split")
         world.schedule_check(one, "one")
@@ -351,7 +373,14 @@ class Checker:
 
     def at_instant(self, world: World) -> None:
         now = world.now_us
+        dcs = world.etcd is not None
+        if dcs:
+            holders = [n for n, h in world.hosts.items() if h.has_vip]
+            if len(holders) > 1:
+                raise Violation("two_holders", f"the VIP is on {holders} (etcd key: {world.etcd.holder()})", now)  # type: ignore[union-attr]
         for h in world.hosts.values():
+            if h.vip_pending:
+                continue  # the VIP worker has not caught up with the node yet
             node = h.node
             if node is None:
                 if h.has_vip and not h.daemon_crashed:
@@ -367,7 +396,7 @@ class Checker:
             if h.has_vip != (h.state is State.MASTER):
                 raise Violation("vip", f"{h.name} is {h.state} and has_vip={h.has_vip}", now)
         b = self.bounds
-        if b is not None and now >= b.one_us:
+        if b is not None and now >= b.one_us and not dcs:
             self._check_one(world, now)
 
     def _check_one(self, world: World, now: int) -> None:
@@ -395,8 +424,11 @@ class Checker:
             )
 
     def finish(self, world: World) -> None:
-        """End of history: invariant 3a (the highest effective priority won)."""
+        """End of history: invariant 3a (the highest effective priority won), or 1b."""
         now = world.now_us
+        if world.etcd is not None:
+            self._finish_dcs(world, now)
+            return
         masters = [h for h in world.hosts.values() if h.state is State.MASTER]
         if len(masters) != 1:
             return  # _check_one has judged it
@@ -413,6 +445,19 @@ class Checker:
                     f"{m.name} (priority {mp}) is MASTER but {h.name} (priority {p}, preempt) is BACKUP",
                     now,
                 )
+
+    def _finish_dcs(self, world: World, now: int) -> None:
+        """1b: the VIP on the host the key names when it can hold it, on none otherwise."""
+        etcd = world.etcd
+        assert etcd is not None and world.hist.dcs is not None
+        holders = [n for n, h in world.hosts.items() if h.has_vip]
+        able = [n for n, h in world.hosts.items() if can_hold(h)]
+        key = etcd.holder()
+        if world.hist.dcs.mode == "lock" and able and key not in able:
+            raise Violation("dcs_live", f"the lock is held by {key!r}; hosts that can hold it: {able}", now)
+        want = [key] if key in able else []
+        if holders != want:
+            raise Violation("dcs_live", f"the VIP is on {holders}, the key names {key!r} (can hold: {able})", now)
 
     @property
     def convergence_us(self) -> int:
