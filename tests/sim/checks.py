@@ -159,6 +159,7 @@ class Checker:
     nopreempt_checked: int = 0  # nopreempt promotions checked (3b)
     _lower: dict[str, tuple[int, int]] = field(default_factory=dict)  # host -> (first, last) lower advert, local µs
     preempt_delay_checked: int = 0  # preemptions after a preempt_delay checked (3b)
+    vip_instants: int = 0  # instants with a VIP holder, checked for a second one (invariant 1)
 
     # ------------------------------------------------------------ hooks
 
@@ -376,6 +377,7 @@ class Checker:
         dcs = world.etcd is not None
         if dcs:
             holders = [n for n, h in world.hosts.items() if h.has_vip]
+            self.vip_instants += len(holders) > 0
             if len(holders) > 1:
                 raise Violation("two_holders", f"the VIP is on {holders} (etcd key: {world.etcd.holder()})", now)  # type: ignore[union-attr]
         for h in world.hosts.values():
