@@ -106,6 +106,7 @@ def can_hold(h: SimHost) -> bool:
 
 
 PPM = 1_000_000
+VRID = 51  # VI_1's: the instance the checks follow
 
 
 def skew_us(version: int, priority: int, advert_int_cs: int) -> int:
@@ -159,6 +160,7 @@ class Checker:
     nopreempt_checked: int = 0  # nopreempt promotions checked (3b)
     _lower: dict[str, tuple[int, int]] = field(default_factory=dict)  # host -> (first, last) lower advert, local µs
     preempt_delay_checked: int = 0  # preemptions after a preempt_delay checked (3b)
+    synced: bool = False  # the transition being judged was carried over by the sync group
     vip_instants: int = 0  # instants with a VIP holder, checked for a second one (invariant 1)
 
     # ------------------------------------------------------------ hooks
@@ -167,6 +169,8 @@ class Checker:
         self._p0.clear()  # the history acted: no exact Skew_Time promise holds across it
 
     def on_deliver(self, world: World, h: SimHost, frm: str, pkt: Received) -> None:
+        if pkt.payload[1] != VRID:
+            return  # VI_2's (History.sync): judged through the sync check only
         self._p0.pop(h.name, None)  # another advert: the down timer is re-armed (or not) by it
         if h.state is not State.BACKUP:
             return
@@ -197,6 +201,17 @@ class Checker:
             world.schedule_check(deadline, "p0", h.name, self._p0_seq, world.now_us)
 
     def on_transition(self, world: World, h: SimHost, e: StateChanged) -> None:
+        if "sync group" in e.reason:  # moved by the other member (core.sync_group): an input
+            acting, self.acting, self.synced = self.acting, True, True
+            self._p0.pop(h.name, None)
+            try:
+                self._on_transition(world, h, e)
+            finally:
+                self.acting, self.synced = acting, False
+            return
+        self._on_transition(world, h, e)
+
+    def _on_transition(self, world: World, h: SimHost, e: StateChanged) -> None:
         now = world.now_us
         self.states.add(str(e.old))
         self.states.add(str(e.new))
@@ -213,7 +228,7 @@ class Checker:
                 self.handovers += 1
         if e.old is State.BACKUP and e.new is State.MASTER and not self.acting and h.router is not None:
             self._check_down_timer(world, h, e)
-        if e.old is State.BACKUP and e.new is State.MASTER and h.params.nopreempt and h.router is not None:
+        if e.old is State.BACKUP and e.new is State.MASTER and h.params.nopreempt and h.router and not self.synced:
             last = self._reset.get(h.name)
             if last is not None:
                 hist = world.hist
@@ -232,7 +247,8 @@ class Checker:
                         now,
                     )
         p = h.params
-        if e.old is State.BACKUP and e.new is State.MASTER and p.preempt_delay_us and not p.fast_preempt:
+        delaying = p.preempt_delay_us and not p.fast_preempt and not self.synced
+        if e.old is State.BACKUP and e.new is State.MASTER and delaying:
             lower = self._lower.get(h.name)
             resigned = self._reset.get(h.name, (0, False))[1]  # the last advert had priority 0: no preemption
             if lower is not None and h.router is not None and not resigned:
@@ -397,9 +413,15 @@ class Checker:
                 )
             if h.has_vip != (h.state is State.MASTER):
                 raise Violation("vip", f"{h.name} is {h.state} and has_vip={h.has_vip}", now)
+            if h.has_vip2 != (h.state2 is State.MASTER):
+                raise Violation("vip", f"{h.name} VI_2 is {h.state2} and has its VIP={h.has_vip2}", now)
         b = self.bounds
         if b is not None and now >= b.one_us and not dcs:
             self._check_one(world, now)
+            if world.hist.sync:
+                for h in world.hosts.values():
+                    if h.node is not None and h.state2 is not h.state:
+                        raise Violation("sync", f"{h.name}: VI_1 is {h.state}, VI_2 (same sync group) {h.state2}", now)
 
     def _check_one(self, world: World, now: int) -> None:
         masters = [n for n, h in world.hosts.items() if h.state is State.MASTER]

@@ -52,6 +52,7 @@ class History:
     down_timer_adverts: int = 3
     family: int = 4  # 6: VRRPv3 over IPv6 (link-local sources on multicast, as RFC 5798 §5.1.2.1)
     dcs: DcsCfg | None = None  # every host's instance tracks a vrrp_dcs (invariant 1)
+    sync: bool = False  # a second instance VI_2 on every host, with VI_1 in vrrp_sync_group G
 
     @property
     def settle_us(self) -> int:
@@ -85,7 +86,7 @@ class Outcome:
         return self.violation is None
 
 
-PROFILES = ("default", "heavy", "dcs", "dcs-cut")
+PROFILES = ("default", "heavy", "dcs", "dcs-cut", "sync")
 
 
 def generate(seed: int, profile: str = "default") -> History:
@@ -96,6 +97,8 @@ def generate(seed: int, profile: str = "default") -> History:
         return generate_dcs(seed)
     if profile == "dcs-cut":
         return generate_dcs_cut(seed)
+    if profile == "sync":  # the default history, each host with two instances in one sync group
+        return replace(generate(seed), sync=True)
     rng = random.Random(seed)
     heavy = profile == "heavy"
     n = rng.choice((3, 4, 5, 6)) if heavy else rng.choice((2, 3, 3, 3, 4))

@@ -234,3 +234,15 @@ def test_etcd_model_keeps_leases_on_its_clock_and_extends_them_on_a_new_leader()
     assert lid in etcd.leases  # no leader: nothing expires
     etcd.set_quorum(True)  # a new leader: every lease has its full TTL again
     assert etcd._apply(Request("ttl", lease_id=lid))[0] == 2
+
+
+SYNC_SEEDS = 300
+
+
+def test_fixed_sync_group_histories_hold_every_invariant() -> None:
+    """Two instances per host in one vrrp_sync_group: VI_1 judged by invariants 2-4, VI_2 in the
+    same state as VI_1 on every host once converged, each VIP on its MASTER only."""
+    for seed in range(SYNC_SEEDS):
+        out = run(generate(seed, "sync"))
+        if not out.ok:
+            pytest.fail(report(out, run, profile="sync"), pytrace=False)

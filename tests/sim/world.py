@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING
 
 from tests.sim.dcs import DCS_NAME, EtcdModel, HostDcs, Writer, dcs_block, dcs_from_text
 from vipkeeper.config.load import parse_string
-from vipkeeper.config.to_params import router_params
+from vipkeeper.config.to_params import router_params, sync_groups
 from vipkeeper.core.events import (
     AddVips,
     DelVips,
@@ -74,7 +74,9 @@ if TYPE_CHECKING:
 PPM = 1_000_000
 IFINDEX = 2
 INSTANCE = "VI_1"
+INSTANCE2 = "VI_2"  # History.sync: a second instance, with VI_1 in vrrp_sync_group G
 VIP = {4: "10.0.0.100/24", 6: "fd00::100/64"}
+VIP2 = {4: "10.0.0.101/24", 6: "fd00::101/64"}
 TTL = 255
 
 # Queue phases at one instant: packets and history actions first, then the nodes' timers, then
@@ -115,6 +117,13 @@ def conf_text(h: HostCfg, hist: History, priority: int | None = None) -> str:
     lines += ["    virtual_ipaddress {", f"        {VIP[hist.family]}", "    }", "}", ""]
     if hist.dcs is not None:
         lines = dcs_block(hist.dcs) + lines
+    if hist.sync:
+        # the same instance again (VRID 52, its own VIP), both in one sync group
+        body = lines[1 : lines.index("    virtual_ipaddress {")]
+        body = [x.replace("virtual_router_id 51", "virtual_router_id 52") for x in body]
+        lines += [f"vrrp_instance {INSTANCE2} {{", *body, "    virtual_ipaddress {", f"        {VIP2[hist.family]}"]
+        lines += ["    }", "}", "vrrp_sync_group G {", "    group {", f"        {INSTANCE}", f"        {INSTANCE2}"]
+        lines += ["    }", "}", ""]
     return "\n".join(lines)
 
 
@@ -125,6 +134,13 @@ def params_from_text(text: str) -> RouterParams:
     if errors:
         raise ValueError(f"simulator built a bad config: {errors}\n{text}")
     return router_params(config.instances[0], config.global_defs)
+
+
+@lru_cache(maxsize=4096)
+def params2_from_text(text: str) -> tuple[RouterParams, dict[str, tuple[str, ...]]]:
+    """History.sync: the second instance's params and the sync groups, as ``daemon.app`` builds them."""
+    config, _diagnostics = parse_string(text)
+    return router_params(config.instances[1], config.global_defs), sync_groups(config)
 
 
 @dataclass
@@ -147,6 +163,7 @@ class SimHost:
     vip_pending: int = 0  # VIP changes decided and not yet on the interface
     vip_last_us: int = 0  # when the last of them takes effect
     late_max_us: int = 0  # the host's loop wakes up to this late
+    has_vip2: bool = False  # History.sync: VI_2's VIP
     has_vip: bool = False
     delivered: int = 0  # packets given to the current node's receive()
     wake_us: int | None = None  # true time of the node's next deadline
@@ -183,6 +200,11 @@ class SimHost:
     def state(self) -> State | None:
         r = self.router
         return None if r is None else r.state
+
+    @property
+    def state2(self) -> State | None:
+        node = self.node
+        return None if node is None or INSTANCE2 not in node else node.router(INSTANCE2).state
 
 
 class World:
@@ -291,8 +313,11 @@ class World:
             if te is Transmit:
                 self._send(h, e)  # type: ignore[arg-type]
             elif te is AddVips or te is DelVips:
-                self._vip(h, te is AddVips)
-            elif te is StateChanged and self.checker is not None:
+                if e.instance == INSTANCE2:  # type: ignore[union-attr]
+                    h.has_vip2 = te is AddVips
+                else:
+                    self._vip(h, te is AddVips)
+            elif te is StateChanged and self.checker is not None and e.instance != INSTANCE2:  # type: ignore[union-attr]
                 self.checker.on_transition(self, h, e)  # type: ignore[arg-type]
         node = h.node
         if node is not None:
@@ -322,6 +347,12 @@ class World:
         """The daemon's TrackerSet: the history's tracker and the vrrp_dcs (weight 0) merged into
         the instance's verdict; lock mode told whether the other tracker passes."""
         t = h.chk
+        if self.hist.sync and (t.offset or t.pending):
+            # keepalived sets a sync group member's tracking weights to 0 (without
+            # sync_group_tracking_weight: "probably won't work"): a member's tracker only FAULTs it.
+            # Not judged yet: a member held in INIT by a tracker that has not reported; keepalived
+            # holds the whole group then (num_member_init), vipkeeper's sync group does not.
+            t = replace(t, offset=0, pending=frozenset())
         dcs = h.dcs
         if dcs is not None:
             st = dcs.status
@@ -459,7 +490,7 @@ class World:
         self._stop_dcs(h, None, power)
         if power:
             h.powered = False
-            h.has_vip = False  # the address went with the machine
+            h.has_vip = h.has_vip2 = False  # the address went with the machine
             h.vip_pending = 0
             h.incarnation += 1  # VIP changes under way are lost with it
         else:
@@ -484,7 +515,7 @@ class World:
             self._do_crash(name, False)
         h.powered = True
         h.daemon_crashed = False
-        h.has_vip = False  # io.stale_vips / VipActions.delete(quiet=True) before the first election
+        h.has_vip = h.has_vip2 = False  # io.stale_vips / VipActions.delete(quiet=True) before the first election
         h.vip_pending = 0
         node = VrrpNode()
         h.node = node
@@ -492,6 +523,10 @@ class World:
         h.incarnation += 1
         now = h.local(self.now_us)
         self._start_dcs(h)
+        if self.hist.sync:
+            p2, groups = params2_from_text(conf_text(h.cfg, self.hist, h.params.base_priority))
+            node.set_sync_groups(groups)
+            node.add_router(p2, RouterLink(IFINDEX, h.addr, h.mac))
         if h.configured:
             node.add_router(h.params, RouterLink(IFINDEX, h.addr, h.mac))
             self._call(h, lambda: node.set_link(IFINDEX, h.link_up, now))
@@ -510,6 +545,9 @@ class World:
         now = h.local(self.now_us)
         link = RouterLink(IFINDEX, h.addr, h.mac)
         self._call(h, lambda: node.reconfigure(INSTANCE, h.params, link, now))
+        if self.hist.sync and INSTANCE2 in node:  # the same priority for both members
+            p2 = params2_from_text(conf_text(h.cfg, self.hist, priority))[0]
+            self._call(h, lambda: node.reconfigure(INSTANCE2, p2, link, now))
         self._call(h, lambda: node.set_tracking(INSTANCE, h.tracking, now))
 
     def _do_unconfigure(self, name: str) -> None:
