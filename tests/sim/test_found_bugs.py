@@ -41,6 +41,14 @@ REMOVED_ROUTER_BUG = (
 )
 
 
+def v3_params(name: str = "VI_1", vrid: int = 51) -> RouterParams:
+    """A plain VRRPv3 instance at priority 100, advert_int 1 s, VIP 10.0.0.<100 + vrid - 51>."""
+    vip = ipaddress.IPv4Address("10.0.0.100") + vrid - 51
+    return RouterParams(
+        name=name, vrid=vrid, version=3, family=4, base_priority=100, advert_int_cs=100, vips=(vip,)
+    )  # fmt: skip
+
+
 def test_sim_removed_router_keeps_its_packets_accounted() -> None:
     out = run(History.from_json(REMOVED_ROUTER_REPLAY))
     assert out.ok, out.violation
@@ -48,10 +56,7 @@ def test_sim_removed_router_keeps_its_packets_accounted() -> None:
 
 def test_node_removed_router_keeps_its_packets_accounted() -> None:
     """The same, without the simulator: one advert received, the router removed."""
-    p = RouterParams(
-        name="VI_1", vrid=51, version=3, family=4, base_priority=100, advert_int_cs=100,
-        vips=(ipaddress.IPv4Address("10.0.0.100"),),
-    )  # fmt: skip
+    p = v3_params()
     node = VrrpNode()
     node.add_router(p, RouterLink(2, ipaddress.IPv4Address("10.0.0.1"), bytes(6)))
     node.start(0)
@@ -186,11 +191,7 @@ def test_node_a_fault_of_a_member_already_in_fault_holds_its_sync_group() -> Non
     node = VrrpNode()
     node.set_sync_groups({"G": ("VI_1", "VI_2")})
     for name, vrid in (("VI_2", 52), ("VI_1", 51)):  # VI_2 first: it enters FAULT first
-        p = RouterParams(
-            name=name, vrid=vrid, version=3, family=4, base_priority=100, advert_int_cs=100,
-            vips=(ipaddress.IPv4Address(f"10.0.0.{vrid}"),),
-        )  # fmt: skip
-        node.add_router(p, RouterLink(2, ipaddress.IPv4Address("10.0.0.1"), bytes(6)))
+        node.add_router(v3_params(name, vrid), RouterLink(2, ipaddress.IPv4Address("10.0.0.1"), bytes(6)))
     node.start(0)
     node.set_link(2, False, 1_000)
     node.set_tracking("VI_1", TrackingChanged(offset=0, faults=frozenset({"chk"})), 2_000)
