@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 BENCH_ARGS ?=
-# make sim SEEDS=N [FIRST=S] [PROFILE=heavy]: N simulated histories from seed S (tests/sim); SEED=S: that one
+# make sim SEEDS=N [FIRST=S] [PROFILE=heavy|dcs|dcs-cut|sync]: N simulated histories from seed S (tests/sim); SEED=S: that one
 SEEDS ?= 10000
 FIRST ?= 0
 SEED  ?=

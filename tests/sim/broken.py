@@ -1,4 +1,5 @@
-"""Deliberately broken routers: the simulator must catch each within a few thousand histories.
+"""Deliberately broken routers and vrrp_dcs sessions: the simulator must catch each within a few
+thousand histories.
 
 Each is a ``VrrpRouter`` subclass that changes one decision; :func:`installed` puts it where
 ``VrrpNode.add_router`` builds its routers, for the duration of a ``with`` block.  The production
@@ -12,6 +13,9 @@ from contextlib import contextmanager
 from dataclasses import replace
 from unittest import mock
 
+from tests.sim import dcs as sim_dcs
+from vipkeeper.checks.dcs import decide
+from vipkeeper.checks.dcs.session import Answer, DcsSession, Request
 from vipkeeper.core import node as core_node
 from vipkeeper.core import timers
 from vipkeeper.core.constants import PRIORITY_STOP
@@ -74,3 +78,32 @@ VARIANTS: dict[str, type[VrrpRouter]] = {
 def installed(name: str) -> Iterator[None]:
     with mock.patch.object(core_node, "VrrpRouter", VARIANTS[name]):
         yield
+
+
+# ------------------------------------------------------------------ vrrp_dcs (invariant 1)
+
+
+def _no_margin(ttl_s: float) -> float:
+    return 0.0
+
+
+class TtlFromReceive(DcsSession):
+    """The lease's TTL counted from when the answer was *received*, not from when its request
+    was sent (the request may have waited in etcd's queue or on the wire)."""
+
+    def answer(self, ans: Answer) -> Request | None:
+        return super().answer(replace(ans, sent=ans.received))
+
+
+@contextmanager
+def dcs_installed(name: str) -> Iterator[None]:
+    """``no-margin``: the lease safety margin set to zero; ``ttl-from-receive``: see above."""
+    if name == "no-margin":
+        with mock.patch.object(decide, "margin_s", _no_margin):
+            yield
+    else:
+        with mock.patch.object(sim_dcs, "DcsSession", TtlFromReceive):
+            yield
+
+
+DCS_VARIANTS = ("no-margin", "ttl-from-receive")

@@ -74,9 +74,17 @@ Invariant 3:
 
 The core bugs the simulator found are fixed; ``test_found_bugs.py`` replays each of them.
 
-Invariant 1 (``vrrp_dcs``, issue 12) plugs in here: ``at_instant`` gains "at most one host with
-``has_vip``, crashed ones included", judged at every instant whatever the network does, and
-``on_settle`` the lease bounds; the world already tracks every host's VIP (see ``world``).
+Invariant 1 (``vrrp_dcs`` histories, ``History.dcs``; issue 12): at every instant at most one
+host has the VIP on its interface (``has_vip``: what the VIP worker has done, not what the node
+decided), whatever the network, etcd, crashes, late wakes and clock rates (within the bound) do.
+In these histories the VIP follows the etcd key, not VRRP priorities alone, and a tracker may
+flip whenever etcd says so, so 2a, 2b, 3a and "no transition after the bound" give way to the
+end-of-history check (1b): once the network and etcd healed and
+``T_live = T_s + stretch(2 * (max(ttl, writer ttl) + interval + 2 * timeout) + 3 * MDI(p_min) +
+vip delay)`` passed (a lease to run out, a round to see it, a lock or key to take, VRRP to move),
+the VIP is on exactly the host the key names when that host can hold it (daemon up, link up,
+its other tracker passing), on none otherwise; in lock mode the key is held by a host that can.
+A change of the ``vrrp_dcs`` verdict is an input like a history action for 3b-3e.
 """
 
 from __future__ import annotations
@@ -90,7 +98,15 @@ from vipkeeper.core.events import Received, State, StateChanged
 if TYPE_CHECKING:
     from tests.sim.world import SimHost, World
 
+
+def can_hold(h: SimHost) -> bool:
+    """A host that may hold the VIP by every input but the etcd key: daemon and instance up,
+    link up, its other tracker passing."""
+    return h.router is not None and h.link_up and not h.chk.faults and not h.chk.pending
+
+
 PPM = 1_000_000
+VRID = 51  # VI_1's: the instance the checks follow
 
 
 def skew_us(version: int, priority: int, advert_int_cs: int) -> int:
@@ -144,6 +160,8 @@ class Checker:
     nopreempt_checked: int = 0  # nopreempt promotions checked (3b)
     _lower: dict[str, tuple[int, int]] = field(default_factory=dict)  # host -> (first, last) lower advert, local µs
     preempt_delay_checked: int = 0  # preemptions after a preempt_delay checked (3b)
+    synced: bool = False  # the transition being judged was carried over by the sync group
+    vip_instants: int = 0  # instants with a VIP holder, checked for a second one (invariant 1)
 
     # ------------------------------------------------------------ hooks
 
@@ -151,6 +169,8 @@ class Checker:
         self._p0.clear()  # the history acted: no exact Skew_Time promise holds across it
 
     def on_deliver(self, world: World, h: SimHost, frm: str, pkt: Received) -> None:
+        if pkt.payload[1] != VRID:
+            return  # VI_2's (History.sync): judged through the sync check only
         self._p0.pop(h.name, None)  # another advert: the down timer is re-armed (or not) by it
         if h.state is not State.BACKUP:
             return
@@ -171,7 +191,7 @@ class Checker:
                 self._lower[h.name] = (first[0] if first else local, local)
             else:
                 self._lower.pop(h.name, None)
-        if prio == 0:
+        if prio == 0 and not h.late_max_us:  # a late loop wake cannot be exact
             assert h.router is not None
             prio_own = h.router.effective_priority
             hist = world.hist
@@ -181,6 +201,17 @@ class Checker:
             world.schedule_check(deadline, "p0", h.name, self._p0_seq, world.now_us)
 
     def on_transition(self, world: World, h: SimHost, e: StateChanged) -> None:
+        if "sync group" in e.reason:  # moved by the other member (core.sync_group): an input
+            acting, self.acting, self.synced = self.acting, True, True
+            self._p0.pop(h.name, None)
+            try:
+                self._on_transition(world, h, e)
+            finally:
+                self.acting, self.synced = acting, False
+            return
+        self._on_transition(world, h, e)
+
+    def _on_transition(self, world: World, h: SimHost, e: StateChanged) -> None:
         now = world.now_us
         self.states.add(str(e.old))
         self.states.add(str(e.new))
@@ -197,7 +228,7 @@ class Checker:
                 self.handovers += 1
         if e.old is State.BACKUP and e.new is State.MASTER and not self.acting and h.router is not None:
             self._check_down_timer(world, h, e)
-        if e.old is State.BACKUP and e.new is State.MASTER and h.params.nopreempt and h.router is not None:
+        if e.old is State.BACKUP and e.new is State.MASTER and h.params.nopreempt and h.router and not self.synced:
             last = self._reset.get(h.name)
             if last is not None:
                 hist = world.hist
@@ -216,7 +247,8 @@ class Checker:
                         now,
                     )
         p = h.params
-        if e.old is State.BACKUP and e.new is State.MASTER and p.preempt_delay_us and not p.fast_preempt:
+        delaying = p.preempt_delay_us and not p.fast_preempt and not self.synced
+        if e.old is State.BACKUP and e.new is State.MASTER and delaying:
             lower = self._lower.get(h.name)
             resigned = self._reset.get(h.name, (0, False))[1]  # the last advert had priority 0: no preemption
             if lower is not None and h.router is not None and not resigned:
@@ -244,7 +276,7 @@ class Checker:
         if self.settled:
             self.last_transition_us = now
             b = self.bounds
-            if b is not None and now >= b.one_us:
+            if b is not None and now >= b.one_us and world.etcd is None:
                 raise Violation(
                     "stable",
                     f"{h.name} {e.old}->{e.new} ({e.reason}) after convergence bound "
@@ -325,6 +357,13 @@ class Checker:
             mdi_pd = master_down_us(hist.version, p_pd, hist.advert_int_cs, k)
             one += d + stretch(pd) + stretch(mdi_pd)
         end = one + 2 * mdi + hist.tail_us
+        if hist.dcs is not None:
+            c = hist.dcs
+            ttl_us = max(c.ttl_s, c.writer_ttl_s) * 1_000_000
+            live = 2 * (ttl_us + (c.interval_ms + 2 * c.timeout_ms) * 1000) + 3 * mdi + c.vip_delay_max_us
+            end = now + stretch(live) + 2 * d + hist.tail_us
+            self.bounds = Bounds(now, end, end, end)
+            return
         self.bounds = Bounds(now, split, one, end)
         world.schedule_check(split, "split")
         world.schedule_check(one, "one")
@@ -351,7 +390,15 @@ class Checker:
 
     def at_instant(self, world: World) -> None:
         now = world.now_us
+        dcs = world.etcd is not None
+        if dcs:
+            holders = [n for n, h in world.hosts.items() if h.has_vip]
+            self.vip_instants += len(holders) > 0
+            if len(holders) > 1:
+                raise Violation("two_holders", f"the VIP is on {holders} (etcd key: {world.etcd.holder()})", now)  # type: ignore[union-attr]
         for h in world.hosts.values():
+            if h.vip_pending:
+                continue  # the VIP worker has not caught up with the node yet
             node = h.node
             if node is None:
                 if h.has_vip and not h.daemon_crashed:
@@ -366,9 +413,15 @@ class Checker:
                 )
             if h.has_vip != (h.state is State.MASTER):
                 raise Violation("vip", f"{h.name} is {h.state} and has_vip={h.has_vip}", now)
+            if h.has_vip2 != (h.state2 is State.MASTER):
+                raise Violation("vip", f"{h.name} VI_2 is {h.state2} and has its VIP={h.has_vip2}", now)
         b = self.bounds
-        if b is not None and now >= b.one_us:
+        if b is not None and now >= b.one_us and not dcs:
             self._check_one(world, now)
+            if world.hist.sync:
+                for h in world.hosts.values():
+                    if h.node is not None and h.state2 is not h.state:
+                        raise Violation("sync", f"{h.name}: VI_1 is {h.state}, VI_2 (same sync group) {h.state2}", now)
 
     def _check_one(self, world: World, now: int) -> None:
         masters = [n for n, h in world.hosts.items() if h.state is State.MASTER]
@@ -395,8 +448,11 @@ class Checker:
             )
 
     def finish(self, world: World) -> None:
-        """End of history: invariant 3a (the highest effective priority won)."""
+        """End of history: invariant 3a (the highest effective priority won), or 1b."""
         now = world.now_us
+        if world.etcd is not None:
+            self._finish_dcs(world, now)
+            return
         masters = [h for h in world.hosts.values() if h.state is State.MASTER]
         if len(masters) != 1:
             return  # _check_one has judged it
@@ -413,6 +469,19 @@ class Checker:
                     f"{m.name} (priority {mp}) is MASTER but {h.name} (priority {p}, preempt) is BACKUP",
                     now,
                 )
+
+    def _finish_dcs(self, world: World, now: int) -> None:
+        """1b: the VIP on the host the key names when it can hold it, on none otherwise."""
+        etcd = world.etcd
+        assert etcd is not None and world.hist.dcs is not None
+        holders = [n for n, h in world.hosts.items() if h.has_vip]
+        able = [n for n, h in world.hosts.items() if can_hold(h)]
+        key = etcd.holder()
+        if world.hist.dcs.mode == "lock" and able and key not in able:
+            raise Violation("dcs_live", f"the lock is held by {key!r}; hosts that can hold it: {able}", now)
+        want = [key] if key in able else []
+        if holders != want:
+            raise Violation("dcs_live", f"the VIP is on {holders}, the key names {key!r} (can hold: {able})", now)
 
     @property
     def convergence_us(self) -> int:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 
 from tests.sim.checks import Checker, Violation
+from tests.sim.dcs import DcsCfg
 from tests.sim.world import CoreRaised, World
 
 Action = tuple  # (time_us, kind, *args); kinds are World._do_<kind>
@@ -50,6 +51,8 @@ class History:
     tail_us: int = 0  # extra quiet time after the convergence bound
     down_timer_adverts: int = 3
     family: int = 4  # 6: VRRPv3 over IPv6 (link-local sources on multicast, as RFC 5798 §5.1.2.1)
+    dcs: DcsCfg | None = None  # every host's instance tracks a vrrp_dcs (invariant 1)
+    sync: bool = False  # a second instance VI_2 on every host, with VI_1 in vrrp_sync_group G
 
     @property
     def settle_us(self) -> int:
@@ -64,6 +67,8 @@ class History:
     def from_json(cls, text: str) -> History:
         d = json.loads(text)
         d["hosts"] = tuple(HostCfg(**h) for h in d["hosts"])
+        if d.get("dcs") is not None:
+            d["dcs"] = DcsCfg(**d["dcs"])
         d["actions"] = tuple(tuple(tuple(x) if isinstance(x, list) else x for x in a) for a in d["actions"])
         return cls(**d)
 
@@ -81,13 +86,19 @@ class Outcome:
         return self.violation is None
 
 
-PROFILES = ("default", "heavy")
+PROFILES = ("default", "heavy", "dcs", "dcs-cut", "sync")
 
 
 def generate(seed: int, profile: str = "default") -> History:
     """The history of ``seed``: a 2..4-host cluster, a few seconds of faults, then the settle.
     ``heavy``: 3..6 hosts and up to 30 faults over a longer chaos (slower, rarer interleavings),
-    and reloads that remove the instance and add it back."""
+    and reloads that remove the instance and add it back.  ``dcs``: see :func:`generate_dcs`."""
+    if profile == "dcs":
+        return generate_dcs(seed)
+    if profile == "dcs-cut":
+        return generate_dcs_cut(seed)
+    if profile == "sync":  # the default history, each host with two instances in one sync group
+        return replace(generate(seed), sync=True)
     rng = random.Random(seed)
     heavy = profile == "heavy"
     n = rng.choice((3, 4, 5, 6)) if heavy else rng.choice((2, 3, 3, 3, 4))
@@ -167,6 +178,180 @@ def generate(seed: int, profile: str = "default") -> History:
         tail_us=rng.randrange(2 * a_us),
         down_timer_adverts=rng.choice((3, 3, 3, 2, 4)),
         family=family,
+    )
+
+
+DCS_KINDS = (
+    *("partition", "isolate", "isolate", "isolate", "heal", "net", "link", "track", "crash", "restart", "stop"),
+    *("reload", "late", "etcd_cut", "etcd_cut", "etcd_quorum", "etcd_net", "etcd_slow"),
+)
+
+
+def generate_dcs(seed: int) -> History:
+    """A ``vrrp_dcs`` history (invariant 1): 2..3 hosts whose instance tracks a ``vrrp_dcs``
+    (weight 0), lock or follow mode (follow: a Patroni-like writer on every host), an etcd
+    model; faults: host partitions, hosts cut off from etcd, the etcd majority lost and
+    regained, a slow or lossy etcd, late loop wakes, link flaps, tracker flips, power losses,
+    SIGTERM, restarts and reloads.  Host clocks and etcd's run within ±0.49 % of true time, so
+    any two are within ``decide.CLOCK_RATE_BOUND`` (1 %) of each other.  No ``kill -9``: a
+    killed daemon leaves its VIP on the interface whatever any protocol says (an operator's
+    problem, see ``world``), so invariant 1 cannot hold across it."""
+    rng = random.Random(seed)
+    n = rng.choice((2, 2, 3, 3))
+    worst_clocks = rng.random() < 0.3  # every host 0.49 % slow, etcd 0.49 % fast: the bound's edge
+    version = rng.choice((2, 3))
+    unicast = rng.random() < 0.25
+    advert_int_cs = 100 if version == 2 else rng.choice((100, 50, 20))
+    a_us = advert_int_cs * 10_000
+    hosts = tuple(
+        HostCfg(
+            name=f"h{i + 1}",
+            addr=f"10.0.0.{i + 1}",
+            priority=rng.choice((100, 99, 150, 50, 254)),
+            nopreempt=rng.random() < 0.1,
+            ppm=-4_900 if worst_clocks else rng.randint(-4_900, 4_900),
+            clock0_us=rng.randrange(10**12),
+            state_master=rng.random() < 0.2,
+            fast_preempt=rng.random() < 0.5,
+        )
+        for i in range(n)
+    )
+    names = [h.name for h in hosts]
+    while True:
+        ttl_s = rng.choice((2, 3, 4, 6))
+        interval_ms = rng.choice((200, 500, 1000))
+        timeout_ms = rng.choice((200, 500, 1000))
+        if ttl_s * 1000 > interval_ms + 2 * timeout_ms:
+            break
+    lat_max_us = rng.randint(200, 20_000)
+    dcs = DcsCfg(
+        mode=rng.choice(("lock", "follow")),
+        ttl_s=ttl_s,
+        interval_ms=interval_ms,
+        timeout_ms=timeout_ms,
+        etcd_ppm=4_900 if worst_clocks else rng.randint(-4_900, 4_900),
+        lat_min_us=rng.randint(50, lat_max_us),
+        lat_max_us=lat_max_us,
+        vip_delay_max_us=rng.choice((0, 1_000, 5_000, 20_000, 100_000)),
+        writer_ttl_s=rng.choice((4, 6, 10)),  # see DcsCfg.writer_ttl_s
+    )
+    delay_max_us = rng.randint(100, max(200, min(50_000, a_us // 5)))
+    delay_min_us = rng.randint(50, delay_max_us)
+    chaos_us = rng.randint(3_000_000, 16_000_000)
+    actions: list[Action] = [(0, "restart", nm) for nm in names if rng.random() < 0.95]
+    for _ in range(rng.randint(0, 14)):
+        t = rng.randrange(chaos_us)
+        h = rng.choice(names)
+        kind = rng.choice(DCS_KINDS)
+        if kind == "partition":
+            other = rng.choice([x for x in names if x != h])
+            actions.append((t, "partition", h, other))
+            if rng.random() < 0.5:
+                actions.append((t, "partition", other, h))
+        elif kind == "isolate":  # the classic: a host cut off from the others and from etcd
+            actions += [(t, "partition", h, o) for o in names if o != h]
+            actions += [(t, "partition", o, h) for o in names if o != h]
+            actions.append((t, "etcd_cut", h, True))
+        elif kind == "heal":
+            actions.append((t, "heal"))
+        elif kind == "net":
+            actions.append((t, "net", rng.choice((0, 50, 200, 500)), rng.choice((0, 0, 50))))
+        elif kind == "link":
+            actions.append((t, "link", h, rng.random() < 0.5))
+        elif kind == "track":
+            actions.append((t, "track", h, 0, rng.random() < 0.3, False))
+        elif kind == "crash":
+            actions.append((t, "crash", h, True))  # power loss only (see above)
+        elif kind in ("restart", "stop"):
+            actions.append((t, kind, h))
+        elif kind == "reload":
+            actions.append((t, "reload", h, rng.choice((100, 99, 150, 50, 254))))
+        elif kind == "late":
+            actions.append((t, "late", h, rng.choice((0, 5_000, 50_000, 200_000))))
+        elif kind == "etcd_cut":
+            actions.append((t, "etcd_cut", h, rng.random() < 0.7))
+        elif kind == "etcd_slow":
+            actions.append((t, "etcd_slow", h, rng.choice((0, 100_000, timeout_ms * 450))))
+        elif kind == "etcd_quorum":
+            actions.append((t, "etcd_quorum", False))
+            actions.append((t + rng.randint(100_000, 8_000_000), "etcd_quorum", True))
+        else:
+            slow = rng.choice((lat_max_us, 100_000, timeout_ms * 400, timeout_ms * 1000))
+            actions.append((t, "etcd_net", rng.choice((0, 0, 100, 500)), slow))
+    actions.sort(key=lambda a: a[0])
+    actions = [a for a in actions if a[0] < chaos_us]
+    revive = tuple(nm for nm in names if rng.random() < 0.8)
+    settle = (chaos_us + rng.randrange(a_us), "settle", False, revive)
+    return History(
+        seed=seed,
+        version=version,
+        advert_int_cs=advert_int_cs,
+        unicast=unicast,
+        hosts=hosts,
+        delay_min_us=delay_min_us,
+        delay_max_us=delay_max_us,
+        actions=(*actions, settle),
+        tail_us=rng.randrange(2 * a_us),
+        dcs=dcs,
+    )
+
+
+def generate_dcs_cut(seed: int) -> History:
+    """The ``vrrp_dcs`` partition, aimed: two hosts with ``fast_preempt`` (the new holder takes
+    the VIP as soon as its tracker passes), lock or follow mode; one host's path to etcd may turn
+    slow first (answers up to 0.9 x timeout late: its last confirmation arrives late), then that host is
+    cut off from the other and from etcd; its loop may wake late, VIP changes take up to 100 ms;
+    half the histories have the clocks at the edge of the bound.  Where the lease arithmetic
+    has no slack, this is where it shows."""
+    rng = random.Random(seed)
+    worst = rng.random() < 0.5
+    hosts = tuple(
+        HostCfg(
+            name=f"h{i + 1}",
+            addr=f"10.0.0.{i + 1}",
+            priority=rng.choice((100, 99, 150)),
+            ppm=-4_900 if worst else rng.randint(-4_900, 4_900),
+            clock0_us=rng.randrange(10**12),
+            fast_preempt=True,
+        )
+        for i in range(2)
+    )
+    ttl_s = rng.choice((2, 3, 4, 6))
+    dcs = DcsCfg(
+        mode=rng.choice(("lock", "lock", "follow")),
+        ttl_s=ttl_s,
+        interval_ms=rng.choice((200, 300, 500)),
+        timeout_ms={2: rng.choice((200, 500)), 3: 1000, 4: 1500, 6: 2500}[ttl_s],  # ttl > interval + 2 x timeout
+        etcd_ppm=4_900 if worst else rng.randint(-4_900, 4_900),
+        lat_min_us=50,
+        lat_max_us=rng.randint(100, 2_000),
+        vip_delay_max_us=rng.choice((5_000, 20_000, 100_000)),
+        writer_ttl_s=4,
+    )
+    a_us = 100 * 10_000 if rng.random() < 0.5 else 20 * 10_000
+    victim = rng.choice(("h1", "h2"))
+    other = "h2" if victim == "h1" else "h1"
+    t_cut = rng.randint(5_000_000, 9_000_000)
+    actions: list[Action] = [(0, "restart", "h1"), (0, "restart", "h2")]
+    if rng.random() < 0.5:
+        slow_us = rng.randint(dcs.timeout_ms * 250, dcs.timeout_ms * 450)
+        actions.append((t_cut - rng.randint(0, 5_000_000), "etcd_slow", victim, slow_us))
+    if rng.random() < 0.3:
+        actions.append((t_cut - 1_000_000, "late", victim, rng.choice((50_000, 200_000))))
+    actions += [(t_cut, "partition", victim, other), (t_cut, "partition", other, victim)]
+    actions.append((t_cut, "etcd_cut", victim, True))
+    actions.sort(key=lambda a: a[0])
+    settle = (t_cut + (max(ttl_s, dcs.writer_ttl_s) + 2) * 1_000_000, "settle", False, ("h1", "h2"))
+    return History(
+        seed=seed,
+        version=3,
+        advert_int_cs=a_us // 10_000,
+        unicast=rng.random() < 0.5,
+        hosts=hosts,
+        delay_min_us=100,
+        delay_max_us=rng.randint(200, 5_000),
+        actions=(*actions, settle),
+        dcs=dcs,
     )
 
 

@@ -33,6 +33,10 @@ class Totals:
         self.nopreempt_checked = 0
         self.preempt_delay_checked = 0
         self.down_timer_checked = 0
+        self.dcs_histories = 0
+        self.etcd_requests = 0
+        self.lease_expiries = 0
+        self.vip_instants = 0  # instants checked with a VIP holder (invariant 1)
 
     def add(self, out: Outcome) -> None:
         self.histories += 1
@@ -43,6 +47,11 @@ class Totals:
         self.nopreempt_checked += c.nopreempt_checked
         self.preempt_delay_checked += c.preempt_delay_checked
         self.down_timer_checked += c.down_timer_checked
+        if w is not None and w.etcd is not None:
+            self.dcs_histories += 1
+            self.etcd_requests += w.etcd.requests
+            self.lease_expiries += w.etcd.expired
+            self.vip_instants += c.vip_instants
         if w is not None:
             self.sim_us += w.now_us
             self.packets += w.sent
@@ -71,6 +80,9 @@ class Totals:
                 f"checked: {self.handovers} priority-0 handovers (exact Skew_Time), "
                 f"{self.nopreempt_checked} nopreempt promotions, {self.preempt_delay_checked} delayed preemptions, "
                 f"{self.down_timer_checked} promotions against the down timer",
+                f"vrrp_dcs: {self.dcs_histories} histories, {self.etcd_requests} etcd requests, "
+                f"{self.lease_expiries} lease expiries, {self.vip_instants} instants with a VIP holder "
+                "checked for a second one",
                 f"worst convergence after settle: {self.worst_us / 1e6:.3f}s (seed {self.worst_seed}, "
                 f"{self.worst_ratio:.0%} of its bound)",
             )

@@ -6,6 +6,8 @@ invariant and a shrunk replay (``tests.sim.history.report``).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from tests.sim import broken
@@ -141,3 +143,106 @@ def test_an_exception_in_the_core_is_a_violation() -> None:
     finally:
         del broken.VARIANTS["boom"]
     assert out.kind == "exception" and "boom" in (out.violation or "")
+
+
+# ------------------------------------------------------------------ vrrp_dcs: invariant 1
+
+DCS_SEEDS = 150  # per dcs profile (make test); each history is ~15x a plain one
+
+
+@pytest.mark.parametrize("profile", ["dcs", "dcs-cut"])
+def test_fixed_dcs_histories_never_have_two_vip_holders(profile: str) -> None:
+    """Invariant 1 at every instant, and the VIP on the host the key names at the end (1b)."""
+    for seed in range(DCS_SEEDS):
+        out = run(generate(seed, profile))
+        if not out.ok:
+            pytest.fail(report(out, run, profile=profile), pytrace=False)
+
+
+@pytest.mark.parametrize("variant", broken.DCS_VARIANTS)
+def test_a_broken_lease_arithmetic_is_caught(variant: str) -> None:
+    """The simulator has teeth for invariant 1: the lease safety margin set to zero, or the
+    lease's TTL counted from the answer's receipt instead of the request's send, puts the VIP
+    on two hosts within a few thousand histories (in practice: within a hundred)."""
+    with broken.dcs_installed(variant):
+        for seed in range(TEETH_BUDGET):
+            out = run(generate(seed, "dcs-cut"))
+            if not out.ok:
+                break
+        else:
+            pytest.fail(f"{variant}: {TEETH_BUDGET} histories and no violation")
+    assert out.kind == "two_holders", out.violation
+    assert run(out.history).ok, "the real session fails the same history too"
+
+
+def _dcs_pair(mode: str, *actions: tuple, ttl_s: int = 3) -> History:
+    from tests.sim.dcs import DcsCfg
+
+    hosts = (HostCfg("h1", "10.0.0.1", 150, fast_preempt=True), HostCfg("h2", "10.0.0.2", 100, fast_preempt=True))
+    dcs = DcsCfg(mode, ttl_s, 500, 500, 0, 1000, 2000, 10_000, writer_ttl_s=4)
+    acts = ((0, "restart", "h1"), (3_000, "restart", "h2"), *actions, (20_000_000, "settle", False, ("h1", "h2")))
+    return History(0, 3, 100, False, hosts, 100, 1000, acts, dcs=dcs)
+
+
+@pytest.mark.parametrize("mode", ["lock", "follow"])
+def test_a_holder_cut_off_from_etcd_releases_the_vip_before_the_other_takes_it(mode: str) -> None:
+    """The partition of issue 12: h1 holds the key and the VIP; cut off from h2 and from etcd
+    at 8 s, it releases the VIP a margin before its lease can expire; h2 then takes the key
+    and the VIP; never both."""
+    cut = [
+        (8_000_000, "partition", "h1", "h2"),
+        (8_000_000, "partition", "h2", "h1"),
+        (8_000_000, "etcd_cut", "h1", True),
+    ]
+    w = World(_dcs_pair(mode, *cut))
+    w.run_until(7_900_000)
+    h1, h2 = w.hosts["h1"], w.hosts["h2"]
+    assert w.etcd is not None and w.etcd.holder() == "h1"
+    assert h1.has_vip and h1.state is State.MASTER and not h2.has_vip and h2.state is State.FAULT
+    released = taken = None
+    while w.now_us < 19_000_000:
+        w.run_until(w.now_us + 1_000)
+        assert not (h1.has_vip and h2.has_vip)
+        if released is None and not h1.has_vip:
+            released = w.now_us
+        if taken is None and h2.has_vip:
+            taken = w.now_us
+    assert released is not None and taken is not None and w.etcd.holder() == "h2"
+    ttl_s = 3 if mode == "lock" else 4
+    assert 8_000_000 < released < 8_000_000 + ttl_s * 1_000_000 < taken + 600_000
+    assert taken - released >= 400_000  # the margin (0.5 s, less the VIP worker's delay)
+
+
+def test_etcd_model_keeps_leases_on_its_clock_and_extends_them_on_a_new_leader() -> None:
+    from tests.sim.dcs import EtcdModel
+    from vipkeeper.checks.dcs.session import Request
+
+    w = World(_dcs_pair("lock"))
+    etcd = EtcdModel(w, replace(w.hist.dcs, etcd_ppm=10_000))  # type: ignore[arg-type]
+    lid = etcd._apply(Request("grant", ttl_s=2))[0][0]  # type: ignore[index]
+    etcd._apply(Request("create", "/k", lease_id=lid, value="h1"))
+    assert etcd._apply(Request("create", "/k", lease_id=lid, value="h2"))[0][0] is False  # type: ignore[index]
+    w.now_us = 990_100
+    assert etcd._apply(Request("ttl", lease_id=lid))[0] == 0  # 0.99 s left: truncated, as etcd
+    w.run_until(1_980_197)  # 2 s of a clock 1 % fast
+    assert "/k" in etcd.kv
+    w.run_until(1_980_200)
+    assert "/k" not in etcd.kv and lid not in etcd.leases
+    lid = etcd._apply(Request("grant", ttl_s=2))[0][0]  # type: ignore[index]
+    etcd.set_quorum(False)
+    w.run_until(10_000_000)
+    assert lid in etcd.leases  # no leader: nothing expires
+    etcd.set_quorum(True)  # a new leader: every lease has its full TTL again
+    assert etcd._apply(Request("ttl", lease_id=lid))[0] == 2
+
+
+SYNC_SEEDS = 300
+
+
+def test_fixed_sync_group_histories_hold_every_invariant() -> None:
+    """Two instances per host in one vrrp_sync_group: VI_1 judged by invariants 2-4, VI_2 in the
+    same state as VI_1 on every host once converged, each VIP on its MASTER only."""
+    for seed in range(SYNC_SEEDS):
+        out = run(generate(seed, "sync"))
+        if not out.ok:
+            pytest.fail(report(out, run, profile="sync"), pytrace=False)

@@ -27,13 +27,15 @@ What is simulated:
 Every random draw comes from ``random.Random`` seeded by the history, and every tie is broken
 by a sequence number: a history replays bit for bit.
 
-Where a ``vrrp_dcs`` model plugs in (issue 12, invariant 1): a DCS server is one more
-participant on the same clock.  It gets its own queue items (client requests and keep-alives are
-``World._push`` ed as messages through the same loss/delay/partition model, lease expiry is a
-queue item on the server's clock), the client decision logic of each host is fed by
-``SimHost`` beside its node, and ``checks.Checker.at_instant`` gains the "never two VIP holders"
-check, which needs nothing more than ``SimHost.has_vip``, already tracked here for every host,
-crashed ones included.  Nothing in this module assumes plain VRRP is the only participant.
+With ``History.dcs`` (invariant 1), each host's instance also tracks a ``vrrp_dcs`` and an
+etcd model is one more participant on the same clock (``tests/sim/dcs.py``): its messages,
+lease expiries, watch events and the sessions' wake-ups are ``"dcs"`` queue items (callables),
+their draws come from ``rng_dcs`` (so histories without it replay as before), the session's
+verdict reaches the node through ``set_tracking`` merged with the history's own tracker
+(``SimHost.chk``), and VIP changes take effect after a bounded delay (``vip_delay_max_us``).
+
+A late scheduler wake (``late`` action): the host's loop wakes up to ``late_max_us`` after a
+deadline (a loaded machine), for its node's timers and its session alike.
 """
 
 from __future__ import annotations
@@ -47,8 +49,9 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache, partial
 from typing import TYPE_CHECKING
 
+from tests.sim.dcs import DCS_NAME, EtcdModel, HostDcs, Writer, dcs_block, dcs_from_text
 from vipkeeper.config.load import parse_string
-from vipkeeper.config.to_params import router_params
+from vipkeeper.config.to_params import router_params, sync_groups
 from vipkeeper.core.events import (
     AddVips,
     DelVips,
@@ -62,6 +65,7 @@ from vipkeeper.core.events import (
 from vipkeeper.core.node import VrrpNode
 from vipkeeper.core.params import RouterLink, RouterParams
 from vipkeeper.core.router import VrrpRouter
+from vipkeeper.core.tracking import Status
 
 if TYPE_CHECKING:
     from tests.sim.checks import Checker
@@ -70,7 +74,9 @@ if TYPE_CHECKING:
 PPM = 1_000_000
 IFINDEX = 2
 INSTANCE = "VI_1"
+INSTANCE2 = "VI_2"  # History.sync: a second instance, with VI_1 in vrrp_sync_group G
 VIP = {4: "10.0.0.100/24", 6: "fd00::100/64"}
+VIP2 = {4: "10.0.0.101/24", 6: "fd00::101/64"}
 TTL = 255
 
 # Queue phases at one instant: packets and history actions first, then the nodes' timers, then
@@ -106,7 +112,18 @@ def conf_text(h: HostCfg, hist: History, priority: int | None = None) -> str:
         lines.append("    unicast_peer {")
         lines += [f"        {o.addr}" for o in hist.hosts if o.name != h.name]
         lines.append("    }")
+    if hist.dcs is not None:
+        lines += ["    track_script {", f"        {DCS_NAME}", "    }"]
     lines += ["    virtual_ipaddress {", f"        {VIP[hist.family]}", "    }", "}", ""]
+    if hist.dcs is not None:
+        lines = dcs_block(hist.dcs) + lines
+    if hist.sync:
+        # the same instance again (VRID 52, its own VIP), both in one sync group
+        body = lines[1 : lines.index("    virtual_ipaddress {")]
+        body = [x.replace("virtual_router_id 51", "virtual_router_id 52") for x in body]
+        lines += [f"vrrp_instance {INSTANCE2} {{", *body, "    virtual_ipaddress {", f"        {VIP2[hist.family]}"]
+        lines += ["    }", "}", "vrrp_sync_group G {", "    group {", f"        {INSTANCE}", f"        {INSTANCE2}"]
+        lines += ["    }", "}", ""]
     return "\n".join(lines)
 
 
@@ -117,6 +134,13 @@ def params_from_text(text: str) -> RouterParams:
     if errors:
         raise ValueError(f"simulator built a bad config: {errors}\n{text}")
     return router_params(config.instances[0], config.global_defs)
+
+
+@lru_cache(maxsize=4096)
+def params2_from_text(text: str) -> tuple[RouterParams, dict[str, tuple[str, ...]]]:
+    """History.sync: the second instance's params and the sync groups, as ``daemon.app`` builds them."""
+    config, _diagnostics = parse_string(text)
+    return router_params(config.instances[1], config.global_defs), sync_groups(config)
 
 
 @dataclass
@@ -132,7 +156,14 @@ class SimHost:
     powered: bool = True
     daemon_crashed: bool = False  # killed: its VIP may still be on the interface
     link_up: bool = True
-    tracking: TrackingChanged = field(default_factory=lambda: TrackingChanged(offset=0))
+    tracking: TrackingChanged = field(default_factory=lambda: TrackingChanged(offset=0))  # what the node was told
+    chk: TrackingChanged = field(default_factory=lambda: TrackingChanged(offset=0))  # the history's tracker
+    dcs: HostDcs | None = None  # the vrrp_dcs tracker of the running daemon
+    writer: Writer | None = None  # follow mode: the host's Patroni-like leader-key writer
+    vip_pending: int = 0  # VIP changes decided and not yet on the interface
+    vip_last_us: int = 0  # when the last of them takes effect
+    late_max_us: int = 0  # the host's loop wakes up to this late
+    has_vip2: bool = False  # History.sync: VI_2's VIP
     has_vip: bool = False
     delivered: int = 0  # packets given to the current node's receive()
     wake_us: int | None = None  # true time of the node's next deadline
@@ -170,6 +201,11 @@ class SimHost:
         r = self.router
         return None if r is None else r.state
 
+    @property
+    def state2(self) -> State | None:
+        node = self.node
+        return None if node is None or INSTANCE2 not in node else node.router(INSTANCE2).state
+
 
 class World:
     def __init__(self, hist: History, checker: Checker | None = None) -> None:
@@ -203,6 +239,9 @@ class World:
         self.reordered = 0
         self._last_arrival: dict[tuple[str, str], int] = {}
         self.on_action: list[Callable[[str], None]] = []
+        self.rng_dcs = random.Random(hist.seed * 2 + 3)  # etcd, VIP delays, late wakes
+        self.etcd = EtcdModel(self, hist.dcs) if hist.dcs is not None else None
+        self.vip_delay_max_us = 0 if hist.dcs is None else hist.dcs.vip_delay_max_us
         for t_us, kind, *args in hist.actions:
             self._push(t_us, PHASE_INPUT, "action", (kind, *args))
 
@@ -211,6 +250,13 @@ class World:
     def _push(self, t_us: int, phase: int, kind: str, data: tuple[object, ...]) -> None:
         self._seq += 1
         heapq.heappush(self._queue, (t_us, phase, self._seq, kind, data))
+
+    def push_dcs(self, t_us: int, fn: Callable[[], None]) -> None:
+        """An etcd message, lease expiry, watch event or session wake-up at ``t_us``."""
+        self._push(max(t_us, self.now_us), PHASE_INPUT, "dcs", (fn,))
+
+    def late_wake_us(self, h: SimHost) -> int:
+        return self.rng_dcs.randint(0, h.late_max_us) if h.late_max_us else 0
 
     def schedule_check(self, t_us: int, name: str, *args: object) -> None:
         """Run ``checker.check_due(name, *args)`` at ``t_us``, after that instant's timers."""
@@ -239,6 +285,8 @@ class World:
                 _, _, _, kind, data = heapq.heappop(q)
                 if kind == "pkt":
                     self._deliver(*data)  # type: ignore[arg-type]
+                elif kind == "dcs":
+                    data[0]()  # type: ignore[operator]
                 else:
                     self._act(data)
             for h in self.hosts.values():
@@ -264,16 +312,89 @@ class World:
             te = type(e)
             if te is Transmit:
                 self._send(h, e)  # type: ignore[arg-type]
-            elif te is AddVips:
-                h.has_vip = True
-            elif te is DelVips:
-                h.has_vip = False
-            elif te is StateChanged and self.checker is not None:
+            elif te is AddVips or te is DelVips:
+                if e.instance == INSTANCE2:  # type: ignore[union-attr]
+                    h.has_vip2 = te is AddVips
+                else:
+                    self._vip(h, te is AddVips)
+            elif te is StateChanged and self.checker is not None and e.instance != INSTANCE2:  # type: ignore[union-attr]
                 self.checker.on_transition(self, h, e)  # type: ignore[arg-type]
         node = h.node
         if node is not None:
             d = node.next_deadline()
-            h.wake_us = None if d is None else max(self.now_us, h.true_at(d))
+            h.wake_us = None if d is None else max(self.now_us, h.true_at(d) + self.late_wake_us(h))
+
+    def _vip(self, h: SimHost, up: bool) -> None:
+        """The daemon's VIP worker: at once, or after a bounded delay, in order."""
+        if not self.vip_delay_max_us:
+            h.has_vip = up
+            return
+        at = max(h.vip_last_us, self.now_us + self.rng_dcs.randint(0, self.vip_delay_max_us))
+        h.vip_last_us = at
+        h.vip_pending += 1
+        inc = h.incarnation
+
+        def apply() -> None:
+            if h.incarnation == inc and h.powered:
+                h.has_vip = up
+                h.vip_pending -= 1
+
+        self.push_dcs(at, apply)
+
+    # ------------------------------------------------------------ vrrp_dcs
+
+    def _retrack(self, h: SimHost) -> None:
+        """The daemon's TrackerSet: the history's tracker and the vrrp_dcs (weight 0) merged into
+        the instance's verdict; lock mode told whether the other tracker passes."""
+        t = h.chk
+        if self.hist.sync and (t.offset or t.pending):
+            # keepalived sets a sync group member's tracking weights to 0 (without
+            # sync_group_tracking_weight: "probably won't work"): a member's tracker only FAULTs it.
+            # Not judged yet: a member held in INIT by a tracker that has not reported; keepalived
+            # holds the whole group then (num_member_init), vipkeeper's sync group does not.
+            t = replace(t, offset=0, pending=frozenset())
+        dcs = h.dcs
+        if dcs is not None:
+            st = dcs.status
+            if st is Status.FAIL:
+                t = replace(t, faults=t.faults | {DCS_NAME})
+            elif st is Status.INIT:
+                t = replace(t, pending=t.pending | {DCS_NAME})
+        h.tracking = t
+        node = h.node
+        if node is not None and INSTANCE in node:  # a removed instance's trackers are forgotten
+            self._call(h, lambda: node.set_tracking(INSTANCE, t, h.local(self.now_us)))
+        if dcs is not None and dcs.session.mode == "lock":
+            dcs.set_eligible(not h.chk.faults and not h.chk.pending)
+
+    def _dcs_changed(self, h: SimHost) -> None:
+        """The session's verdict changed: to the node at once (``on_change`` -> ``set_tracking``)."""
+        checker = self.checker
+        if checker is not None:
+            checker.on_action(self, "dcs")
+            checker.acting = True
+        try:
+            self._retrack(h)
+        finally:
+            if checker is not None:
+                checker.acting = False
+
+    def _start_dcs(self, h: SimHost) -> None:
+        hist = self.hist
+        if hist.dcs is None:
+            return
+        if hist.dcs.mode == "follow" and (h.writer is None or not h.writer.client.alive):
+            h.writer = Writer(self, h, hist.dcs.writer_ttl_s)
+        cfg = dcs_from_text(conf_text(h.cfg, hist))
+        h.dcs = HostDcs(self, h, cfg, lambda: self._dcs_changed(h))
+
+    def _stop_dcs(self, h: SimHost, revoke_after_us: int | None, power: bool) -> None:
+        if h.dcs is not None:
+            h.dcs.stop(revoke_after_us=revoke_after_us)
+            h.dcs = None
+        if power and h.writer is not None:
+            h.writer.stop()
+            h.writer = None
 
     # ------------------------------------------------------------ the network
 
@@ -355,22 +476,23 @@ class World:
 
     def _do_track(self, name: str, offset: int, fault: bool, pending: bool = False) -> None:
         h = self.hosts[name]
-        h.tracking = TrackingChanged(
+        h.chk = TrackingChanged(
             offset=offset,
             faults=frozenset({"chk"}) if fault else frozenset(),
             pending=frozenset({"chk0"}) if pending else frozenset(),
         )
-        node = h.node
-        if node is not None and INSTANCE in node:  # a removed instance's trackers are forgotten
-            self._call(h, lambda: node.set_tracking(INSTANCE, h.tracking, h.local(self.now_us)))
+        self._retrack(h)
 
     def _do_crash(self, name: str, power: bool) -> None:
         h = self.hosts[name]
         h.node = None
         h.wake_us = None
+        self._stop_dcs(h, None, power)
         if power:
             h.powered = False
-            h.has_vip = False  # the address went with the machine
+            h.has_vip = h.has_vip2 = False  # the address went with the machine
+            h.vip_pending = 0
+            h.incarnation += 1  # VIP changes under way are lost with it
         else:
             h.daemon_crashed = True  # kill -9: the VIP stays on the interface
 
@@ -382,6 +504,8 @@ class World:
         self._call(h, lambda: node.shutdown(h.local(self.now_us)))
         h.node = None
         h.wake_us = None
+        # daemon.app: the VIPs are released, then the trackers stop (the lock's revoke)
+        self._stop_dcs(h, max(0, h.vip_last_us - self.now_us), False)
 
     def _do_restart(self, name: str) -> None:
         """Start the daemon (booting the host first if it lost power), as ``daemon.app`` does:
@@ -391,17 +515,25 @@ class World:
             self._do_crash(name, False)
         h.powered = True
         h.daemon_crashed = False
-        h.has_vip = False  # io.stale_vips / VipActions.delete(quiet=True) before the first election
+        h.has_vip = h.has_vip2 = False  # io.stale_vips / VipActions.delete(quiet=True) before the first election
+        h.vip_pending = 0
         node = VrrpNode()
         h.node = node
         h.delivered = 0
         h.incarnation += 1
         now = h.local(self.now_us)
+        self._start_dcs(h)
+        if self.hist.sync:
+            p2, groups = params2_from_text(conf_text(h.cfg, self.hist, h.params.base_priority))
+            node.set_sync_groups(groups)
+            node.add_router(p2, RouterLink(IFINDEX, h.addr, h.mac))
         if h.configured:
             node.add_router(h.params, RouterLink(IFINDEX, h.addr, h.mac))
             self._call(h, lambda: node.set_link(IFINDEX, h.link_up, now))
-            self._call(h, lambda: node.set_tracking(INSTANCE, h.tracking, now))
+            self._retrack(h)
         self._call(h, lambda: node.start(now))
+        if h.dcs is not None:
+            h.dcs.start()
 
     def _do_reload(self, name: str, priority: int) -> None:
         """SIGHUP with a changed priority: ``reconfigure`` then the tracking verdict again."""
@@ -413,6 +545,9 @@ class World:
         now = h.local(self.now_us)
         link = RouterLink(IFINDEX, h.addr, h.mac)
         self._call(h, lambda: node.reconfigure(INSTANCE, h.params, link, now))
+        if self.hist.sync and INSTANCE2 in node:  # the same priority for both members
+            p2 = params2_from_text(conf_text(h.cfg, self.hist, priority))[0]
+            self._call(h, lambda: node.reconfigure(INSTANCE2, p2, link, now))
         self._call(h, lambda: node.set_tracking(INSTANCE, h.tracking, now))
 
     def _do_unconfigure(self, name: str) -> None:
@@ -436,6 +571,30 @@ class World:
         self._call(h, lambda: node.set_tracking(INSTANCE, h.tracking, now))
         self._call(h, lambda: node.start_router(INSTANCE, now))
 
+    def _do_late(self, name: str, max_us: int) -> None:
+        """The host's loop wakes up to ``max_us`` late from now on (0: on time again)."""
+        self.hosts[name].late_max_us = max_us
+
+    def _do_etcd_cut(self, name: str, cut: bool) -> None:
+        """The host cannot reach any etcd member (both ways), or can again."""
+        assert self.etcd is not None
+        (self.etcd.cut.add if cut else self.etcd.cut.discard)(name)
+
+    def _do_etcd_slow(self, name: str, extra_us: int) -> None:
+        """The host's path to etcd gets ``extra_us`` slower each way (0: normal again)."""
+        assert self.etcd is not None
+        self.etcd.slow[name] = extra_us
+
+    def _do_etcd_quorum(self, up: bool) -> None:
+        assert self.etcd is not None
+        self.etcd.set_quorum(up)
+
+    def _do_etcd_net(self, loss_pm: int, lat_max_us: int) -> None:
+        """etcd's messages lost with ``loss_pm`` per mille; latency up to ``lat_max_us`` (slow etcd)."""
+        assert self.etcd is not None
+        self.etcd.loss = loss_pm / 1000
+        self.etcd.lat_max_us = max(self.etcd.lat_min_us, lat_max_us)
+
     def _do_settle(self, lose_one: bool, revive: tuple[str, ...] | list[str]) -> None:
         """The end of the chaos: the network heals (no loss; delay stays bounded, duplicates and
         reordering stay), every link comes up, crashed daemons restart (their stale VIPs would
@@ -444,6 +603,15 @@ class World:
         lost (the issue's "three intervals with a lost advert")."""
         self.blocked.clear()
         self.loss = 0.0
+        for h in self.hosts.values():
+            h.late_max_us = 0
+        etcd = self.etcd
+        if etcd is not None:
+            etcd.cut.clear()
+            etcd.slow.clear()
+            etcd.loss = 0.0
+            etcd.lat_max_us = self.hist.dcs.lat_max_us  # type: ignore[union-attr]
+            etcd.set_quorum(True)
         for h in self.hosts.values():
             if not h.link_up:
                 self._do_link(h.name, True)

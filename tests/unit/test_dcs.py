@@ -18,6 +18,7 @@ from vipkeeper.checks.dcs.decide import (
     judge,
     margin_s,
 )
+from vipkeeper.checks.dcs.session import REVOKE_AFTER_FAIL_S
 from vipkeeper.checks.dcs.tracker import DcsTracker
 from vipkeeper.config.model import VrrpDcs
 from vipkeeper.core.tracking import Status
@@ -221,6 +222,11 @@ def test_lock_takes_the_key_only_while_eligible_and_revokes_when_not() -> None:
 
     etcd.revoke = revoke  # type: ignore[method-assign]
     tr.set_eligible(False, "VI_1: pg is FAIL")
+    round_(tr)
+    assert changes == [Status.FAIL, Status.OK, Status.FAIL] and seen_at_revoke == []
+    assert "/k" in etcd.kv and tr.state.lease_id is None  # the VIP goes first
+    assert tr.session.next_deadline() == pytest.approx(clock.now + REVOKE_AFTER_FAIL_S)
+    clock.now += REVOKE_AFTER_FAIL_S
     round_(tr)
     assert seen_at_revoke == [[Status.FAIL, Status.OK, Status.FAIL]]  # the tracker failed before the revoke
     assert "/k" not in etcd.kv and tr.state.lease_id is None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from vipkeeper.checks.dcs.decide import CLOCK_RATE_BOUND, margin_s
-from vipkeeper.checks.dcs.session import Answer, DcsSession, Kv, Request
+from vipkeeper.checks.dcs.session import REVOKE_AFTER_FAIL_S, Answer, DcsSession, Kv, Request
 from vipkeeper.core.tracking import Status
 
 
@@ -49,11 +49,43 @@ def test_lock_turning_ineligible_revokes_and_a_lost_lease_is_regranted() -> None
     assert s.answer(Answer(1.2, 1.3, (Kv(b"b", 9), 6))) is None  # another host took it meanwhile
     assert s.settle(1.3) and s.state.reason == "the lock /k is held by 'b'"
     assert s.set_eligible(False, "VI_1: pg is FAIL")
-    assert s.begin_round(1.5) == Request("revoke", lease_id=8)
-    assert s.answer(Answer(1.5, 1.6, None)) == Request("get", "/k")
-    assert s.answer(Answer(1.6, 1.7, error="timeout", message="x")) is None
+    s.settle(1.4)
+    assert s.begin_round(1.5) == Request("get", "/k")
+    s.answer(Answer(1.5, 1.6, (Kv(b"b", 9), 6)))
+    assert s.next_deadline() == pytest.approx(1.3 + REVOKE_AFTER_FAIL_S)  # our unused lease 8 goes too
+    assert s.begin_round(1.8) == Request("revoke", lease_id=8)
+
+
+def test_lock_turning_ineligible_fails_first_and_revokes_once_the_vip_is_gone() -> None:
+    s = lock_session()
+    s.set_eligible(True)
+    s.begin_round(0.0)
+    s.answer(Answer(0.0, 0.1, (7, 6)))
+    s.answer(Answer(0.1, 0.2, (Kv(b"a", 7), 5)))
+    assert s.settle(0.2) and s.state.status is Status.OK
+    s.set_eligible(False, "VI_1: pg is FAIL")
+    assert s.begin_round(1.0) == Request("get", "/k")  # no revoke yet: the VIP is still there
+    assert s.answer(Answer(1.0, 1.1, (Kv(b"a", 7), 5))) is None
+    assert s.settle(1.1) and s.state.status is Status.FAIL  # the node deletes the VIP now
+    assert s.next_deadline() == pytest.approx(1.1 + REVOKE_AFTER_FAIL_S)
+    assert not s.round_due(1.5) and s.round_due(1.1 + REVOKE_AFTER_FAIL_S)
+    assert s.begin_round(1.6) == Request("revoke", lease_id=7)
+    assert s.answer(Answer(1.6, 1.7, None)) == Request("get", "/k")
+    assert s.answer(Answer(1.7, 1.8, (None, 6))) is None
     assert s.state.lease_id is None and s.state.why_not == "not eligible: VI_1: pg is FAIL"
     assert any("released the lock /k" in m for _lvl, m in s.logs)
+    # eligible again before the revoke went: the lease is kept
+    s.set_eligible(True)
+    s.begin_round(2.0)
+    s.answer(Answer(2.0, 2.1, (8, 6)))
+    s.answer(Answer(2.1, 2.2, (Kv(b"a", 8), 5)))
+    s.settle(2.2)
+    s.set_eligible(False, "again")
+    s.begin_round(2.5)
+    s.answer(Answer(2.5, 2.6, (Kv(b"a", 8), 5)))
+    s.settle(2.6)
+    s.set_eligible(True)
+    assert s.begin_round(2.7) == Request("keepalive", lease_id=8)
 
 
 def test_follow_reads_the_key_then_its_lease() -> None:

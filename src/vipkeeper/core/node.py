@@ -64,6 +64,7 @@ from vipkeeper.core.events import (
     Start,
     State,
     StateChanged,
+    SyncGroupChanged,
     TrackingChanged,
     Transmit,
 )
@@ -159,6 +160,7 @@ class VrrpNode:
         self._by_key: dict[Key, _Endpoint] = {}
         self._groups: dict[str, SyncGroup] = {}
         self._group_of: dict[str, SyncGroup] = {}
+        self._own_fault: dict[str, bool] = {}  # sync group members: has it a fault of its own?
         self._heap: list[tuple[int, int, str]] = []
         self._queued: dict[str, int] = {}  # name -> the deadline that has an entry in _heap
         self._seq = 0
@@ -556,6 +558,9 @@ class VrrpNode:
                     if ep.ah is not None and e.new is State.MASTER:
                         ep.ah.becoming_master()
                     self._sync(ep, e, now_us, out)
+        name = ep.router.params.name
+        if name in self._group_of and bool(ep.router.own_faults) != self._own_fault.get(name, False):
+            self._sync_faults(ep, now_us, out)
         self._schedule(ep)
 
     def _transmit_ah(self, ep: _Endpoint, prio: int, out: list[Effect]) -> None:
@@ -577,6 +582,26 @@ class VrrpNode:
                 unicast=p.unicast,
             )
             out.append(Transmit(ep.link.ifindex, p.family, src, dst, packet, p.name, ttl=ttl, ip_packet=True))
+
+    def _sync_faults(self, ep: _Endpoint, now_us: int, out: list[Effect]) -> None:
+        """A member's own fault came or went, with or without a state change (it may already be
+        held in FAULT by the group): tell the other members.  keepalived vrrp_track.c
+        ``down_instance`` / ``try_up_instance``: a member's first own fault counts in the group's
+        ``num_member_fault`` whatever its state, and no member leaves FAULT while it is not 0."""
+        name = ep.router.params.name
+        self._own_fault[name] = bool(ep.router.own_faults)
+        group = self._group_of[name]
+        routers = {n: e.router for n, e in self._eps.items()}
+        in_fault = frozenset(m for m in group.members if m in routers and routers[m].own_faults)
+        for member in group.members:
+            other = self._eps.get(member)
+            if member == name or other is None:
+                continue
+            effects = other.router.handle(
+                SyncGroupChanged(faults=in_fault - {member}, want=None, group=group.name), now_us
+            )
+            if effects:
+                self._emit(other, effects, now_us, out)
 
     def _sync(self, ep: _Endpoint, change: StateChanged, now_us: int, out: list[Effect]) -> None:
         """Carry one member's state change to the rest of its sync group."""

@@ -24,11 +24,17 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from vipkeeper.checks.dcs.decide import Confirmation, Verdict, classify, judge
+from vipkeeper.checks.dcs.decide import MARGIN_MIN_S, Confirmation, Verdict, classify, judge
 from vipkeeper.core.tracking import Status
 
 #: The same trouble is logged again at most this often.
 LOG_REPEAT_S = 60.0
+#: Lock mode turning ineligible: the lease is revoked this long after the tracker failed, so
+#: that the VIP is gone before the other host can take the key (the daemon deletes the VIP
+#: after the FAIL reached the node; the lease arithmetic already counts on that taking less than
+#: its margin, whose floor this is).  Found by the simulator: with the revoke sent at once and a
+#: VIP worker taking up to 0.1 s, the other host held the VIP before this one had let it go.
+REVOKE_AFTER_FAIL_S = MARGIN_MIN_S
 
 Op = Literal["get", "ttl", "grant", "keepalive", "create", "revoke"]
 
@@ -127,6 +133,8 @@ class DcsSession:
     _round_started: float = 0.0
     _logged: dict[str, float] = field(default_factory=dict)
     _release_why: str = ""
+    _revoke: int | None = None  # lock mode, ineligible: our lease, to revoke once the VIP is gone
+    _failed_at: float = 0.0  # when the status last turned FAIL
 
     # ------------------------------------------------------------ inputs
 
@@ -165,8 +173,8 @@ class DcsSession:
         """Forget our lease and the confirmation at once; the revoke to send (None: no lease).
         The caller settles before sending it: the tracker fails before the key goes."""
         st = self.state
-        lease, st.lease_id = st.lease_id, None
-        st.confirmation = None
+        lease, st.lease_id = st.lease_id or self._revoke, None
+        st.confirmation, self._revoke = None, None
         self._release_why = why
         return None if lease is None else Request("revoke", lease_id=lease)
 
@@ -201,6 +209,8 @@ class DcsSession:
         if new is st.status:
             return False
         st.status = new
+        if new is Status.FAIL:
+            self._failed_at = now
         self._log(logging.INFO, f"{'succeeded' if v.ok else 'failed'} ({v.reason})")
         return True
 
@@ -216,10 +226,26 @@ class DcsSession:
         conf = self.state.confirmation
         if conf is not None and self.state.status is Status.OK:
             wake = min(wake, conf.fail_at_mono)
-        return wake
+        revoke_at = self._revoke_at()
+        return wake if revoke_at is None else min(wake, revoke_at)
 
     def round_due(self, now: float) -> bool:
-        return self._round is None and (self.kicked or self.next_round is None or now >= self.next_round)
+        if self._round is not None:
+            return False
+        revoke_at = self._revoke_at()
+        return (
+            self.kicked
+            or self.next_round is None
+            or now >= self.next_round
+            or (revoke_at is not None and now >= revoke_at)
+        )
+
+    def _revoke_at(self) -> float | None:
+        """When the lease given up on turning ineligible may be revoked (None: none, or the
+        tracker has not failed yet)."""
+        if self._revoke is None or self.state.status is not Status.FAIL:
+            return None
+        return self._failed_at + REVOKE_AFTER_FAIL_S
 
     # ------------------------------------------------------------ the rounds
 
@@ -284,10 +310,15 @@ class DcsSession:
 
     def _lock_round(self) -> Round:
         st = self.state
+        now = self._round_started
         if not st.eligible:
-            revoke = self.release(st.why_ineligible)
-            if revoke is not None:
-                self.released((yield revoke), revoke.lease_id)
+            if st.lease_id is not None:  # fail first; revoke once the VIP is gone
+                self._revoke, st.lease_id, st.confirmation = st.lease_id, None, None
+                self._release_why = st.why_ineligible
+            revoke_at = self._revoke_at()
+            if self._revoke is not None and revoke_at is not None and now >= revoke_at:
+                gone, self._revoke = self._revoke, None
+                self.released((yield Request("revoke", lease_id=gone)), gone)
             st.confirmation = None
             st.why_not = f"not eligible: {st.why_ineligible}"
             r = yield Request("get", self.key)
@@ -296,6 +327,8 @@ class DcsSession:
                 kv = r.result[0]
                 st.holder = classify(None if kv is None else kv.value, self.value)[1]
             return
+        if self._revoke is not None:  # eligible again before the revoke: keep the lease
+            st.lease_id, self._revoke = self._revoke, None
         if st.lease_id is None:
             a = yield Request("grant", ttl_s=self.ttl_s)
             if not a.ok:
