@@ -383,3 +383,51 @@ def test_lock_mode_etcd_without_majority_longer_than_the_ttl_releases_everywhere
     finally:
         a.stop()
         b.stop()
+
+
+def test_follow_mode_etcd_gone_longer_than_the_lease_releases_everywhere_and_comes_back(world) -> None:
+    """Scenario 5 in follow mode: a Patroni-like leased key names A (kept alive from A's side);
+    every etcd member stopped for longer than the lease's TTL: A releases the VIP before the
+    lease could have run out, no host holds it while etcd is gone, and it is back on A once
+    etcd returns (a new etcd leader extends the leases, and the keep-alive resumes)."""
+    lab, etcd, tmp = world
+    key = f"/service/{secrets.token_hex(3)}/leader"
+    ttl = 4
+    lease = etcd.etcdctl("lease", "grant", str(ttl)).stdout.split()[1]
+    etcd.put(key, "A", f"--lease={lease}")
+    argv = ["/usr/bin/etcdctl", "--endpoints", ",".join(etcd.endpoints), "lease", "keep-alive", lease]
+    keepers = [lab.popen("A", argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    nodes = []
+    try:
+        for host, me, peer, prio, st in (("A", A_IP, B_IP, 100, "MASTER"), ("B", B_IP, A_IP, 99, "BACKUP")):
+            lines = [f"key {key}", f"value {host}"]
+            nodes.append(start(lab, tmp, host, seed_like(etcd, lines, me=me, peer=peer, priority=prio, state=st)))
+        a, b = nodes
+        assert lab.wait_for(lambda: lab.holders(VIP) == ["A"], 15), logs(a, b, etcd=etcd)
+        assert lab.wait_for(lambda: states(a, b) == ["MASTER", "FAULT"], 5), logs(a, b)
+        with HolderSampler(lab, ("A", "B"), [VIP], interval_s=0.005) as sampler:
+            time.sleep(0.3)
+            t_stop = time.monotonic()
+            etcd.stop_all()
+            try:
+                assert lab.wait_for(lambda: sampler.latest(VIP) == [], ttl + 2, 0.02), logs(a, b)
+                released_s = time.monotonic() - t_stop
+                time.sleep(max(0.0, t_stop + ttl + 2 - time.monotonic()))  # gone for longer than the TTL
+                assert sampler.latest(VIP) == [] and states(a, b) == ["FAULT", "FAULT"], logs(a, b)
+            finally:
+                etcd.restart_all()
+            keepers[0].kill()
+            keepers.append(lab.popen("A", argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            assert lab.wait_for(lambda: sampler.latest(VIP) == ["A"], 20, 0.05), logs(a, b, etcd=etcd)
+        assert two_holders(sampler) == [], two_holders(sampler)
+        assert etcd.get(key) == "A"
+        print(
+            f"follow mode, etcd gone {ttl + 2} s: A released the VIP {released_s:.3f} s after the stop "
+            f"(lease ttl {ttl} s)"
+        )
+        assert released_s <= ttl / 1.01  # before the lease could have run out at etcd
+    finally:
+        for k in keepers:
+            k.kill()
+        for n in nodes:
+            n.stop()
