@@ -86,6 +86,18 @@ def logs(*nodes: Node, etcd: EtcdCluster | None = None) -> str:
     return "\n".join(out + ([etcd.logs()] if etcd else []))
 
 
+def follow_pair(lab: Lab, etcd: EtcdCluster, tmp: Path, key: str, nodes: list[Node]) -> tuple[Node, Node]:
+    """The seed-like pair in follow mode on ``key`` (value: the host name), started into ``nodes``
+    (so the caller stops them whatever happens); returns once A holds the VIP and B is in FAULT."""
+    for host, me, peer, prio, st in (("A", A_IP, B_IP, 100, "MASTER"), ("B", B_IP, A_IP, 99, "BACKUP")):
+        lines = [f"key {key}", f"value {host}"]
+        nodes.append(start(lab, tmp, host, seed_like(etcd, lines, me=me, peer=peer, priority=prio, state=st)))
+    a, b = nodes
+    assert lab.wait_for(lambda: lab.holders(VIP) == ["A"], 15), logs(a, b, etcd=etcd)
+    assert lab.wait_for(lambda: states(a, b) == ["MASTER", "FAULT"], 5), logs(a, b)
+    return a, b
+
+
 def two_holders(sampler: HolderSampler) -> list[tuple[float, float]]:
     return sampler.episodes(VIP, lambda held: len(held) > 1)
 
@@ -135,12 +147,7 @@ def test_follow_mode_cut_off_leader_releases_before_its_leased_key_expires(world
                              lease], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     nodes = []
     try:
-        for host, me, peer, prio, st in (("A", A_IP, B_IP, 100, "MASTER"), ("B", B_IP, A_IP, 99, "BACKUP")):
-            lines = [f"key {key}", f"value {host}"]
-            nodes.append(start(lab, tmp, host, seed_like(etcd, lines, me=me, peer=peer, priority=prio, state=st)))
-        a, b = nodes
-        assert lab.wait_for(lambda: lab.holders(VIP) == ["A"], 15), logs(a, b, etcd=etcd)
-        assert lab.wait_for(lambda: states(a, b) == ["MASTER", "FAULT"], 5), logs(a, b)
+        a, b = follow_pair(lab, etcd, tmp, key, nodes)
         with HolderSampler(lab, ("A", "B"), [VIP], interval_s=0.005) as sampler:
             t_cut = time.monotonic()
             lab.detach("A")
@@ -399,12 +406,7 @@ def test_follow_mode_etcd_gone_longer_than_the_lease_releases_everywhere_and_com
     keepers = [lab.popen("A", argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     nodes = []
     try:
-        for host, me, peer, prio, st in (("A", A_IP, B_IP, 100, "MASTER"), ("B", B_IP, A_IP, 99, "BACKUP")):
-            lines = [f"key {key}", f"value {host}"]
-            nodes.append(start(lab, tmp, host, seed_like(etcd, lines, me=me, peer=peer, priority=prio, state=st)))
-        a, b = nodes
-        assert lab.wait_for(lambda: lab.holders(VIP) == ["A"], 15), logs(a, b, etcd=etcd)
-        assert lab.wait_for(lambda: states(a, b) == ["MASTER", "FAULT"], 5), logs(a, b)
+        a, b = follow_pair(lab, etcd, tmp, key, nodes)
         with HolderSampler(lab, ("A", "B"), [VIP], interval_s=0.005) as sampler:
             time.sleep(0.3)
             t_stop = time.monotonic()
