@@ -19,6 +19,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from lab.netns import Lab, LabError
@@ -27,6 +28,32 @@ ETCD = "/usr/bin/etcd"
 ETCDCTL = "/usr/bin/etcdctl"
 CLIENT_PORT = 2379
 PEER_PORT = 2380
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    ca: Path  # the CA that signed the server certificate
+    cert: Path
+    key: Path
+
+
+def make_tls(directory: Path, ips: Sequence[str], name: str = "vk-lab") -> TlsFiles:
+    """A fresh CA and a server certificate for ``ips`` (IP subjectAltNames), with openssl(1),
+    under ``directory`` (EC P-256, valid 2 days)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca, ca_key = directory / "ca.pem", directory / "ca.key"
+    cert, key, csr = directory / "server.pem", directory / "server.key", directory / "server.csr"
+    ext = directory / "server.ext"
+    ext.write_text("subjectAltName=" + ",".join(f"IP:{ip}" for ip in ips) + "\nextendedKeyUsage=serverAuth\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    for argv in (
+        ["req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "2", "-subj", f"/CN={name}-ca"],
+        ["req", *ec, "-keyout", key, "-out", csr, "-subj", f"/CN={name}-etcd"],
+        ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", cert, "-days", "2",
+         "-extfile", ext],
+    ):  # fmt: skip
+        subprocess.run(["openssl", *map(str, argv)], check=True, capture_output=True, timeout=30)
+    return TlsFiles(ca, cert, key)
 
 
 def etcd_missing_reason() -> str | None:
@@ -39,9 +66,11 @@ def etcd_missing_reason() -> str | None:
 class EtcdCluster:
     """Members on ``hosts`` of ``lab``; :meth:`start` waits until the cluster has a leader."""
 
-    def __init__(self, lab: Lab, hosts: Sequence[str], *, enable_v2: bool = False) -> None:
+    def __init__(self, lab: Lab, hosts: Sequence[str], *, enable_v2: bool = False, tls: TlsFiles | None = None) -> None:
         self.lab = lab
         self.enable_v2 = enable_v2  # the v2 API too (vip-manager 1.0 reads only v2; lab.vipmanager)
+        self.tls = tls  # clients over https with this server certificate (peers stay on http)
+        self.user: str | None = None  # "name:password" for etcdctl once auth is enabled
         self.hosts = list(hosts)
         self.tag = lab.tag
         self.token = f"vk-etcd-{lab.tag}-{os.getpid()}"
@@ -58,7 +87,7 @@ class EtcdCluster:
         return f"{host.lower()}-{self.tag}"
 
     def client_url(self, host: str) -> str:
-        return f"http://{self.ip(host)}:{CLIENT_PORT}"
+        return f"{'https' if self.tls else 'http'}://{self.ip(host)}:{CLIENT_PORT}"
 
     @property
     def endpoints(self) -> list[str]:
@@ -71,8 +100,8 @@ class EtcdCluster:
             ETCD,
             "--name", self.member_name(host),
             "--data-dir", str(self.dir / host),
-            "--listen-client-urls", f"http://{ip}:{CLIENT_PORT}",
-            "--advertise-client-urls", f"http://{ip}:{CLIENT_PORT}",
+            "--listen-client-urls", self.client_url(host),
+            "--advertise-client-urls", self.client_url(host),
             "--listen-peer-urls", f"http://{ip}:{PEER_PORT}",
             "--initial-advertise-peer-urls", f"http://{ip}:{PEER_PORT}",
             "--initial-cluster", initial,
@@ -84,6 +113,7 @@ class EtcdCluster:
             "--logger", "zap",
             "--log-level", "warn",
             *(["--enable-v2=true"] if self.enable_v2 else []),
+            *(["--cert-file", str(self.tls.cert), "--key-file", str(self.tls.key)] if self.tls else []),
         ]  # fmt: skip
 
     def start_member(self, host: str) -> None:
@@ -124,7 +154,12 @@ class EtcdCluster:
                 timeout: float = 10) -> subprocess.CompletedProcess:  # fmt: skip
         """Run etcdctl from a member's namespace (every member's endpoint given)."""
         where = host or next(iter(self.procs), self.hosts[0])
-        argv = [ETCDCTL, "--endpoints", ",".join(self.endpoints), "--command-timeout=3s", *args]
+        argv = [ETCDCTL, "--endpoints", ",".join(self.endpoints), "--command-timeout=3s"]
+        if self.tls:
+            argv += ["--cacert", str(self.tls.ca)]
+        if self.user:
+            argv += ["--user", self.user]
+        argv += args
         return self.lab.run(where, *argv, check=check, timeout=timeout)
 
     def wait_healthy(self, timeout_s: float) -> bool:
