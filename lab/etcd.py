@@ -17,12 +17,14 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from lab.netns import Lab, LabError
+from lab.pychild import PythonChild
 
 ETCD = "/usr/bin/etcd"
 ETCDCTL = "/usr/bin/etcdctl"
@@ -196,3 +198,76 @@ class EtcdCluster:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_SLOW_PROXY = """
+import asyncio, sys, time
+listen_host, up_host, delay_file = sys.argv[1], sys.argv[3], sys.argv[5]
+listen_port, up_port = int(sys.argv[2]), int(sys.argv[4])
+def delay_s():
+    try:
+        return float(open(delay_file).read() or 0)
+    except (OSError, ValueError):
+        return 0.0
+async def pump(reader, writer):
+    queue = asyncio.Queue()
+    async def send():
+        while True:
+            due, data = await queue.get()
+            if data is None:
+                break
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            writer.write(data)
+            await writer.drain()
+        writer.close()
+    sender = asyncio.ensure_future(send())
+    try:
+        while True:
+            data = await reader.read(65536)
+            queue.put_nowait((time.monotonic() + delay_s(), data or None))
+            if not data:
+                break
+        await sender
+    except (OSError, asyncio.CancelledError):
+        sender.cancel()
+        writer.close()
+async def handle(client_r, client_w):
+    try:
+        up_r, up_w = await asyncio.open_connection(up_host, up_port)
+    except OSError:
+        client_w.close()
+        return
+    await asyncio.gather(pump(client_r, up_w), pump(up_r, client_w), return_exceptions=True)
+async def main():
+    server = await asyncio.start_server(handle, listen_host, listen_port)
+    print("ready", flush=True)
+    await server.serve_forever()
+asyncio.run(main())
+"""
+
+
+class SlowProxy(PythonChild):
+    """etcd answering slowly (this machine has no ``sch_netem``): a TCP proxy in front of each
+    member's client port, on port ``port`` of the member's address, that delays every chunk in
+    each direction by the seconds written in :attr:`delay_file` (read for every chunk, so
+    :meth:`set_delay` takes effect at once, also on open connections).  Plain http only."""
+
+    def __init__(self, etcd: EtcdCluster, host: str, port: int = 2479) -> None:
+        self.delay_file = etcd.dir / f"delay-{host}"
+        self.delay_file.write_text("0")
+        self.url = f"http://{etcd.ip(host)}:{port}"
+        self._ready = threading.Event()
+        super().__init__(etcd.lab, host, _SLOW_PROXY, etcd.ip(host), str(port), etcd.ip(host), str(CLIENT_PORT),
+                         str(self.delay_file))  # fmt: skip
+        if not self._ready.wait(10):
+            self.stop()
+            raise LabError(f"slow proxy on {host} did not start")
+
+    def on_line(self, line: str) -> None:
+        if line.startswith("ready"):
+            self._ready.set()
+
+    def set_delay(self, seconds: float) -> None:
+        tmp = self.delay_file.with_suffix(".new")
+        tmp.write_text(str(seconds))
+        tmp.replace(self.delay_file)

@@ -39,18 +39,17 @@ import pwd
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Self
 
 from lab.conf import block, global_defs, vrrp_instance, vrrp_pgsql
 from lab.etcd import EtcdCluster
 from lab.netns import Lab, LabError
 from lab.pg import PG_BIN, PORT, _set_subreaper, _wait_pid_gone, pg_unavailable_reason, postmaster_pid
+from lab.pychild import PythonChild
 
 PATRONI = "/usr/bin/patroni"
 PATRONICTL = "/usr/bin/patronictl"
@@ -455,41 +454,6 @@ while True:
     print(f"{t:.6f} {state}", flush=True)
     time.sleep(interval_s)
 """
-
-
-class PythonChild:
-    """A Python snippet run in a host's namespace (this interpreter); each line it prints goes to
-    :meth:`on_line`, in a thread.  :meth:`stop` kills it; also a context manager."""
-
-    def __init__(self, lab: Lab, host: str, code: str, *args: str) -> None:
-        self.proc = lab.popen(
-            host, [sys.executable, "-c", code, *args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-        )  # fmt: skip
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.on_line(line)
-
-    def on_line(self, line: str) -> None:
-        raise NotImplementedError
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(5)
-        self._thread.join(5)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 class WritableProbe(PythonChild):

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from lab.etcd import EtcdCluster
 from lab.netns import Lab
-from lab.patroni import PythonChild
+from lab.pychild import PythonChild
 
 VIP_MANAGER = "/usr/bin/vip-manager"
 
