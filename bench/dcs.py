@@ -98,17 +98,23 @@ class _World:
         return self.lab.holders(VIP) == [host] and self.lab.holders(VIP_VM) == [host]
 
     def close(self) -> None:
-        for vm in self.vms.values():
-            vm.stop()
+        """Everything goes, whatever fails on the way (the lab last: it kills what is left)."""
+        steps: list[Callable[[], object]] = [vm.stop for vm in self.vms.values()]
         if self.mirror is not None:
-            self.mirror.stop()
-        for n in self.nodes.values():
-            n.stop()
+            steps.append(self.mirror.stop)
+        steps += [n.stop for n in self.nodes.values()]
         if self.patroni is not None:
-            self.patroni.close()
-        self.etcd.close()
-        self.lab.close()
-        shutil.rmtree(self.work, ignore_errors=True)
+            steps.append(self.patroni.close)
+        steps.append(self.etcd.close)
+        try:
+            for step in steps:
+                try:
+                    step()
+                except Exception as exc:  # report, go on tearing down
+                    self.log(f"!! teardown: {type(exc).__name__}: {exc}")
+        finally:
+            self.lab.close()
+            shutil.rmtree(self.work, ignore_errors=True)
 
 
 def _switchover(w: _World, trials: int) -> dict:
