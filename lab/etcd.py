@@ -17,16 +17,45 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from lab.netns import Lab, LabError
+from lab.pychild import PythonChild
 
 ETCD = "/usr/bin/etcd"
 ETCDCTL = "/usr/bin/etcdctl"
 CLIENT_PORT = 2379
 PEER_PORT = 2380
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    ca: Path  # the CA that signed the server certificate
+    cert: Path
+    key: Path
+
+
+def make_tls(directory: Path, ips: Sequence[str], name: str = "vk-lab") -> TlsFiles:
+    """A fresh CA and a server certificate for ``ips`` (IP subjectAltNames), with openssl(1),
+    under ``directory`` (EC P-256, valid 2 days)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca, ca_key = directory / "ca.pem", directory / "ca.key"
+    cert, key, csr = directory / "server.pem", directory / "server.key", directory / "server.csr"
+    ext = directory / "server.ext"
+    ext.write_text("subjectAltName=" + ",".join(f"IP:{ip}" for ip in ips) + "\nextendedKeyUsage=serverAuth\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    for argv in (
+        ["req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "2", "-subj", f"/CN={name}-ca"],
+        ["req", *ec, "-keyout", key, "-out", csr, "-subj", f"/CN={name}-etcd"],
+        ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", cert, "-days", "2",
+         "-extfile", ext],
+    ):  # fmt: skip
+        subprocess.run(["openssl", *map(str, argv)], check=True, capture_output=True, timeout=30)
+    return TlsFiles(ca, cert, key)
 
 
 def etcd_missing_reason() -> str | None:
@@ -39,9 +68,11 @@ def etcd_missing_reason() -> str | None:
 class EtcdCluster:
     """Members on ``hosts`` of ``lab``; :meth:`start` waits until the cluster has a leader."""
 
-    def __init__(self, lab: Lab, hosts: Sequence[str], *, enable_v2: bool = False) -> None:
+    def __init__(self, lab: Lab, hosts: Sequence[str], *, enable_v2: bool = False, tls: TlsFiles | None = None) -> None:
         self.lab = lab
         self.enable_v2 = enable_v2  # the v2 API too (vip-manager 1.0 reads only v2; lab.vipmanager)
+        self.tls = tls  # clients over https with this server certificate (peers stay on http)
+        self.user: str | None = None  # "name:password" for etcdctl once auth is enabled
         self.hosts = list(hosts)
         self.tag = lab.tag
         self.token = f"vk-etcd-{lab.tag}-{os.getpid()}"
@@ -58,7 +89,7 @@ class EtcdCluster:
         return f"{host.lower()}-{self.tag}"
 
     def client_url(self, host: str) -> str:
-        return f"http://{self.ip(host)}:{CLIENT_PORT}"
+        return f"{'https' if self.tls else 'http'}://{self.ip(host)}:{CLIENT_PORT}"
 
     @property
     def endpoints(self) -> list[str]:
@@ -71,8 +102,8 @@ class EtcdCluster:
             ETCD,
             "--name", self.member_name(host),
             "--data-dir", str(self.dir / host),
-            "--listen-client-urls", f"http://{ip}:{CLIENT_PORT}",
-            "--advertise-client-urls", f"http://{ip}:{CLIENT_PORT}",
+            "--listen-client-urls", self.client_url(host),
+            "--advertise-client-urls", self.client_url(host),
             "--listen-peer-urls", f"http://{ip}:{PEER_PORT}",
             "--initial-advertise-peer-urls", f"http://{ip}:{PEER_PORT}",
             "--initial-cluster", initial,
@@ -84,6 +115,7 @@ class EtcdCluster:
             "--logger", "zap",
             "--log-level", "warn",
             *(["--enable-v2=true"] if self.enable_v2 else []),
+            *(["--cert-file", str(self.tls.cert), "--key-file", str(self.tls.key)] if self.tls else []),
         ]  # fmt: skip
 
     def start_member(self, host: str) -> None:
@@ -124,7 +156,12 @@ class EtcdCluster:
                 timeout: float = 10) -> subprocess.CompletedProcess:  # fmt: skip
         """Run etcdctl from a member's namespace (every member's endpoint given)."""
         where = host or next(iter(self.procs), self.hosts[0])
-        argv = [ETCDCTL, "--endpoints", ",".join(self.endpoints), "--command-timeout=3s", *args]
+        argv = [ETCDCTL, "--endpoints", ",".join(self.endpoints), "--command-timeout=3s"]
+        if self.tls:
+            argv += ["--cacert", str(self.tls.ca)]
+        if self.user:
+            argv += ["--user", self.user]
+        argv += args
         return self.lab.run(where, *argv, check=check, timeout=timeout)
 
     def wait_healthy(self, timeout_s: float) -> bool:
@@ -161,3 +198,76 @@ class EtcdCluster:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_SLOW_PROXY = """
+import asyncio, sys, time
+listen_host, up_host, delay_file = sys.argv[1], sys.argv[3], sys.argv[5]
+listen_port, up_port = int(sys.argv[2]), int(sys.argv[4])
+def delay_s():
+    try:
+        return float(open(delay_file).read() or 0)
+    except (OSError, ValueError):
+        return 0.0
+async def pump(reader, writer):
+    queue = asyncio.Queue()
+    async def send():
+        while True:
+            due, data = await queue.get()
+            if data is None:
+                break
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            writer.write(data)
+            await writer.drain()
+        writer.close()
+    sender = asyncio.ensure_future(send())
+    try:
+        while True:
+            data = await reader.read(65536)
+            queue.put_nowait((time.monotonic() + delay_s(), data or None))
+            if not data:
+                break
+        await sender
+    except (OSError, asyncio.CancelledError):
+        sender.cancel()
+        writer.close()
+async def handle(client_r, client_w):
+    try:
+        up_r, up_w = await asyncio.open_connection(up_host, up_port)
+    except OSError:
+        client_w.close()
+        return
+    await asyncio.gather(pump(client_r, up_w), pump(up_r, client_w), return_exceptions=True)
+async def main():
+    server = await asyncio.start_server(handle, listen_host, listen_port)
+    print("ready", flush=True)
+    await server.serve_forever()
+asyncio.run(main())
+"""
+
+
+class SlowProxy(PythonChild):
+    """etcd answering slowly (this machine has no ``sch_netem``): a TCP proxy in front of each
+    member's client port, on port ``port`` of the member's address, that delays every chunk in
+    each direction by the seconds written in :attr:`delay_file` (read for every chunk, so
+    :meth:`set_delay` takes effect at once, also on open connections).  Plain http only."""
+
+    def __init__(self, etcd: EtcdCluster, host: str, port: int = 2479) -> None:
+        self.delay_file = etcd.dir / f"delay-{host}"
+        self.delay_file.write_text("0")
+        self.url = f"http://{etcd.ip(host)}:{port}"
+        self._ready = threading.Event()
+        super().__init__(etcd.lab, host, _SLOW_PROXY, etcd.ip(host), str(port), etcd.ip(host), str(CLIENT_PORT),
+                         str(self.delay_file))  # fmt: skip
+        if not self._ready.wait(10):
+            self.stop()
+            raise LabError(f"slow proxy on {host} did not start")
+
+    def on_line(self, line: str) -> None:
+        if line.startswith("ready"):
+            self._ready.set()
+
+    def set_delay(self, seconds: float) -> None:
+        tmp = self.delay_file.with_suffix(".new")
+        tmp.write_text(str(seconds))
+        tmp.replace(self.delay_file)

@@ -48,7 +48,8 @@ from pathlib import Path
 from lab.conf import block, global_defs, vrrp_instance, vrrp_pgsql
 from lab.etcd import EtcdCluster
 from lab.netns import Lab, LabError
-from lab.pg import PG_BIN, PORT, _pid_alive, _set_subreaper, _wait_pid_gone, pg_unavailable_reason
+from lab.pg import PG_BIN, PORT, _set_subreaper, _wait_pid_gone, pg_unavailable_reason, postmaster_pid
+from lab.pychild import PythonChild
 
 PATRONI = "/usr/bin/patroni"
 PATRONICTL = "/usr/bin/patronictl"
@@ -140,16 +141,8 @@ class PatroniMember:
     def log(self) -> Path:
         return self.dir / "patroni.log"
 
-    @property
-    def conninfo(self) -> str:
-        return f"host={self.addr} port={PORT} user=postgres dbname=postgres connect_timeout=2"
-
     def postmaster_pid(self) -> int | None:
-        try:
-            pid = int((self.data / "postmaster.pid").read_text().split("\n", 1)[0])
-        except (OSError, ValueError):
-            return None
-        return pid if _pid_alive(pid) else None
+        return postmaster_pid(self.data)
 
     @property
     def patroni_running(self) -> bool:
@@ -463,43 +456,20 @@ while True:
 """
 
 
-class WritableProbe:
+class WritableProbe(PythonChild):
     """Asks a host's PostgreSQL every ``interval_s`` whether it is writable, from inside the host's
     namespace (a psycopg loop in a child process): ``records`` are (monotonic time the question was
     sent, 'writable' | 'readonly' | 'down').  CLOCK_MONOTONIC is the same in every namespace, so the
     times compare with a :class:`HolderSampler`'s."""
 
     def __init__(self, lab: Lab, host: str, conninfo: str, interval_s: float = 0.01) -> None:
-        import sys
-
         self.records: list[tuple[float, str]] = []
-        self.proc = lab.popen(
-            host, [sys.executable, "-c", _PROBE, conninfo, str(interval_s)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True,
-        )  # fmt: skip
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
+        super().__init__(lab, host, _PROBE, conninfo, str(interval_s))
 
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            t, _, state = line.strip().partition(" ")
-            with contextlib.suppress(ValueError):
-                self.records.append((float(t), state))
+    def on_line(self, line: str) -> None:
+        t, _, state = line.strip().partition(" ")
+        with contextlib.suppress(ValueError):
+            self.records.append((float(t), state))
 
     def first(self, state: str, after: float) -> float | None:
         return next((t for t, s in list(self.records) if t >= after and s == state), None)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(5)
-        self._thread.join(5)
-
-    def __enter__(self) -> WritableProbe:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

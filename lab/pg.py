@@ -108,6 +108,15 @@ def _wait_pid_gone(pid: int, timeout_s: float) -> bool:
         time.sleep(0.02)
 
 
+def postmaster_pid(data: Path) -> int | None:
+    """The pid in ``data``/postmaster.pid, if that process runs (not a zombie)."""
+    try:
+        pid = int((data / "postmaster.pid").read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return None
+    return pid if _pid_alive(pid) else None
+
+
 def _children(pid: int) -> list[int]:
     try:
         text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
@@ -149,12 +158,7 @@ class PgNode:
     # ------------------------------------------------------------ processes
 
     def postmaster_pid(self) -> int | None:
-        try:
-            first = (self.data / "postmaster.pid").read_text().split("\n", 1)[0]
-            pid = int(first)
-        except (OSError, ValueError):
-            return None
-        return pid if _pid_alive(pid) else None
+        return postmaster_pid(self.data)
 
     def pid_status(self) -> str:
         """Line 8 of postmaster.pid: 'starting', 'ready', 'standby', 'stopping'."""

@@ -19,12 +19,12 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
 from lab.etcd import EtcdCluster
 from lab.netns import Lab
+from lab.pychild import PythonChild
 
 VIP_MANAGER = "/usr/bin/vip-manager"
 
@@ -74,30 +74,23 @@ while True:
 """
 
 
-class V2Mirror:
+class V2Mirror(PythonChild):
     """Copies the v3 ``key`` into etcd's v2 key space, from ``host``'s namespace, through the
     member ``via``.  ``events`` are (monotonic time the v3 change was seen, 'put' | 'delete' |
     'sync' | 'error', value, seconds the v2 copy took)."""
 
     def __init__(self, lab: Lab, etcd: EtcdCluster, key: str, *, host: str, via: str) -> None:
         self.events: list[tuple[float, str, str, float]] = []
-        self.proc = lab.popen(
-            host, [sys.executable, "-c", _MIRROR, etcd.client_url(via), key],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-        )  # fmt: skip
         self._synced = threading.Event()
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
+        super().__init__(lab, host, _MIRROR, etcd.client_url(via), key)
 
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            parts = line.rstrip("\n").split(" ")
-            with contextlib.suppress(ValueError, IndexError):
-                copy_s = float(parts[3]) if len(parts) > 3 and parts[1] in ("put", "delete") else 0.0
-                self.events.append((float(parts[0]), parts[1], parts[2] if len(parts) > 2 else "", copy_s))
-                if parts[1] == "sync":
-                    self._synced.set()
+    def on_line(self, line: str) -> None:
+        parts = line.rstrip("\n").split(" ")
+        with contextlib.suppress(ValueError, IndexError):
+            copy_s = float(parts[3]) if len(parts) > 3 and parts[1] in ("put", "delete") else 0.0
+            self.events.append((float(parts[0]), parts[1], parts[2] if len(parts) > 2 else "", copy_s))
+            if parts[1] == "sync":
+                self._synced.set()
 
     def wait_synced(self, timeout_s: float = 10) -> bool:
         return self._synced.wait(timeout_s)
@@ -105,14 +98,6 @@ class V2Mirror:
     def moved(self, value: str, after: float) -> float | None:
         """When the key was (first, after ``after``) seen naming ``value``."""
         return next((t for t, kind, v, _c in list(self.events) if t >= after and kind == "put" and v == value), None)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(5)
-        self._thread.join(5)
 
 
 class VipManager:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from lab.conf import block, global_defs, vrrp_instance, vrrp_track_file
-from lab.etcd import EtcdCluster, etcd_missing_reason
+from lab.etcd import EtcdCluster, SlowProxy, etcd_missing_reason
 from lab.netns import Lab
 from lab.nodes import Node
 from tests.conftest import unavailable
@@ -86,6 +86,18 @@ def logs(*nodes: Node, etcd: EtcdCluster | None = None) -> str:
     return "\n".join(out + ([etcd.logs()] if etcd else []))
 
 
+def follow_pair(lab: Lab, etcd: EtcdCluster, tmp: Path, key: str, nodes: list[Node]) -> tuple[Node, Node]:
+    """The seed-like pair in follow mode on ``key`` (value: the host name), started into ``nodes``
+    (so the caller stops them whatever happens); returns once A holds the VIP and B is in FAULT."""
+    for host, me, peer, prio, st in (("A", A_IP, B_IP, 100, "MASTER"), ("B", B_IP, A_IP, 99, "BACKUP")):
+        lines = [f"key {key}", f"value {host}"]
+        nodes.append(start(lab, tmp, host, seed_like(etcd, lines, me=me, peer=peer, priority=prio, state=st)))
+    a, b = nodes
+    assert lab.wait_for(lambda: lab.holders(VIP) == ["A"], 15), logs(a, b, etcd=etcd)
+    assert lab.wait_for(lambda: states(a, b) == ["MASTER", "FAULT"], 5), logs(a, b)
+    return a, b
+
+
 def two_holders(sampler: HolderSampler) -> list[tuple[float, float]]:
     return sampler.episodes(VIP, lambda held: len(held) > 1)
 
@@ -135,12 +147,7 @@ def test_follow_mode_cut_off_leader_releases_before_its_leased_key_expires(world
                              lease], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     nodes = []
     try:
-        for host, me, peer, prio, st in (("A", A_IP, B_IP, 100, "MASTER"), ("B", B_IP, A_IP, 99, "BACKUP")):
-            lines = [f"key {key}", f"value {host}"]
-            nodes.append(start(lab, tmp, host, seed_like(etcd, lines, me=me, peer=peer, priority=prio, state=st)))
-        a, b = nodes
-        assert lab.wait_for(lambda: lab.holders(VIP) == ["A"], 15), logs(a, b, etcd=etcd)
-        assert lab.wait_for(lambda: states(a, b) == ["MASTER", "FAULT"], 5), logs(a, b)
+        a, b = follow_pair(lab, etcd, tmp, key, nodes)
         with HolderSampler(lab, ("A", "B"), [VIP], interval_s=0.005) as sampler:
             t_cut = time.monotonic()
             lab.detach("A")
@@ -383,3 +390,109 @@ def test_lock_mode_etcd_without_majority_longer_than_the_ttl_releases_everywhere
     finally:
         a.stop()
         b.stop()
+
+
+def test_follow_mode_etcd_gone_longer_than_the_lease_releases_everywhere_and_comes_back(world) -> None:
+    """Scenario 5 in follow mode: a Patroni-like leased key names A (kept alive from A's side);
+    every etcd member stopped for longer than the lease's TTL: A releases the VIP before the
+    lease could have run out, no host holds it while etcd is gone, and it is back on A once
+    etcd returns (a new etcd leader extends the leases, and the keep-alive resumes)."""
+    lab, etcd, tmp = world
+    key = f"/service/{secrets.token_hex(3)}/leader"
+    ttl = 4
+    lease = etcd.etcdctl("lease", "grant", str(ttl)).stdout.split()[1]
+    etcd.put(key, "A", f"--lease={lease}")
+    argv = ["/usr/bin/etcdctl", "--endpoints", ",".join(etcd.endpoints), "lease", "keep-alive", lease]
+    keepers = [lab.popen("A", argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    nodes = []
+    try:
+        a, b = follow_pair(lab, etcd, tmp, key, nodes)
+        with HolderSampler(lab, ("A", "B"), [VIP], interval_s=0.005) as sampler:
+            time.sleep(0.3)
+            t_stop = time.monotonic()
+            etcd.stop_all()
+            try:
+                assert lab.wait_for(lambda: sampler.latest(VIP) == [], ttl + 2, 0.02), logs(a, b)
+                released_s = time.monotonic() - t_stop
+                time.sleep(max(0.0, t_stop + ttl + 2 - time.monotonic()))  # gone for longer than the TTL
+                assert sampler.latest(VIP) == [] and states(a, b) == ["FAULT", "FAULT"], logs(a, b)
+            finally:
+                etcd.restart_all()
+            keepers[0].kill()
+            keepers.append(lab.popen("A", argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            assert lab.wait_for(lambda: sampler.latest(VIP) == ["A"], 20, 0.05), logs(a, b, etcd=etcd)
+        assert two_holders(sampler) == [], two_holders(sampler)
+        assert etcd.get(key) == "A"
+        print(
+            f"follow mode, etcd gone {ttl + 2} s: A released the VIP {released_s:.3f} s after the stop "
+            f"(lease ttl {ttl} s)"
+        )
+        assert released_s <= ttl / 1.01  # before the lease could have run out at etcd
+    finally:
+        for k in keepers:
+            k.kill()
+        for n in nodes:
+            n.stop()
+
+
+def test_slow_etcd_adverts_stay_on_time_and_the_vip_follows_the_table(world) -> None:
+    """Scenario 7, etcd answering slowly.  This machine's kernel has no netem, so a TCP proxy in
+    front of every member delays each chunk both ways (lab.etcd.SlowProxy).  The key names A and
+    is bound to a lease kept alive directly (as Patroni would).  150 ms each way (answers in
+    ~0.3 s, within the 0.5 s timeout): the VIP stays.  1 s each way (every request times out): the
+    last confirmation is trusted until its fail_at, then the VIP goes, before the lease could
+    have run out.  No delay: back.  Another instance's adverts keep time throughout."""
+    lab, etcd, tmp = world
+    key = f"/service/{secrets.token_hex(3)}/leader"
+    ttl = 6
+    lease = etcd.etcdctl("lease", "grant", str(ttl)).stdout.split()[1]
+    etcd.put(key, "A", f"--lease={lease}")
+    keeper = lab.popen("A", ["/usr/bin/etcdctl", "--endpoints", ",".join(etcd.endpoints), "lease", "keep-alive",
+                             lease], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proxies = [SlowProxy(etcd, h) for h in etcd.hosts]
+    vip, vip_plain = "172.20.0.201", "172.20.0.203"
+    text = (
+        global_defs("vrrp_garp_master_delay 1")
+        + block("vrrp_dcs slow", [f"endpoints {' '.join(p.url for p in proxies)}", f"key {key}", "value A",
+                                  "interval 0.5", "timeout 0.5"])
+        + vrrp_instance("VI_1", state="MASTER", vrid=61, priority=100, advert_int="0.2", version=3, vips=[vip],
+                        track_script=["slow"])
+        + vrrp_instance("VI_3", state="MASTER", vrid=63, priority=100, advert_int="0.2", version=3,
+                        vips=[vip_plain])
+    )  # fmt: skip
+    a = start(lab, tmp, "A", text)
+    try:
+        assert lab.wait_for(lambda: lab.holders(vip) == ["A"], 15), a.log()
+
+        def plain_sent() -> int:
+            return next(i for i in status_of(a)["instances"] if i["name"] == "VI_3")["counters"]["adverts_sent"]
+
+        sent0, t0 = plain_sent(), time.monotonic()
+        with HolderSampler(lab, ("A",), [vip], interval_s=0.005) as sampler:
+            for p in proxies:
+                p.set_delay(0.15)
+            time.sleep(4)
+            assert all(h[vip] == ["A"] for _t, h in sampler.samples), "the VIP moved while etcd was only slow"
+            slow = status_of(a)["instances"][0]["trackers"][0]
+            assert slow["etcd_up"] is True and slow["latency_s"] >= 0.25, slow
+            t_stuck = time.monotonic()
+            for p in proxies:
+                p.set_delay(1.0)
+            assert lab.wait_for(lambda: sampler.latest(vip) == [], ttl + 2, 0.02), a.log()[-3000:]
+            released_s = time.monotonic() - t_stuck
+            for p in proxies:
+                p.set_delay(0)
+            assert lab.wait_for(lambda: sampler.latest(vip) == ["A"], 10, 0.02), a.log()[-3000:]
+        rate = (plain_sent() - sent0) / (time.monotonic() - t0)
+        print(f"slow etcd: 0.15 s each way kept the VIP; 1 s each way released it after {released_s:.3f} s "
+              f"(lease ttl {ttl} s); VI_3 sent {rate:.2f} adverts/s (advert_int 0.2)")  # fmt: skip
+        assert 4.0 <= rate <= 5.5, rate
+        assert 1.5 <= released_s <= ttl / 1.01, released_s  # rode out the first timeouts; gone before the lease
+        log = a.log()
+        assert log.count("VRRP_Dcs(slow) etcd does not answer") == 1, log[-3000:]
+        assert a.running and "Traceback" not in log
+    finally:
+        a.stop()
+        keeper.kill()
+        for p in proxies:
+            p.stop()

@@ -151,13 +151,17 @@ def test_healthy_vip_on_the_leader_only_and_switchover_waits_for_a_writable_prim
     t_vm = first_holding(sampler, new, t0, VIP_VM)
     assert t_vm is not None
     vm_readonly = [t for t, s in probe.records if t >= t_vm and s == "readonly"]
+    if vm_readonly:
+        verdict = f"vip-manager's VIP was up while {new} still answered read-only ({len(vm_readonly)} probes)"
+    elif t_vm < t_writable:
+        verdict = f"vip-manager's VIP came {(t_writable - t_vm) * 1000:.0f} ms before {new}'s first writable answer"
+    else:
+        verdict = "vip-manager's VIP came after the promotion this time"
     print(
         f"switchover {old} -> {new}: leader key moved {t_key - t0:.3f} s after patronictl started, {new} writable "
         f"{(t_writable - t_key) * 1000:+.0f} ms after the key; vipkeeper's VIP {(t_vip - t_key) * 1000:+.0f} ms, "
-        f"vip-manager's VIP {(t_vm - t_key) * 1000:+.0f} ms after the key"
-        + (f"; vip-manager's VIP was up while {new} still answered read-only ({len(vm_readonly)} probes)"
-           if vm_readonly else "; vip-manager's VIP came after the promotion this time")
-    )  # fmt: skip
+        f"vip-manager's VIP {(t_vm - t_key) * 1000:+.0f} ms after the key; {verdict}"
+    )
     assert w.patroni.leader() == new
 
 
