@@ -30,6 +30,7 @@ from vipkeeper.daemon import status as status_mod
 from vipkeeper.daemon.control import ControlServer, write_status_file
 from vipkeeper.daemon.effects import EffectRunner, VipActions, VipDiff
 from vipkeeper.daemon.notify import Notifier
+from vipkeeper.daemon.priority import ProcessPriority
 from vipkeeper.daemon.reload import ReloadPlan, SingleFlight, plan_reload
 from vipkeeper.daemon.scheduler import Scheduler, now_us
 from vipkeeper.daemon.supervisor import Supervisor
@@ -84,6 +85,7 @@ class Daemon:
         )
         self.reloads = SingleFlight(self._reload, self.supervisor.spawn)
         self._scheduler: Scheduler | None = None
+        self.priority = ProcessPriority(config.global_defs)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -126,6 +128,7 @@ class Daemon:
                 # Everything built so far lives as long as the daemon: move it out of the cyclic
                 # collector's generations, so a collection no longer walks it.
                 gc.freeze()
+                self.priority.apply(loop)  # vrrp_rt_priority / vrrp_priority, once started
                 sd_notify(f"READY=1\nMAINPID={os.getpid()}\nSTATUS=" + self.summary())
                 await self._stop.wait()
                 log.info("shutting down")
@@ -143,6 +146,7 @@ class Daemon:
             for l2 in self._l2.values():
                 l2.close()
             self.trackers.close()
+            self.priority.close()
             if self._notifier is not None:
                 self._notifier.close()
             pidfile.release(self.state_dir)

@@ -76,6 +76,8 @@ GLOBAL_DEFS_KEYWORDS: dict[str, Kw] = {
     "vrrp_higher_prio_send_advert": switch("vrrp_higher_prio_send_advert"),
     "vrrp_rt_priority": integer("vrrp_rt_priority", 1, 99),
     "vrrp_priority": integer("vrrp_priority", -20, 19),
+    "vrrp_rlimit_rttime": integer("vrrp_rlimit_rttime_us", 1, 2**32 - 1),  # µs, keepalived get_rt_rlimit
+    "vrrp_rlimit_rtime": integer("vrrp_rlimit_rttime_us", 1, 2**32 - 1),  # keepalived's deprecated spelling
     "metrics_listen": value("metrics_listen"),  # vipkeeper extension: HOST:PORT for /metrics
 }
 
