@@ -8,6 +8,7 @@ daemon kind after the other, on one namespace lab (hosts A and B, an observer), 
   cpu_master, cpu_backup, rss_master, rss_backup        N instances (default 200) at advert_int 0.1
   jitter_idle, jitter_load, jitter_load_rt              master's advert gaps at advert_int 0.01
                                                         (idle; 2 CPU hogs; hogs + vrrp_rt_priority)
+  startup                                               exec -> first advert, address owner (priority 255)
   pg_promote                                            bench/pg_promote.py, if present
 
 ``--only`` takes record names or their prefixes (``failover``, ``jitter``, ``cpu``...).
@@ -28,7 +29,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import failover, jitter, scale
+from bench import failover, jitter, scale, startup
 from bench.common import KINDS, NetCtl, master_down_s, skew_s
 from bench.pg import run_pg_hook
 from bench.report import (
@@ -276,6 +277,25 @@ def bench_scale(lab: Lab, net: NetCtl, work: Path, args) -> list[dict]:
     return out
 
 
+def bench_startup(lab: Lab, work: Path, args) -> list[dict]:
+    n = max(3, args.trials)
+    log(f"== startup: exec -> first advert of an address owner (priority 255), {n} trial(s) per daemon")
+    res = startup.run_startup(lab, work, trials=n, log=log)
+    ms = lambda xs: [x * 1000 for x in xs]  # noqa: E731
+    rec = make_record(
+        "startup",
+        "start-up: exec -> first advert, priority 255",
+        "ms",
+        ms(res["vipkeeper"]),
+        ms(res["keepalived"]),
+        goal="median <= 2 x keepalived's",
+        goal_met=None,
+        details={"trials": n, "failed": res["failed"], "problems": [f"{k}: no advert" for k in res["failed"]]},
+    )
+    rec["goal_met"] = bool(rec["ratio"] is not None and rec["ratio"] <= 2.0 and not res["failed"])
+    return [rec]
+
+
 def bench_jitter(lab: Lab, net: NetCtl, work: Path, args) -> list[dict]:
     runs = [("jitter_idle", False, None), ("jitter_load", True, None)]
     if args.rt_priority:
@@ -341,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         (HANDOVER_NAMES, lambda lab, net: bench_fault(lab, net, work, args, "sigterm")),
         (SCALE_NAMES, lambda lab, net: bench_scale(lab, net, work, args)),
         (["jitter_idle", "jitter_load", "jitter_load_rt"], lambda lab, net: bench_jitter(lab, net, work, args)),
+        (["startup"], lambda lab, net: bench_startup(lab, work, args)),
     ]
     host = _meta_host()
     lab_namespaces: list[str] = []
