@@ -11,7 +11,7 @@ Choices, and the kernel behaviour they rely on:
   The per-packet source address comes from an ``IP_PKTINFO`` control message
   (``ipi_spec_dst``), so instances with different ``unicast_src_ip`` share the
   socket. IPv4 raw sockets deliver the IP header on receive; it is parsed with
-  ``core.codec.parse_ipv4_header`` (total length and header checksum checked)
+  ``core.codec.parse_ipv4_header`` (total length checked; the header checksum is the kernel's)
   for source, destination and TTL (RFC 5798 §7.1 wants TTL 255). A bad header
   is counted in ``ip_errors[reason]`` and ``recv_errors``, never raised.
 * ``IP_MULTICAST_ALL`` is 0: a raw socket would otherwise receive every
@@ -94,6 +94,8 @@ class VrrpSocket:
         self._bufs = [self._view]
         self._groups: set[IPAddress] = set()
         self._addr_cache: dict[object, IPv6Address] = {}  # IPv6 receive path
+        self._addr4_cache: dict[bytes, IPv4Address] = {}  # IPv4 receive path
+        self._send_memo: tuple[IPAddress | None, IPAddress, list, tuple] | None = None
         self._sockaddr_cache: dict[IPAddress, tuple] = {}
         self._cmsg_cache: dict[IPAddress | None, list] = {}
         # counters
@@ -250,7 +252,16 @@ class VrrpSocket:
                 dst = ip_address(dst)
             if isinstance(src, str):
                 src = ip_address(src)
-            sock.sendmsg((payload,), self._cmsgs(src), 0, self._sockaddr(dst))
+            # One-entry memo before the caches: a master sends from the same source to the same
+            # destination again and again, and an ipaddress hash (hex of the int) costs more
+            # than an equality test.
+            memo = self._send_memo
+            if memo is not None and (memo[0] is src or memo[0] == src) and (memo[1] is dst or memo[1] == dst):
+                cm, sa = memo[2], memo[3]
+            else:
+                cm, sa = self._cmsgs(src), self._sockaddr(dst)
+                self._send_memo = (src, dst, cm, sa)
+            sock.sendmsg((payload,), cm, 0, sa)
         except OSError as exc:
             self.send_errors += 1
             self.last_send_errno = exc.errno or 0
@@ -301,7 +312,11 @@ class VrrpSocket:
 
     def _decode_v4(self, n: int, anc: list, addr: object) -> Received | None:
         try:
-            hdr = parse_ipv4_header(self._view[:n])
+            cache = self._addr4_cache
+            if len(cache) >= _CACHE_MAX:
+                cache.clear()
+            # the kernel has verified the header checksum (ip_rcv_core): not again in Python
+            hdr = parse_ipv4_header(self._view[:n], verify_checksum=False, addresses=cache)
         except DecodeError as exc:
             self.ip_errors[exc.reason] = self.ip_errors.get(exc.reason, 0) + 1
             log.debug("bad IPv4 header on %s: %s", self.ifname, exc)
