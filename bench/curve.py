@@ -5,9 +5,10 @@
 point measured by :func:`bench.scale.run_scale` (master first, then backup; warm-up; samples
 over the window), vipkeeper and keepalived alternating which goes first at every point.
 
-VRIDs are 1..255 per interface and family, so beyond 250 instances the hosts get 802.1Q VLAN
-interfaces on eth0 (``vk1``, ``vk2``...; 250 instances each, addresses 172.30.N.0/24): the lab
-bridge carries the tagged frames.  Both daemons run the same configuration text; keepalived
+VRIDs are 1..255 per interface and family, so beyond 250 instances the hosts get more
+interfaces (``vk1``, ``vk2``...; 250 instances each, addresses 172.30.N.0/24), each pair on a
+bridge of its own (one L2 segment per 250 VRIDs, as VLANs would give).  Both daemons run the
+same configuration text; keepalived
 needs no extra setting for 1,000 instances here (its default receive buffers kept up: every
 point checks that no VIP moved during the window).
 
@@ -35,7 +36,7 @@ from bench.run import ROOT, _meta_host, _version
 from bench.scale import run_scale
 from lab import netns as lablib
 from lab.conf import global_defs, vrrp_instance
-from lab.netns import Lab
+from lab.netns import Lab, _ip
 
 PER_IF = 250
 HOST_OCTET = {MASTER: 1, BACKUP: 2}
@@ -66,13 +67,31 @@ def curve_configs(instances: int, advert_int: str) -> dict[str, str]:
     return out
 
 
-def add_vlans(lab: Lab, n: int) -> None:
+def add_links(lab: Lab, n: int) -> None:
+    """Interfaces vk1..vk(n-1) on A and B, each pair on its own bridge of the switch namespace
+    (an L2 segment per 250 VRIDs, as VLANs would give; this kernel has no 8021q)."""
     for v in range(1, n):
+        _ip("-n", lab.switch_ns, "link", "add", f"br{v}", "type", "bridge", "stp_state", "0", "forward_delay", "0")
+        _ip("-n", lab.switch_ns, "link", "set", f"br{v}", "up")
         for host in (MASTER, BACKUP):
-            name = f"vk{v}"
-            lab.run(host, "ip", "link", "add", "link", "eth0", "name", name, "type", "vlan", "id", str(100 + v))
-            lab.run(host, "ip", "addr", "add", f"172.30.{v}.{HOST_OCTET[host]}/24", "dev", name)
-            lab.run(host, "ip", "link", "set", name, "up")
+            port = f"{host.lower()}k{v}"
+            _ip(
+                "-n",
+                lab.ns(host),
+                "link",
+                "add",
+                f"vk{v}",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                port,
+                "netns",
+                lab.switch_ns,
+            )
+            _ip("-n", lab.switch_ns, "link", "set", port, "master", f"br{v}", "up")
+            _ip("-n", lab.ns(host), "addr", "add", f"172.30.{v}.{HOST_OCTET[host]}/24", "dev", f"vk{v}")
+            _ip("-n", lab.ns(host), "link", "set", f"vk{v}", "up")
 
 
 def med(xs: list[float]) -> float | None:
@@ -100,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     host = _meta_host()
     try:
         with Lab((MASTER, BACKUP)) as lab:
-            add_vlans(lab, (max(counts) + PER_IF - 1) // PER_IF)
+            add_links(lab, (max(counts) + PER_IF - 1) // PER_IF)
             net = NetCtl(lab)
             try:
                 k = 0
