@@ -315,7 +315,11 @@ class Daemon:
 
     async def _addr_watch(self, nl: Netlink) -> None:
         async for ev in nl.addr_events():
-            # Cheap filter first: a master adding 200 VIPs sees 200 events on the interface.
+            # Cheap filters first: a master taking over 200 VIPs sees 200 new addresses, and
+            # releasing them 200 deleted ones; only a source leaving, or an address arriving
+            # while an instance has none, matters.
+            if not ev.deleted and not self._source_gone:
+                continue
             for name in [n for n, link in self._links.items() if link.ifindex == ev.ifindex]:
                 if (self.node.link(name).src == ev.ip) if ev.deleted else (name in self._source_gone):
                     await self._check_source(nl, name, ev)
