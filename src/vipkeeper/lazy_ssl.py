@@ -29,6 +29,7 @@ def import_asyncio(with_ssl: bool) -> None:
     """Import asyncio, without ssl unless ``with_ssl`` (no effect once either is loaded)."""
     if with_ssl or "asyncio" in sys.modules or "ssl" in sys.modules:
         import asyncio  # noqa: F401
+
         return
     sys.modules["ssl"] = None  # type: ignore[assignment]  # import ssl -> ImportError, as without OpenSSL
     try:

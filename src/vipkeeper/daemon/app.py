@@ -269,7 +269,13 @@ class Daemon:
         key = (link.ifindex, family)
         sock = self._sockets.get(key)
         if sock is None:
-            sock = VrrpSocket(family=family, ifname=link.ifname, ifindex=link.ifindex, on_packet=self._on_packet)
+            sock = VrrpSocket(
+                family=family,
+                ifname=link.ifname,
+                ifindex=link.ifindex,
+                on_packet=self._on_packet,
+                on_batch_end=self._rearm,
+            )
             sock.open()
             self._sockets[key] = sock
         if group is not None:
@@ -298,8 +304,15 @@ class Daemon:
             self._scheduler.arm(self.node.next_deadline())
 
     def _on_packet(self, pkt: Received) -> None:
-        """Hot path: the socket's callback for every packet it got."""
-        self._run(self.node.receive(pkt, now_us()))
+        """Hot path: the socket's callback for every packet it got.  The timer is re-armed once
+        per wake-up, after the socket's last packet (:meth:`_rearm`), not per packet."""
+        effects = self.node.receive(pkt, now_us())
+        if effects:
+            self.effects.run(effects)
+
+    def _rearm(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.arm(self.node.next_deadline())
 
     def _on_timer(self) -> None:
         self._run(self.node.on_timer(now_us()))

@@ -80,6 +80,7 @@ class VrrpSocket:
         ifindex: int,
         on_packet: Callable[[Received], None],
         loop: asyncio.AbstractEventLoop | None = None,
+        on_batch_end: Callable[[], None] | None = None,
     ) -> None:
         if family in (4, socket.AF_INET):
             self.family = 4
@@ -90,6 +91,7 @@ class VrrpSocket:
         self.ifname = ifname
         self.ifindex = ifindex
         self._on_packet = on_packet
+        self._on_batch_end = on_batch_end  # after every wake-up's packets (e.g. re-arm a timer once)
         self._loop = loop
         self._sock: socket.socket | None = None
         self._buf = bytearray(_RECV_BUF_BYTES)
@@ -279,6 +281,17 @@ class VrrpSocket:
 
     # -- receive (hot path) -----------------------------------------------------
     def _on_readable(self) -> None:
+        try:
+            self._read_batch()
+        finally:
+            if self._on_batch_end is not None:
+                try:
+                    self._on_batch_end()
+                except Exception:
+                    self.callback_errors += 1
+                    log.exception("on_batch_end callback failed on %s", self.ifname)
+
+    def _read_batch(self) -> None:
         sock = self._sock
         if sock is None:
             return
