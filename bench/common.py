@@ -145,10 +145,10 @@ class NetCtl:
         ipr.link("set", index=idx, state="up" if up else "down")
         return t
 
-    def addresses(self, host: str) -> set[str]:
+    def addresses(self, host: str, *, every_interface: bool = False) -> set[str]:
         ipr, idx = self._get(host)
         out = set()
-        for msg in ipr.get_addr(index=idx):
+        for msg in ipr.get_addr() if every_interface else ipr.get_addr(index=idx):
             a = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
             if a:
                 out.add(a)
@@ -158,7 +158,8 @@ class NetCtl:
         return [h for h in hosts if vip in self.addresses(h)]
 
     def count_vips(self, host: str, prefix: str) -> int:
-        return sum(1 for a in self.addresses(host) if a.startswith(prefix))
+        """VIPs starting with ``prefix`` on any interface (the scale curve adds VLANs)."""
+        return sum(1 for a in self.addresses(host, every_interface=True) if a.startswith(prefix))
 
     def close(self) -> None:
         for ipr in self._ipr.values():
@@ -184,16 +185,18 @@ class Sniffer:
         self.src = socket.inet_aton(src_ip)
         self.vrid = vrid
 
-    def _drain(self) -> None:
+    def drain(self) -> None:
         self.sock.setblocking(False)
         with contextlib.suppress(BlockingIOError):
             while True:
                 self.sock.recv(2048)
         self.sock.setblocking(True)
 
-    def next_advert(self, timeout_s: float) -> float | None:
-        """Kernel receive time (time.time() clock) of the master's next advert, or None."""
-        self._drain()
+    def next_advert(self, timeout_s: float, *, drain: bool = True) -> float | None:
+        """Kernel receive time (time.time() clock) of the master's next advert, or None
+        (``drain=False``: the queued packets count too, e.g. after an explicit :meth:`drain`)."""
+        if drain:
+            self.drain()
         deadline = time.monotonic() + timeout_s
         while True:
             left = deadline - time.monotonic()

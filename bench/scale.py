@@ -37,9 +37,10 @@ def run_scale(
     sample_s: float,
     advert_int: str = "0.1",
     extra_env: dict | None = None,
+    confs: dict[str, str] | None = None,
     log=print,
 ) -> dict:
-    confs = pair_configs(version=3, advert_int=advert_int, instances=instances)
+    confs = confs or pair_configs(version=3, advert_int=advert_int, instances=instances)
     pair = Pair(lab, workdir / f"scale-{kind}", kind, confs, extra_env=dict(extra_env or {}))
     out: dict = {"instances": instances, "window_s": window_s, "problems": []}
     with pair:

@@ -29,6 +29,7 @@ ONLY = [
     "rss_backup",
     "jitter_load",
     "jitter_load_rt",
+    "startup",
     "pg_promote",
 ]
 

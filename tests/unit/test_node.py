@@ -438,3 +438,32 @@ def test_a_new_source_address_is_used_for_the_adverts() -> None:
     assert codec.decode(t.payload, family=4, src=new, dst=t.dst).priority == p.base_priority
     with pytest.raises(DecodeError):
         codec.decode(t.payload, family=4, src=ME, dst=t.dst)
+
+
+# ---------------------------------------------------------------- repeated adverts (issue 14)
+
+
+def test_repeated_identical_adverts_are_counted_and_any_difference_is_checked_again() -> None:
+    p = params("VI_1", version=3, advert_int_cs=100)
+    node = node_with(p)
+    node.start(0)
+    good = advert(p, 150)
+    r = node.router("VI_1")
+    for i in range(3):  # the same bytes: decoded and checked once, counted every time
+        assert node.receive(good, (i + 1) * US) == []
+    assert r.counters.adverts_received == 3 and r.state is State.BACKUP
+    low_ttl = Received(good.family, good.src, good.dst, 254, good.ifindex, good.payload)
+    out = node.receive(low_ttl, 4 * US)  # same bytes, another TTL: the checks run again
+    assert [e.reason for e in out if isinstance(e, AdvertDropped)] == ["bad_ttl"]
+    flipped = bytearray(good.payload)
+    flipped[-1] ^= 1  # another VIP byte, checksum now wrong: the decoder sees it
+    bad = Received(good.family, good.src, good.dst, 255, good.ifindex, bytes(flipped))
+    assert [e.reason for e in node.receive(bad, 5 * US) if isinstance(e, AdvertDropped)] == ["bad_checksum"]
+    assert node.receive(good, 6 * US) == []
+    # A reload that changes the VIPs: the very same bytes no longer pass
+    p2 = params("VI_1", version=3, advert_int_cs=100, vips=(ip_address("172.20.0.116"),))
+    node.reconfigure("VI_1", p2, RouterLink(IFINDEX, ME, MAC), 7 * US)
+    assert [e.reason for e in node.receive(good, 8 * US) if isinstance(e, AdvertDropped)] == ["addr_list"]
+    assert r.counters.adverts_received == 4
+    assert r.counters.drops == {"bad_ttl": 1, "bad_checksum": 1, "addr_list": 1}
+    assert node.accounted() == node.received == 7

@@ -25,7 +25,7 @@ GLOBAL_DEFS_IGNORED = frozenset(
     lvs_flush_on_stop lvs_flush_onstop lvs_sync_daemon
     vrrp_iptables vrrp_ipsets nftables nftables_priority nftables_ifindex nftables_ipvs
     nftables_ipvs_priority nftables_ipvs_start_fwmark nftables_counters vrrp_no_swap
-    vrrp_cpu_affinity vrrp_rlimit_rttime vrrp_rlimit_rtime
+    vrrp_cpu_affinity
     fifo_write_vrrp_states_on_reload lvs_notify_fifo lvs_notify_fifo_script checker_priority
     checker_no_swap checker_rt_priority checker_cpu_affinity checker_rlimit_rttime
     checker_rlimit_rtime bfd_priority bfd_no_swap bfd_rt_priority bfd_cpu_affinity

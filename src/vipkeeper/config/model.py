@@ -62,6 +62,7 @@ class GlobalDefs:
     vrrp_skip_check_adv_addr: bool = False
     vrrp_rt_priority: int | None = None
     vrrp_priority: int | None = None
+    vrrp_rlimit_rttime_us: int | None = None  # RLIMIT_RTTIME with vrrp_rt_priority (daemon/priority.py)
     metrics_listen: str | None = None
     vrrp_startup_delay_us: int = 0
     vrrp_delay_after_boot_us: int = 0  # keepalived 2.4: since boot, not since start

@@ -451,12 +451,22 @@ class IPv4Header(NamedTuple):
 _IP4 = struct.Struct("!BBHHHBBH4s4s")
 
 
-def parse_ipv4_header(packet: bytes | bytearray | memoryview) -> IPv4Header:
+def parse_ipv4_header(
+    packet: bytes | bytearray | memoryview,
+    *,
+    verify_checksum: bool = True,
+    addresses: dict[bytes, IPv4Address] | None = None,
+) -> IPv4Header:
     """Split what a raw IPv4 socket delivers into header fields and payload.
 
     Raises DecodeError ``bad_ip_header`` (truncated, not version 4, IHL < 5 or beyond the
     data), ``bad_ip_length`` (Total Length differs from the bytes received: keepalived rejects
     that too) or ``bad_ip_checksum``.
+
+    A raw socket may pass ``verify_checksum=False``: Linux drops a packet whose IPv4 header
+    checksum is wrong before any raw socket sees it (net/ipv4/ip_input.c ip_rcv_core,
+    ``ip_fast_csum`` -> ``csum_error``).  ``addresses`` memoises the address objects (the
+    same few senders repeat; an IPv4Address costs more to build than the rest of the header).
     """
     n = len(packet)
     if n < 20:
@@ -471,9 +481,17 @@ def parse_ipv4_header(packet: bytes | bytearray | memoryview) -> IPv4Header:
         raise DecodeError("bad_ip_header", f"IHL {ihl} bytes, packet has {n}")
     if total != n:
         raise DecodeError("bad_ip_length", f"IP total length {total}, received {n} bytes")
-    if internet_checksum(packet[:ihl]) != 0:
+    if verify_checksum and internet_checksum(packet[:ihl]) != 0:
         raise DecodeError("bad_ip_checksum", "IPv4 header checksum does not verify")
-    return IPv4Header(IPv4Address(src), IPv4Address(dst), ttl, proto, bytes(packet[ihl:]))
+    if addresses is None:
+        return IPv4Header(IPv4Address(src), IPv4Address(dst), ttl, proto, bytes(packet[ihl:]))
+    a_src = addresses.get(src)
+    if a_src is None:
+        a_src = addresses[src] = IPv4Address(src)
+    a_dst = addresses.get(dst)
+    if a_dst is None:
+        a_dst = addresses[dst] = IPv4Address(dst)
+    return IPv4Header(a_src, a_dst, ttl, proto, bytes(packet[ihl:]))
 
 
 def build_ipv4_header(

@@ -88,8 +88,11 @@ class _Endpoint:
     frames: tuple[bytes, ...]
     encoders: dict[IPAddress, codec.AdvertEncoder] = field(default_factory=dict)
     destinations: tuple[IPAddress, ...] = ()  # router.params.destinations, kept at hand
-    # (payload, src, dst, advert) of the last packet that decoded: a repeat skips the decoder
-    last_decoded: tuple[bytes, IPAddress, IPAddress, codec.Advertisement] | None = None
+    # priority -> the Transmits of one advert (immutable, so the same objects every time)
+    transmits: dict[int, tuple[Transmit, ...]] = field(default_factory=dict)
+    # (payload, src, dst, advert, dst.is_multicast) of the last packet that decoded: a repeat
+    # skips the decoder (and the multicast test, a network lookup in ipaddress)
+    last_decoded: tuple[bytes, IPAddress, IPAddress, codec.Advertisement, bool] | None = None
     ah: ipsec_ah.AhSequence | None = None  # auth_type AH: the sequence counter (core.ipsec_ah)
     hmac: HmacState | None = None  # auth_hmac: send sequence and replay marks
 
@@ -98,6 +101,11 @@ class _Endpoint:
         if self.router.params.auth_type == AUTH_AH:
             self.ah = ipsec_ah.AhSequence()
         self.hmac = _hmac_state(self.router.params, None)
+
+    def reset_encoders(self) -> None:
+        """The source, destinations, checksum dialect or parameters changed."""
+        self.encoders.clear()
+        self.transmits.clear()
 
     @property
     def key(self) -> Key:
@@ -203,7 +211,7 @@ class VrrpNode:
         old = ep.router.params
         ep.link = link
         ep.router.src_addr = link.src
-        ep.encoders.clear()
+        ep.reset_encoders()
         ep.destinations = params.destinations
         ep.hmac = _hmac_state(params, ep.hmac)
         if (old.checksum_mode, old.v3_checksum_pseudo, old.unicast, old.group) != (
@@ -343,7 +351,7 @@ class VrrpNode:
         if src is not None and src != ep.link.src:
             ep.link = RouterLink(ep.link.ifindex, src, ep.link.mac)
             ep.router.src_addr = src
-            ep.encoders.clear()  # the checksum's pseudo-header has the source
+            ep.reset_encoders()  # the checksum's pseudo-header has the source
         out: list[Effect] = []
         self._emit(ep, ep.router.handle(SourceChanged(present=src is not None), now_us), now_us, out)
         return out
@@ -385,11 +393,17 @@ class VrrpNode:
             payload = payload[ipsec_ah.AH_HEADER_LEN :]
         out: list[Effect] = []
         last = ep.last_decoded
-        if last is not None and last[0] == payload and last[1] == pkt.src and last[2] == pkt.dst:
+        src, dst = pkt.src, pkt.dst
+        if (
+            last is not None
+            and last[0] == payload
+            and (last[1] is src or last[1] == src)
+            and (last[2] is dst or last[2] == dst)
+        ):
             # The same bytes between the same addresses as the last advert that decoded (a
             # master repeats itself): the decoder would give the same Advertisement.  Only the
             # decoding is skipped; the router checks and counts it like any other.
-            adv = last[3]
+            adv, multicast = last[3], last[4]
         else:
             try:
                 adv, switched = ep.dialect.decode(
@@ -404,9 +418,10 @@ class VrrpNode:
                 self.decode_errors[exc.reason] = self.decode_errors.get(exc.reason, 0) + 1
                 drops[exc.reason] = drops.get(exc.reason, 0) + 1
                 return [AdvertDropped(exc.reason, pkt.src, str(exc), router.params.name)]
-            ep.last_decoded = (payload, pkt.src, pkt.dst, adv)
+            multicast = dst.is_multicast
+            ep.last_decoded = (payload, src, dst, adv, multicast)
             if switched:
-                ep.encoders.clear()
+                ep.reset_encoders()
                 out.append(ChecksumSwitched(router.params.name, pkt.src, ep.dialect.group))
         if ep.ah is not None:  # AH and auth_hmac never come together (keepalived 2.4 drops legacy auth)
             self._ah_after_check(ep, pkt, adv, now_us, out)
@@ -417,7 +432,7 @@ class VrrpNode:
                 drops[refused.reason] = drops.get(refused.reason, 0) + 1
                 out.append(refused)
                 return out
-        effects = router.handle(AdvertReceived(adv, pkt.src, pkt.ttl, pkt.dst.is_multicast), now_us)
+        effects = router.handle(AdvertReceived(adv, pkt.src, pkt.ttl, multicast), now_us)
         self._emit(ep, effects, now_us, out)
         return out
 
@@ -528,16 +543,17 @@ class VrrpNode:
         """Turn one router's effects into the node's, in order; then re-queue its deadline."""
         for e in effects:
             if type(e) is SendAdvert:
-                p = ep.router.params
-                src, ifindex, name, prio = ep.link.src, ep.link.ifindex, p.name, e.priority
+                prio = e.priority
                 if ep.ah is not None:
                     self._transmit_ah(ep, prio, out)
                     continue
-                ttl = p.unicast_ttl if p.unicast else VRRP_TTL
                 hm = ep.hmac
                 if hm is not None and hm.params.signs:
                     # Signed once per advert: every copy carries the same sequence and HMAC
                     # (the HMAC skips the checksum, the only per-destination field).
+                    p = ep.router.params
+                    src, ifindex, name = ep.link.src, ep.link.ifindex, p.name
+                    ttl = p.unicast_ttl if p.unicast else VRRP_TTL
                     body = ep.encoder(ep.destinations[0]).encode(prio)
                     trailer = hm.sign(
                         body, pseudo_header(p.family, p.version, p.vrid, src), now_us + self.wall_offset_us
@@ -547,8 +563,17 @@ class VrrpNode:
                         data = codec.append_trailer(enc.encode(prio), trailer, family=p.family, src=src, dst=enc.dst)
                         out.append(Transmit(ifindex, p.family, src, dst, data, name, ttl=ttl))
                     continue
-                for dst in ep.destinations:
-                    out.append(Transmit(ifindex, p.family, src, dst, ep.encoder(dst).encode(prio), name, ttl=ttl))
+                txs = ep.transmits.get(prio)
+                if txs is None:
+                    p = ep.router.params
+                    src, ifindex, name = ep.link.src, ep.link.ifindex, p.name
+                    ttl = p.unicast_ttl if p.unicast else VRRP_TTL
+                    txs = tuple(
+                        Transmit(ifindex, p.family, src, dst, ep.encoder(dst).encode(prio), name, ttl=ttl)
+                        for dst in ep.destinations
+                    )
+                    ep.transmits[prio] = txs
+                out.extend(txs)
             elif type(e) is SendGratuitous:
                 if ep.frames:
                     out.append(Gratuitous(ep.router.params.name, ep.link.ifindex, ep.frames, e.count, e.interval_us))
@@ -621,11 +646,17 @@ class VrrpNode:
     def _schedule(self, ep: _Endpoint) -> None:
         # Queue a deadline once: most packets (every dropped one) leave it where it was, and
         # pushing it again per packet would grow the heap with packet rate x timer horizon.
+        # A deadline that moved *later* (a backup hearing its master: every advert) keeps the
+        # earlier entry: when it comes, the router finds nothing due and is queued at its real
+        # deadline then.  One heap entry per Master_Down_Interval instead of one per advert;
+        # never a late wake-up (the entry is never later than the router's deadline).
         d = ep.router.next_deadline()
         name = ep.router.params.name
         if d is None:
             self._queued.pop(name, None)
-        elif self._queued.get(name) != d:
+            return
+        q = self._queued.get(name)
+        if q is None or d < q:
             self._queued[name] = d
             self._seq += 1
             heapq.heappush(self._heap, (d, self._seq, name))

@@ -20,6 +20,7 @@ from _operator import _compare_digest
 from dataclasses import dataclass, field
 
 from vipkeeper.core import timers
+from vipkeeper.core.codec import Advertisement
 from vipkeeper.core.constants import AUTH_NONE, AUTH_PASS, PRIORITY_OWNER, PRIORITY_STOP, VRRP_TTL
 from vipkeeper.core.events import (
     AddVips,
@@ -97,6 +98,11 @@ class VrrpRouter:
         self._started = False
         self._link_up = True
         self._source_present = True
+        # The last advert that passed _check_advert (with its src, TTL, cast): the same input
+        # passes again, as long as the parameters stay (reconfigure forgets it).
+        self._passed: tuple[Advertisement, IPAddress, int, bool] | None = None
+        self._not_heard: tuple[IPAddress, str] | None = None  # the down reason, built once per master
+        self._mdi: tuple[int, int, int] = (-1, -1, 0)  # (priority, interval, Master_Down_Interval µs)
         self._tracking = TrackingChanged(offset=0)
         self._group_faults: frozenset[str] = frozenset()
         self._ever_left_init = False
@@ -143,9 +149,12 @@ class VrrpRouter:
         return timers.skew_us(self.params.version, self.effective_priority, self.master_adver_int_cs)
 
     def master_down_us(self) -> int:
-        return timers.master_down_us(
-            self.params.version, self.effective_priority, self.master_adver_int_cs, self.params.down_timer_adverts
-        )
+        prio, adv, mdi = self._mdi
+        if prio != self.effective_priority or adv != self.master_adver_int_cs:
+            prio, adv = self.effective_priority, self.master_adver_int_cs
+            mdi = timers.master_down_us(self.params.version, prio, adv, self.params.down_timer_adverts)
+            self._mdi = (prio, adv, mdi)
+        return mdi
 
     # ------------------------------------------------------------- inputs
 
@@ -206,6 +215,8 @@ class VrrpRouter:
         out: list[RouterEffect] = []
         old = self.params
         self.params = params
+        self._passed = None
+        self._mdi = (-1, -1, 0)
         self.base_priority = params.base_priority
         self._set_effective_priority(now_us, out)
         if self.state is State.MASTER and params.advert_int_cs != old.advert_int_cs:
@@ -479,12 +490,17 @@ class VrrpRouter:
         return None
 
     def _on_advert(self, ev: AdvertReceived, now_us: int, out: list[RouterEffect]) -> None:
-        bad = self._check_advert(ev)
-        if bad is not None:
-            reason, detail = bad
-            self.counters.drops[reason] = self.counters.drops.get(reason, 0) + 1
-            out.append(AdvertDropped(reason, ev.src, detail, self.params.name))
-            return
+        ok = self._passed
+        if ok is None or ok[0] is not ev.advert or ok[1] != ev.src or ok[2] != ev.ttl or ok[3] != ev.multicast:
+            # Anything that differs from the last advert that passed (the node hands over the
+            # very same Advertisement object only for byte-identical packets) is checked in full.
+            bad = self._check_advert(ev)
+            if bad is not None:
+                reason, detail = bad
+                self.counters.drops[reason] = self.counters.drops.get(reason, 0) + 1
+                out.append(AdvertDropped(reason, ev.src, detail, self.params.name))
+                return
+            self._passed = (ev.advert, ev.src, ev.ttl, ev.multicast)
         prio = ev.advert.priority
         self.counters.adverts_received += 1
         if prio == PRIORITY_STOP:
@@ -523,7 +539,10 @@ class VrrpRouter:
                 elif self._preempt_time_us is None:
                     self._preempt_time_us = now_us + self.params.preempt_delay_us
             self._sands_us = now_us + self.master_down_us()
-            self._down_reason = f"master {ev.src} not heard within Master_Down_Interval"
+            nh = self._not_heard
+            if nh is None or nh[0] != ev.src:
+                nh = self._not_heard = (ev.src, f"master {ev.src} not heard within Master_Down_Interval")
+            self._down_reason = nh[1]
             return
         # A lower-priority advert and we may preempt: discard it, so the down
         # timer runs out (RFC 5798 §6.4.2 "Preempt_Mode is True").

@@ -34,6 +34,7 @@ from vipkeeper.daemon.control import ControlServer, write_status_file
 from vipkeeper.daemon.effects import EffectRunner, GratuitousPacer, HostDiff, VipActions, VipDiff
 from vipkeeper.daemon.hostnet import HostNet
 from vipkeeper.daemon.notify import Notifier
+from vipkeeper.daemon.priority import ProcessPriority
 from vipkeeper.daemon.reload import ReloadPlan, SingleFlight, plan_reload
 from vipkeeper.daemon.scheduler import Scheduler, now_us
 from vipkeeper.daemon.supervisor import Supervisor
@@ -109,6 +110,7 @@ class Daemon:
         )
         self.reloads = SingleFlight(self._reload, self.supervisor.spawn)
         self._scheduler: Scheduler | None = None
+        self.priority = ProcessPriority(config.global_defs)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -162,6 +164,7 @@ class Daemon:
                 # Everything built so far lives as long as the daemon: move it out of the cyclic
                 # collector's generations, so a collection no longer walks it.
                 gc.freeze()
+                self.priority.apply(loop)  # vrrp_rt_priority / vrrp_priority, once started
                 sd_notify(f"READY=1\nMAINPID={os.getpid()}\nSTATUS=" + self.summary())
                 await self._stop.wait()
                 log.info("shutting down")
@@ -181,6 +184,7 @@ class Daemon:
             if self._vmacs is not None:
                 await self._vmacs.delete_all()  # keepalived deletes its VMACs at stop
             self.trackers.close()
+            self.priority.close()
             if self._notifier is not None:
                 self._notifier.close()
             self.hostnet.close()
@@ -426,7 +430,13 @@ class Daemon:
         key = (link.ifindex, family)
         sock = self._sockets.get(key)
         if sock is None:
-            sock = VrrpSocket(family=family, ifname=link.ifname, ifindex=link.ifindex, on_packet=self._on_packet)
+            sock = VrrpSocket(
+                family=family,
+                ifname=link.ifname,
+                ifindex=link.ifindex,
+                on_packet=self._on_packet,
+                on_batch_end=self._rearm,
+            )
             sock.open()
             self._sockets[key] = sock
         if ah:  # auth_type AH: IP protocol 51 too (io.vrrp_socket)
@@ -457,8 +467,15 @@ class Daemon:
             self._scheduler.arm(self.node.next_deadline())
 
     def _on_packet(self, pkt: Received) -> None:
-        """Hot path: the socket's callback for every packet it got."""
-        self._run(self.node.receive(pkt, now_us()))
+        """Hot path: the socket's callback for every packet it got.  The timer is re-armed once
+        per wake-up, after the socket's last packet (:meth:`_rearm`), not per packet."""
+        effects = self.node.receive(pkt, now_us())
+        if effects:
+            self.effects.run(effects)
+
+    def _rearm(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.arm(self.node.next_deadline())
 
     def _on_timer(self) -> None:
         now = now_us()
@@ -478,7 +495,11 @@ class Daemon:
 
     async def _addr_watch(self, nl: Netlink) -> None:
         async for ev in nl.addr_events():
-            # Cheap filter first: a master adding 200 VIPs sees 200 events on the interface.
+            # Cheap filters first: a master taking over 200 VIPs sees 200 new addresses, and
+            # releasing them 200 deleted ones; only a source leaving, or an address arriving
+            # while an instance has none, matters.
+            if not ev.deleted and not self._source_gone:
+                continue
             for name in [n for n, link in self._links.items() if link.ifindex == ev.ifindex]:
                 if (self.node.link(name).src == ev.ip) if ev.deleted else (name in self._source_gone):
                     await self._check_source(nl, name, ev)

@@ -100,6 +100,8 @@ GLOBAL_DEFS_KEYWORDS: dict[str, Kw] = {
     "vrrp_delay_after_boot": seconds_us("vrrp_delay_after_boot_us", 1000, UINT_MAX),
     "v3_checksum_as_v2": switch("v3_checksum_as_v2"),  # keepalived 2.2.8: the instances' default
     "vrrp_owner_ignore_adverts": switch("vrrp_owner_ignore_adverts"),  # keepalived 2.3.3
+    "vrrp_rlimit_rttime": integer("vrrp_rlimit_rttime_us", 1, 2**32 - 1),  # µs, keepalived get_rt_rlimit
+    "vrrp_rlimit_rtime": integer("vrrp_rlimit_rttime_us", 1, 2**32 - 1),  # keepalived's deprecated spelling
     "metrics_listen": value("metrics_listen"),  # vipkeeper extension: HOST:PORT for /metrics
     "vmac_prefix": value("vmac_prefix"),
     "vmac_addr_prefix": value("vmac_addr_prefix"),
