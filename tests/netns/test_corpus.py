@@ -57,6 +57,7 @@ UNLINED: list[tuple[re.Pattern[str], str]] = [
     (re.compile(INST + r"Warning - nopreempt will not work with initial state MASTER"), "nopreempt"),
     (re.compile(INST + r"Warning - preempt delay will not work with initial state MASTER"), "preempt_delay"),
     (re.compile(INST + r"State MASTER must match being address owner"), "strict mode"),
+    (re.compile(INST + r"Strict mode does not support authentication"), "strict mode does not support authentication"),
     (re.compile(r"VRRP_Group (?P<i>\S+) has only 1 virtual router"), "only one vrrp_instance"),
     (re.compile(INST + r"Cannot have weighted track script '(?P<n>[^']+)' with priority"), "{n}"),
     (re.compile(INST + r"Cannot have weighted track \w+ '(?P<n>[^']+)' with member having priority"), "{n}"),

@@ -44,3 +44,14 @@ def test_the_package_imports_no_heavy_module() -> None:
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert (r.returncode, r.stdout) == (0, "[]\n"), r.stderr
+
+
+def test_the_daemon_loads_no_crypto_without_ah_or_auth_hmac() -> None:
+    """hashlib and hmac bring libcrypto (3.7 MB of RSS): only AH and auth_hmac instances need
+    them, and those modules import them when they first compute a digest."""
+    code = (
+        "import sys, vipkeeper.cli.run, vipkeeper.config.load, vipkeeper.daemon.app; "
+        "print(sorted(m for m in sys.modules if m in ('hashlib', 'hmac', '_hashlib')))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stdout) == (0, "[]\n"), r.stderr

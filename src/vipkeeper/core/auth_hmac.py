@@ -38,10 +38,9 @@ covers the whole payload, trailer included.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
 import struct
+from _operator import _compare_digest  # hmac.compare_digest, without loading hashlib
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
@@ -126,6 +125,10 @@ def pseudo_header(family: int, version: int, vrid: int, src: IPAddress) -> bytes
 def compute_hmac(key: bytes, pseudo: bytes, message: bytes | bytearray | memoryview, prefix: bytes) -> bytes:
     """The 16 HMAC bytes for ``message`` (the VRRP message, any checksum) and the trailer's
     first 12 bytes ``prefix``."""
+    # here: hashlib and libcrypto (3.7 MB) load only for instances with auth_hmac
+    import hashlib
+    import hmac
+
     m = hmac.new(key, pseudo, hashlib.sha256)
     m.update(message[:6])
     m.update(b"\0\0")  # the checksum field, read as zero
@@ -237,7 +240,7 @@ class HmacState:
         if key is None:
             return Verdict("auth_unknown_key", f"key id {key_id}", skew)
         prefix = bytes(trailer[:PREFIX_LEN])
-        if not hmac.compare_digest(compute_hmac(key, pseudo, message, prefix), bytes(trailer[PREFIX_LEN:TRAILER_LEN])):
+        if not _compare_digest(compute_hmac(key, pseudo, message, prefix), bytes(trailer[PREFIX_LEN:TRAILER_LEN])):
             return Verdict("auth_bad_hmac", f"key id {key_id}", skew)
         if not self._fresh(src, seq, wall_us, unicast):
             return Verdict("auth_replay", f"sequence {seq:#018x} not after the last accepted", skew)
