@@ -31,6 +31,16 @@ SROUTE = "203.0.113.0/24"
 SRULE_PREF = 1001
 SADDR = "192.0.2.1"
 EXTRA_VIP = "10.77.0.1"  # on a second interface, ex0 (its veth peer ex1 listens)
+# keepalived's ``ip addr`` options on VIPs (vrrp_ipaddress.c): a point-to-point address, no
+# prefix route, an IPv6 address deprecated at once, and one VIP whose deletion is not tracked
+PEER_VIP, PEER = "172.20.0.117", "172.20.0.118"
+NOPREFIX_VIP6 = "fd00:20::117"
+UNTRACKED_VIP = "172.20.0.119"
+OPTION_VIPS = [
+    f"{PEER_VIP} peer {PEER} noprefixroute",
+    f"{NOPREFIX_VIP6}/64 noprefixroute preferred_lft 0",
+    f"{UNTRACKED_VIP}/32 no_track",
+]
 
 
 def conf(prio: int, track_file_path: object | None) -> str:
@@ -53,7 +63,7 @@ def conf(prio: int, track_file_path: object | None) -> str:
                 "accept",
                 "promote_secondaries",
                 "garp_extra_if all 1",
-                block("virtual_ipaddress_excluded", [f"{EXTRA_VIP}/24 dev ex0"]).strip(),
+                block("virtual_ipaddress_excluded", [f"{EXTRA_VIP}/24 dev ex0", *OPTION_VIPS]).strip(),
                 block(
                     "virtual_routes", [f"{VROUTE} via 172.20.0.1 dev eth0", f"{VROUTE6} via fd00:20::1 dev eth0"]
                 ).strip(),
@@ -187,6 +197,30 @@ def test_routes_rules_and_firewall_on_the_master_only(cluster):
     del b
 
 
+def addr_info(lab: lablib.Lab, host: str, ip: str) -> dict | None:
+    """``ip -j addr`` of eth0's address ``ip`` (its local, peer, prefix, flags, lifetimes)."""
+    for family in ("-4", "-6"):
+        for link in json.loads(lab.run(host, "ip", family, "-j", "addr", "show", "dev", "eth0").stdout or "[]"):
+            for info in link.get("addr_info", []):
+                if info.get("local") == ip:
+                    return info
+    return None
+
+
+def test_virtual_address_options_as_ip_addr_sets_them(cluster):
+    """``peer``, ``noprefixroute``, ``preferred_lft``: the master's addresses carry them."""
+    lab, nodes, _track = cluster
+    a = nodes["A"]
+    assert lab.wait_for(lambda: addr_info(lab, "A", PEER_VIP) is not None, 15), a.log()
+    p2p = addr_info(lab, "A", PEER_VIP)
+    assert p2p is not None and p2p.get("address") == PEER and p2p["prefixlen"] == 32, p2p
+    assert p2p.get("noprefixroute") is True, p2p
+    v6 = addr_info(lab, "A", NOPREFIX_VIP6)
+    assert v6 is not None and v6.get("noprefixroute") is True and v6.get("preferred_life_time") == 0, v6
+    assert PEER not in routes(lab, "A")  # noprefixroute: no route to the peer
+    assert addr_info(lab, "B", PEER_VIP) is None
+
+
 def test_failover_moves_routes_rules_and_firewall(cluster):
     lab, nodes, track = cluster
     a, b = nodes["A"], nodes["B"]
@@ -218,6 +252,17 @@ def test_deleted_tracked_entries(cluster):
     lab.run("A", "ip", "rule", "del", "priority", str(VRULE_PREF))
     assert a.wait_log("BACKUP: virtual rule", 5), a.log()
     assert lab.wait_for(lambda: lab.holders(VIP1) == ["A"] and VRULE_PREF in rules(lab, "A"), 10), a.log()
+    # keepalived: a VIP deleted from the MASTER sends it to BACKUP (unless no_track); it
+    # comes back with its VIPs after Master_Down_Interval
+    lab.run("A", "ip", "addr", "del", f"{VIP1}/32", "dev", "eth0")
+    assert a.wait_log(f"(VI_1) virtual address {VIP1}/32 was deleted from the host", 5), a.log()
+    assert a.wait_log(f"MASTER -> BACKUP: virtual address {VIP1}/32 deleted", 5), a.log()
+    assert lab.wait_for(lambda: lab.holders(VIP1) == ["A"], 10), a.log()
+    masters = a.log().count("-> MASTER")
+    lab.run("A", "ip", "addr", "del", f"{UNTRACKED_VIP}/32", "dev", "eth0")
+    assert not lab.wait_for(lambda: a.log().count("-> MASTER") != masters, 2), a.log()
+    assert addr_info(lab, "A", UNTRACKED_VIP) is None  # not tracked: not put back either
+    assert lab.holders(VIP1) == ["A"]
     lab.run("B", "ip", "route", "del", SROUTE)
     assert lab.wait_for(lambda: SROUTE in routes(lab, "B"), 5), b.log()
     assert "reinstating it" in b.log()

@@ -18,6 +18,7 @@ from vipkeeper.config.blocks.vrrp_sync_group import VRRP_SYNC_GROUP_KEYWORDS, co
 from vipkeeper.config.blocks.vrrp_track_process import VRRP_TRACK_PROCESS_KEYWORDS, complete_track_process
 from vipkeeper.config.keepalived_keywords import (
     GLOBAL_DEFS_IGNORED,
+    TOP_LEVEL_REFUSED,
     TOP_LEVEL_UNSUPPORTED,
     VRRP_INSTANCE_IGNORED,
     VRRP_SYNC_GROUP_IGNORED,
@@ -108,6 +109,8 @@ class _Parse:
                 self.named(name, self.sync_groups, node, VRRP_SYNC_GROUP_KEYWORDS, VRRP_SYNC_GROUP_IGNORED)
             elif name in STATIC_BLOCKS:
                 static_block(self.static_draft, node, self.ctx)
+            elif name in TOP_LEVEL_REFUSED:
+                self.ctx.error(node, f"'{name}' is not supported by vipkeeper: {TOP_LEVEL_REFUSED[name]}")
             elif name in TOP_LEVEL_UNSUPPORTED:
                 self.ctx.warning(node, f"'{name}' is not supported by vipkeeper, ignored")
             else:

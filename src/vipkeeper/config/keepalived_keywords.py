@@ -7,10 +7,14 @@ from __future__ import annotations
 #: Top-level blocks of keepalived that vipkeeper does not support (a warning, the block is skipped).
 TOP_LEVEL_UNSUPPORTED = frozenset(
     """virtual_server virtual_server_group garp_group
-    linkbeat_interfaces track_group interface_up_down_delays bfd_instance SSL
+    linkbeat_interfaces track_group interface_up_down_delays SSL
     net_namespace net_namespace_ipvs namespace_with_ipsets use_pid_dir instance child_wait_time
     linkbeat_use_polling""".split()
 )
+
+
+#: Top-level blocks of keepalived that would change the VIP and that vipkeeper refuses (an error).
+TOP_LEVEL_REFUSED = {"bfd_instance": "BFD is a protocol of its own (use track_script or track_interface)"}
 
 
 #: keepalived 2.2.7 global_defs keywords (core/global_parser.c) vipkeeper accepts and ignores.
@@ -44,16 +48,10 @@ GLOBAL_DEFS_IGNORED = frozenset(
 
 #: keepalived 2.2.7 vrrp_instance keywords (vrrp/vrrp_parser.c) that vipkeeper ignores.
 VRRP_INSTANCE_IGNORED = frozenset(
-    """use_ipvlan native_ipv6
-    vrf track_bfd
-    linkbeat_use_polling debug smtp_alert
+    """linkbeat_use_polling debug smtp_alert
     lvs_sync_daemon_interface
     kernel_rx_buf_size""".split()
 )
 
 #: keepalived 2.2.7 vrrp_sync_group keywords that vipkeeper ignores.
-VRRP_SYNC_GROUP_IGNORED = frozenset("track_bfd smtp_alert".split())
-
-
-#: Virtual address options (keepalived vrrp_ipaddress.c) vipkeeper ignores.
-VIRTUAL_ADDRESS_IGNORED = frozenset({"home", "-nodad", "mngtmpaddr", "noprefixroute", "autojoin", "no_track"})
+VRRP_SYNC_GROUP_IGNORED = frozenset("smtp_alert".split())

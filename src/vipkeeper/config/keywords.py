@@ -190,5 +190,15 @@ def block(handler: Handler) -> Kw:
     return Kw(handler, 0, None, block=True)
 
 
+def refused(why: str, *, takes_block: bool = False) -> Kw:
+    """A keepalived keyword that would change the VIP, the wire or the host and that vipkeeper
+    does not implement: an error naming it (the configuration does not run)."""
+
+    def handler(draft: Draft, node: Node, ctx: Ctx) -> None:
+        raise BadValue(node.line, f"'{node.name}' is not supported by vipkeeper: {why}")
+
+    return Kw(handler, 0, None, block=takes_block)
+
+
 def child_nodes(node: Node) -> list[Node]:
     return node.children or []

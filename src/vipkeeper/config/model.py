@@ -214,7 +214,20 @@ class VirtualAddress:
     label: str | None = None
     use_vmac: bool = False  # ``use_vmac``: on a macvlan of its own on its interface (keepalived vrrp.c)
     loc: Location = NOWHERE
-    no_track: bool = False  # static_ipaddress only: not put back when deleted (keepalived)
+    # ``no_track``: a deleted VIP does not send its MASTER to BACKUP, a deleted static address
+    # is not put back (keepalived keepalived_netlink.c)
+    no_track: bool = False
+    # keepalived vrrp_ipaddress.c options, as ``ip addr add`` takes them: ``peer P`` (a
+    # point-to-point address; the prefix is P's), ``home``, ``-nodad`` (IPv6 DAD stays on),
+    # ``mngtmpaddr``, ``noprefixroute``, ``autojoin``, ``preferred_lft N|forever`` (IPv6; None:
+    # forever; keepalived's default is 0, deprecated, for a /128 and forever otherwise)
+    peer: IPAddress | None = None
+    home: bool = False
+    nodad: bool = True
+    mngtmpaddr: bool = False
+    noprefixroute: bool = False
+    autojoin: bool = False
+    preferred_lft_s: int | None = None
 
     @property
     def family(self) -> Family:

@@ -11,7 +11,6 @@ import ipaddress
 import re
 from typing import TYPE_CHECKING
 
-from vipkeeper.config.keepalived_keywords import VIRTUAL_ADDRESS_IGNORED
 from vipkeeper.config.lexer import Line, Token, split_quoted_escaped
 from vipkeeper.config.model import IPAddress, Location, VirtualAddress
 from vipkeeper.config.tree import Node
@@ -139,6 +138,11 @@ def parse_virtual_address(tokens: tuple[Token, ...], ctx: Ctx) -> VirtualAddress
     dev = brd = scope = label = None
     use_vmac = False
     brd_special = ""
+    peer: IPAddress | None = None
+    peer_prefix: int | None = None
+    preferred_lft_s: int | None = None
+    preferred_lft_set = False
+    flags: dict[str, bool] = {}
     rest = list(tokens[1:])
     k = 0
     while k < len(rest):
@@ -177,23 +181,60 @@ def parse_virtual_address(tokens: tuple[Token, ...], ctx: Ctx) -> VirtualAddress
                     ctx.warning(arg, f"a label cannot be set for IPv6 address '{text}', ignored")
                 else:
                     label = arg.value
-            else:
-                ctx.warning(opt, f"virtual address option '{word}' is not supported by vipkeeper, ignored")
+            elif word == "peer":  # keepalived vrrp_ipaddress.c parse_ipaddress
+                if peer is not None:
+                    ctx.warning(arg, f"Peer {arg.value} - another peer has already been specified")
+                    continue
+                try:  # a bare address: keepalived parses the peer without a prefix
+                    p_addr = ipaddress.ip_address(arg.value)
+                except ValueError:
+                    ctx.warning(arg, f"Invalid peer address {arg.value}")
+                    continue
+                if p_addr.version != family:
+                    ctx.warning(arg, f"Peer address {arg.value} does not match address family")
+                    continue
+                if prefix != max_prefix:
+                    ctx.warning(arg, "Cannot specify address prefix when specifying peer address - ignoring")
+                peer, peer_prefix = p_addr, p_addr.max_prefixlen
+            else:  # preferred_lft N|forever
+                if arg.value == "forever":
+                    preferred_lft_s, preferred_lft_set = None, True
+                elif arg.value.isdigit() and arg.value.isascii() and int(arg.value) <= 0xFFFFFFFF:
+                    preferred_lft_s, preferred_lft_set = int(arg.value), True
+                else:
+                    ctx.warning(arg, f"preferred_lft {arg.value} is invalid")
             continue
         if word == "use_vmac":  # keepalived vrrp_ipaddress.c: a macvlan of its own for this VIP
             use_vmac = True
-            k += 1
-            continue
-        if word in VIRTUAL_ADDRESS_IGNORED:
-            ctx.warning(opt, f"virtual address option '{word}' is not supported by vipkeeper, ignored")
+        elif word in ("home", "mngtmpaddr", "noprefixroute", "autojoin", "no_track"):
+            flags[word] = True
+        elif word == "-nodad":
+            flags["nodad"] = False
         else:
             ctx.warning(opt, f"unknown option '{word}' for virtual address '{text}', ignored")
         k += 1
+    if peer_prefix is not None:
+        prefix = peer_prefix  # keepalived: the address takes the peer's prefix length
+        interface = ipaddress.ip_interface(f"{address}/{prefix}")
+    if brd_special and peer is not None or brd is not None and peer is not None:
+        ctx.warning(first, "Cannot specify broadcast and peer addresses - ignoring broadcast address")
+        brd_special, brd = "", None
+    if family == 6 and not preferred_lft_set:
+        preferred_lft_s = 0 if prefix == 128 else None  # keepalived's defaults (a /128 is deprecated)
     if brd_special:
         if prefix > 30:
             raise BadValue(first, f"prefix length {prefix} is too long for a '{brd_special}' broadcast address")
         net = ipaddress.IPv4Network(f"{address}/{prefix}", strict=False)
         brd = net.broadcast_address if brd_special == "+" else net.network_address
     return VirtualAddress(
-        interface, dev=dev, brd=brd, scope=scope, label=label, use_vmac=use_vmac, loc=Location(first.file, first.line)
+        interface,
+        dev=dev,
+        brd=brd,
+        scope=scope,
+        label=label,
+        use_vmac=use_vmac,
+        loc=Location(first.file, first.line),
+        peer=peer,
+        preferred_lft_s=preferred_lft_s if family == 6 else None,
+        **flags,
     )

@@ -498,11 +498,30 @@ class Daemon:
             # Cheap filters first: a master taking over 200 VIPs sees 200 new addresses, and
             # releasing them 200 deleted ones; only a source leaving, or an address arriving
             # while an instance has none, matters.
+            if ev.deleted:
+                self._vip_deleted(ev)
             if not ev.deleted and not self._source_gone:
                 continue
             for name in [n for n, link in self._links.items() if link.ifindex == ev.ifindex]:
                 if (self.node.link(name).src == ev.ip) if ev.deleted else (name in self._source_gone):
                     await self._check_source(nl, name, ev)
+
+    def _vip_deleted(self, ev: AddrEvent) -> None:
+        """keepalived keepalived_netlink.c netlink_if_address_filter: one of a MASTER's VIPs
+        deleted from the host by someone else sends it to BACKUP (it takes the VIPs back after
+        Master_Down_Interval if it is still the highest), unless the VIP has ``no_track``.  The
+        daemon's own deletions come after the instance has left MASTER (or the VIP has left the
+        configuration), so they never count."""
+        for name, inst in self.instances.items():
+            vips = self.vips.get(name)
+            if vips is None or not vips.held or not self._is_master(name):
+                continue
+            for v in inst.vips + inst.vips_excluded:
+                if v.address.ip == ev.ip and not v.no_track:
+                    what = f"virtual address {v.address}"
+                    log.warning("(%s) %s was deleted from the host", name, what)
+                    self._run(self.node.host_entry_lost(name, what, now_us()))
+                    break
 
     async def _check_source(self, nl: Netlink, name: str, ev: AddrEvent | None) -> None:
         """Follow the instance's source address as keepalived does (keepalived_netlink.c

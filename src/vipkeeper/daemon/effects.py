@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
+from typing import Any
 
 from vipkeeper.config.model import Notify, Route, Rule, VirtualAddress
 from vipkeeper.core import frames
@@ -40,6 +41,7 @@ from vipkeeper.core.events import (
 from vipkeeper.core.frames import gratuitous_arp, unsolicited_na
 from vipkeeper.daemon.notify import Notifier
 from vipkeeper.daemon.supervisor import Supervisor
+from vipkeeper.io import linuxconst as lc
 from vipkeeper.io.l2_socket import L2Sender
 from vipkeeper.io.netlink import Netlink
 from vipkeeper.io.nftables import Firewall
@@ -47,6 +49,27 @@ from vipkeeper.io.routes import HostRoutes
 from vipkeeper.io.vrrp_socket import VrrpSocket
 
 log = logging.getLogger(__name__)
+
+
+def address_options(v: VirtualAddress) -> dict[str, Any]:
+    """``Netlink.add_address``'s keyword arguments for a virtual or static address: its
+    broadcast, scope, label and keepalived's ``ip addr`` options (vrrp_ipaddress.c)."""
+    flags = (
+        (lc.IFA_F_HOMEADDRESS if v.home else 0)
+        | (lc.IFA_F_MANAGETEMPADDR if v.mngtmpaddr else 0)
+        | (lc.IFA_F_NOPREFIXROUTE if v.noprefixroute else 0)
+        | (lc.IFA_F_MCAUTOJOIN if v.autojoin else 0)
+    )
+    return {
+        "brd": v.brd,
+        "scope": v.scope,
+        "label": v.label,
+        "flags": flags,
+        "nodad": v.nodad,
+        "peer": v.peer,
+        "preferred_lft_s": v.preferred_lft_s,
+    }
+
 
 WARN_PERIOD_S = 10.0
 
@@ -227,7 +250,7 @@ class VipActions:
         await self._firewall("add", self.vips)  # before the addresses: never a moment when they accept
         added = []
         for v in self.vips:
-            if await self._nl.add_address(await self._ifindex(v), v.address, brd=v.brd, scope=v.scope, label=v.label):
+            if await self._nl.add_address(await self._ifindex(v), v.address, **address_options(v)):
                 added.append(str(v.address.ip))
         self.held = True
         self._held_event.set()
@@ -283,7 +306,7 @@ class VipActions:
         await self._firewall("delete", diff.removed)
         await self._firewall("add", diff.added)
         for v in diff.added:
-            await self._nl.add_address(await self._ifindex(v), v.address, brd=v.brd, scope=v.scope, label=v.label)
+            await self._nl.add_address(await self._ifindex(v), v.address, **address_options(v))
         log.info(
             "(%s) reload: VIPs removed %s, added %s",
             self.name,

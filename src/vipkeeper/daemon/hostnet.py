@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from vipkeeper.config.model import Config, Route, Rule, VrrpInstance
-from vipkeeper.daemon.effects import HostChanges
+from vipkeeper.daemon.effects import HostChanges, address_options
 from vipkeeper.daemon.supervisor import Supervisor
 from vipkeeper.io.netlink import Netlink
 from vipkeeper.io.nftables import Firewall
@@ -111,7 +111,7 @@ class HostNet:
                 continue
             self._static_ifindex[a.dev or ""] = link.ifindex
             try:
-                await nl.add_address(link.ifindex, a.address, brd=a.brd, scope=a.scope, label=a.label)
+                await nl.add_address(link.ifindex, a.address, **address_options(a))
             except OSError as exc:
                 log.error("%s: static address %s: %s", a.loc, a.address, exc)
         if new.static_routes or new.static_rules:
@@ -196,7 +196,7 @@ class HostNet:
                 continue
             log.warning("%s: static address %s was deleted from %s; reinstating it", a.loc, a.address, a.dev)
             try:
-                await self._nl.add_address(ifindex, a.address, brd=a.brd, scope=a.scope, label=a.label)
+                await self._nl.add_address(ifindex, a.address, **address_options(a))
             except OSError as exc:
                 log.error("%s: static address %s: %s", a.loc, a.address, exc)
 

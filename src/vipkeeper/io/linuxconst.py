@@ -42,12 +42,18 @@ IFA_ADDRESS = 1
 IFA_LOCAL = 2
 IFA_LABEL = 3
 IFA_BROADCAST = 4
+IFA_CACHEINFO = 6  # struct ifa_cacheinfo: prefered, valid, cstamp, tstamp (u32 each)
 IFA_FLAGS = 8
 IFA_PROTO = 11  # Linux >= 5.18
 IFA_F_SECONDARY = 0x01
 IFA_F_NODAD = 0x02
+IFA_F_HOMEADDRESS = 0x10
+IFA_F_MANAGETEMPADDR = 0x100
+IFA_F_NOPREFIXROUTE = 0x200
+IFA_F_MCAUTOJOIN = 0x400
 IFA_F_DADFAILED = 0x08
 IFA_F_TENTATIVE = 0x40
+INFINITY_LIFE_TIME = 0xFFFFFFFF  # <linux/if_addr.h> ifa_cacheinfo: forever
 
 # --- <linux/if_link.h> (ifinfomsg rtattr types) ----------------------------------
 IFLA_ADDRESS = 1

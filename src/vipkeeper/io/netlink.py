@@ -282,26 +282,37 @@ class Netlink:
         brd: IPv4Address | str | None = None,
         scope: int | str | None = None,
         label: str | None = None,
+        flags: int = 0,
+        nodad: bool = True,
+        peer: IPv4Address | IPv6Address | None = None,
+        preferred_lft_s: int | None = None,
     ) -> bool:
         """Add an address. True if added, False if it was already there (EEXIST).
 
-        IPv6 addresses are added with IFA_F_NODAD: a VIP is usable at once.
-        Other kernel refusals raise OSError with the errno.
+        IPv6 addresses are added with IFA_F_NODAD (a VIP is usable at once) unless ``nodad``
+        is False (``-nodad``); ``flags`` adds IFA_F_* flags (``home``, ``noprefixroute``...),
+        ``peer`` makes it a point-to-point address, ``preferred_lft_s`` (IPv6) its preferred
+        lifetime (0: deprecated, never chosen as a source).  Other kernel refusals raise
+        OSError with the errno.
         """
         iface = ip_interface(addr)
+        if iface.version == 6 and nodad:
+            flags |= lc.IFA_F_NODAD
         try:
             self.rt.addr_change(
                 True,
                 ifindex,
                 iface.ip.packed,
                 iface.network.prefixlen,
-                flags=lc.IFA_F_NODAD if iface.version == 6 else 0,
+                flags=flags,
                 scope=_scope(scope) if scope is not None else lc.RT_SCOPE_UNIVERSE,
                 broadcast=ip_address(str(brd)).packed if brd is not None and iface.version == 4 else None,
                 label=label if iface.version == 4 else None,
                 # keepalived >= 2.3.2 (vrrp_ipaddress.c): every VIP carries IFA_PROTO "keepalived"
                 # (18, RTPROT_KEEPALIVED, unless rt_addrprotos gives that name another number)
                 proto=lc.RTPROT_KEEPALIVED,
+                peer=peer.packed if peer is not None else None,
+                preferred_lft_s=preferred_lft_s if iface.version == 6 else None,
             )
         except OSError as exc:
             if exc.errno == errno.EEXIST:

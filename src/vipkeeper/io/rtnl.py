@@ -198,6 +198,8 @@ class RtnlSocket:
         broadcast: bytes | None = None,
         label: str | None = None,
         proto: int = 0,
+        peer: bytes | None = None,
+        preferred_lft_s: int | None = None,
     ) -> None:
         """RTM_NEWADDR (create, exclusive: EEXIST if present) or RTM_DELADDR for one address.
         IPv4 carries IFA_LOCAL and IFA_ADDRESS (as ``ip addr`` does), IPv6 IFA_ADDRESS."""
@@ -205,8 +207,15 @@ class RtnlSocket:
         body = IFADDRMSG.pack(family, prefixlen, flags & 0xFF, scope, ifindex)
         if family == socket.AF_INET:
             body += rta(lc.IFA_LOCAL, ip)
-        body += rta(lc.IFA_ADDRESS, ip)
+            # a point-to-point address: IFA_ADDRESS is the peer (as ``ip addr add A peer P``)
+            body += rta(lc.IFA_ADDRESS, peer if add and peer is not None else ip)
+        else:
+            body += rta(lc.IFA_LOCAL if add and peer is not None else lc.IFA_ADDRESS, ip)
+            if add and peer is not None:
+                body += rta(lc.IFA_ADDRESS, peer)
         if add:
+            if preferred_lft_s is not None:  # valid forever, preferred for this long (0: deprecated)
+                body += rta(lc.IFA_CACHEINFO, struct.pack("=IIII", preferred_lft_s, lc.INFINITY_LIFE_TIME, 0, 0))
             if flags:
                 body += rta(lc.IFA_FLAGS, _U32.pack(flags))
             if broadcast is not None:

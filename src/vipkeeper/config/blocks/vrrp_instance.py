@@ -35,6 +35,7 @@ from vipkeeper.config.keywords import (
     dispatch,
     flag,
     integer,
+    refused,
     repeat_count,
     seconds_us,
     store,
@@ -294,6 +295,12 @@ def _skip_check_adv_addr(draft: Draft, node: Node, ctx: Ctx) -> None:
     draft.set("skip_check_adv_addr", True, node)
 
 
+def _native_ipv6(draft: Draft, node: Node, ctx: Ctx) -> None:
+    """keepalived vrrp_parser.c vrrp_native_ipv6_handler: the instance is IPv6 (and VRRPv3);
+    with IPv4 addresses already given, "Cannot specify native_ipv6 with IPv4 addresses"."""
+    draft.set("native_ipv6", True, node)
+
+
 VRRP_INSTANCE_KEYWORDS: dict[str, Kw] = {
     "state": Kw(_state, 1, 1),
     "interface": value("interface"),
@@ -355,6 +362,11 @@ VRRP_INSTANCE_KEYWORDS: dict[str, Kw] = {
     # keepalived vrrp_dont_track_handler: the instance's own interface going down is no FAULT
     "dont_track_primary": flag("dont_track_primary"),
     "unicast_fault_no_peer": Kw(_unicast_fault_no_peer, 0, 0),
+    # keepalived keywords that change the VIP or the host and that vipkeeper does not implement
+    "track_bfd": refused("BFD is a protocol of its own (use track_script or track_interface)", takes_block=True),
+    "use_ipvlan": refused("ipvlan interfaces are not implemented (use_vmac is)"),
+    "vrf": refused("VRF devices are not implemented"),
+    "native_ipv6": Kw(_native_ipv6, 0, 0),
     "virtual_routes": block(routes_handler("virtual_routes", static=False)),
     "virtual_rules": block(rules_handler("virtual_rules", static=False)),
     "accept": Kw(store("accept", lambda node: True), 0, 0),

@@ -83,6 +83,13 @@ class InstanceCompletion:
     def family_and_version(self) -> tuple[int, int]:
         # The family is set by the instance's first address; without any it is IPv4.
         family = self.v.get("family") or 4
+        if self.v.get("native_ipv6"):
+            # keepalived vrrp_parser.c vrrp_native_ipv6_handler: the instance is IPv6 (VRRPv3);
+            # IPv4 virtual addresses and native_ipv6 exclude each other
+            if self.v.get("family") == 4:
+                self.error("native_ipv6", "Cannot specify native_ipv6 with IPv4 addresses")
+            else:
+                family = 6
         # IPv6 needs VRRPv3.  keepalived refuses 'version 2' once an IPv6 address has been
         # read (vrrp_parser.c vrrp_version_handler) and, with an IPv6 family and no instance
         # 'version', uses 3 whatever global vrrp_version says (vrrp.c ~2863-2887); only a

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from vipkeeper.config.blocks.shared import notify_handler, notify_of, priority_changes_handler, track_refs_handler
 from vipkeeper.config.constants import VRRP_PRIO_OWNER
-from vipkeeper.config.keywords import Ctx, Draft, Kw, block, child_nodes, flag
+from vipkeeper.config.keywords import Ctx, Draft, Kw, block, child_nodes, flag, refused
 from vipkeeper.config.lexer import Token
 from vipkeeper.config.model import TrackRef, VrrpInstance, VrrpSyncGroup
 from vipkeeper.config.references import Trackables, expected, ignore_weights, interface_refs, resolve_refs
@@ -39,6 +39,7 @@ def _global_tracking(draft: Draft, node: Node, ctx: Ctx) -> None:
 
 VRRP_SYNC_GROUP_KEYWORDS: dict[str, Kw] = {
     "group": block(_group_members),
+    "track_bfd": refused("BFD is a protocol of its own (use track_script or track_interface)", takes_block=True),
     "notify": Kw(notify_handler("any"), 1),
     "notify_priority_changes": Kw(priority_changes_handler, 0, 1),
     "notify_master": Kw(notify_handler("master"), 1),
