@@ -42,3 +42,37 @@ def test_source_address_removed_is_fault_and_the_vip_moves_then_recovers(lab, tm
     assert lab.wait_for(lambda: lab.holders(VIP4) == ["A"], 10), a.log()[-3000:]  # back, and preempts
     assert a.wait_log("(VI_1) source address 172.20.0.112 on eth0 again", 5), a.log()[-3000:]
     assert "Traceback" not in a.log()
+
+
+def test_configured_unicast_src_ip_removed_with_track_src_ip_is_fault(lab, tmp_path):
+    """keepalived.conf(5) track_src_ip: a configured unicast_src_ip that leaves the interface
+    puts the instance in FAULT (the VIP moves to the peer), and its return brings it back."""
+    a_src, b_src = "172.20.0.212", "172.20.0.213"
+    lab.run("A", "ip", "addr", "add", f"{a_src}/24", "dev", "eth0")
+    lab.run("B", "ip", "addr", "add", f"{b_src}/24", "dev", "eth0")
+    a, b = Node(lab, "A", tmp_path), Node(lab, "B", tmp_path)
+    for node, prio, src, peer in ((a, 150, a_src, b_src), (b, 100, b_src, a_src)):
+        node.write_config(
+            global_defs("vrrp_garp_master_delay 1")
+            + vrrp_instance(
+                "VI_1",
+                state="BACKUP",
+                vrid=42,
+                priority=prio,
+                advert_int="0.1",
+                version=3,
+                unicast_src=src,
+                unicast_peers=[peer],
+                vips=[VIP4],
+                extra=["track_src_ip"],
+            )
+        )
+        node.start()
+    assert lab.wait_for(lambda: lab.holders(VIP4) == ["A"], 15), a.log()[-3000:]
+    lab.run("A", "ip", "addr", "del", f"{a_src}/24", "dev", "eth0")
+    assert lab.wait_for(lambda: lab.holders(VIP4) == ["B"], 10), a.log()[-3000:]
+    assert a.wait_log(f"(VI_1) source address {a_src} removed from eth0", 5), a.log()[-3000:]
+    assert a.wait_log("-> FAULT", 5), a.log()[-3000:]
+    lab.run("A", "ip", "addr", "add", f"{a_src}/24", "dev", "eth0")
+    assert lab.wait_for(lambda: lab.holders(VIP4) == ["A"], 10), a.log()[-3000:]
+    assert "Traceback" not in a.log() + b.log()
