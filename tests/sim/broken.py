@@ -14,7 +14,7 @@ from dataclasses import replace
 from unittest import mock
 
 from tests.sim import dcs as sim_dcs
-from vipkeeper.checks.dcs import decide
+from vipkeeper.checks.dcs import decide, session
 from vipkeeper.checks.dcs.session import Answer, DcsSession, Request
 from vipkeeper.core import node as core_node
 from vipkeeper.core import timers
@@ -97,13 +97,18 @@ class TtlFromReceive(DcsSession):
 
 @contextmanager
 def dcs_installed(name: str) -> Iterator[None]:
-    """``no-margin``: the lease safety margin set to zero; ``ttl-from-receive``: see above."""
+    """``no-margin``: the lease safety margin set to zero; ``ttl-from-receive``: see above;
+    ``revoke-at-once``: lock mode turning ineligible revokes its lease as soon as it fails,
+    while the VIP worker may still be deleting the VIP."""
     if name == "no-margin":
         with mock.patch.object(decide, "margin_s", _no_margin):
+            yield
+    elif name == "revoke-at-once":
+        with mock.patch.object(session, "REVOKE_AFTER_FAIL_S", 0.0):
             yield
     else:
         with mock.patch.object(sim_dcs, "DcsSession", TtlFromReceive):
             yield
 
 
-DCS_VARIANTS = ("no-margin", "ttl-from-receive")
+DCS_VARIANTS = ("no-margin", "ttl-from-receive", "revoke-at-once")

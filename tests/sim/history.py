@@ -300,7 +300,8 @@ def generate_dcs_cut(seed: int) -> History:
     """The ``vrrp_dcs`` partition, aimed: two hosts with ``fast_preempt`` (the new holder takes
     the VIP as soon as its tracker passes), lock or follow mode; one host's path to etcd may turn
     slow first (answers up to 0.9 x timeout late: its last confirmation arrives late), then that host is
-    cut off from the other and from etcd; its loop may wake late, VIP changes take up to 100 ms;
+    cut off from the other and from etcd (or, in 30 %, its other tracker fails: in lock mode it
+    gives the lock up); its loop may wake late, VIP changes take up to 100 ms;
     half the histories have the clocks at the edge of the bound.  Where the lease arithmetic
     has no slack, this is where it shows."""
     rng = random.Random(seed)
@@ -338,8 +339,11 @@ def generate_dcs_cut(seed: int) -> History:
         actions.append((t_cut - rng.randint(0, 5_000_000), "etcd_slow", victim, slow_us))
     if rng.random() < 0.3:
         actions.append((t_cut - 1_000_000, "late", victim, rng.choice((50_000, 200_000))))
-    actions += [(t_cut, "partition", victim, other), (t_cut, "partition", other, victim)]
-    actions.append((t_cut, "etcd_cut", victim, True))
+    if rng.random() < 0.3:  # its other tracker fails instead (lock mode: it gives the lock up)
+        actions.append((t_cut, "track", victim, 0, True, False))
+    else:
+        actions += [(t_cut, "partition", victim, other), (t_cut, "partition", other, victim)]
+        actions.append((t_cut, "etcd_cut", victim, True))
     actions.sort(key=lambda a: a[0])
     settle = (t_cut + (max(ttl_s, dcs.writer_ttl_s) + 2) * 1_000_000, "settle", False, ("h1", "h2"))
     return History(

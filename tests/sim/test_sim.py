@@ -161,9 +161,10 @@ def test_fixed_dcs_histories_never_have_two_vip_holders(profile: str) -> None:
 
 @pytest.mark.parametrize("variant", broken.DCS_VARIANTS)
 def test_a_broken_lease_arithmetic_is_caught(variant: str) -> None:
-    """The simulator has teeth for invariant 1: the lease safety margin set to zero, or the
-    lease's TTL counted from the answer's receipt instead of the request's send, puts the VIP
-    on two hosts within a few thousand histories (in practice: within a hundred)."""
+    """The simulator has teeth for invariant 1: the lease safety margin set to zero, the lease's
+    TTL counted from the answer's receipt instead of the request's send, or the lock revoked as
+    soon as the tracker fails, puts the VIP on two hosts within a few thousand histories (in
+    practice: within 200 dcs-cut histories)."""
     with broken.dcs_installed(variant):
         for seed in range(TEETH_BUDGET):
             out = run(generate(seed, "dcs-cut"))

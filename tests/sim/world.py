@@ -293,7 +293,9 @@ class World:
                 if h.wake_us is not None and h.wake_us <= now and h.node is not None:
                     self._call(h, partial(h.node.on_timer, h.local(now)))
             checker = self.checker
-            while q and q[0][0] == now:
+            # (an input the timers queued for this very instant -- a "dcs" item -- runs first: the
+            # loop comes back to this instant for it, then for the checks)
+            while q and q[0][0] == now and q[0][1] == PHASE_CHECK:
                 _, _, _, kind, data = heapq.heappop(q)
                 if checker is not None:
                     checker.check_due(self, *data)
