@@ -133,3 +133,18 @@ def test_name_shared_with_a_vrrp_script_is_an_error() -> None:
 def test_clear_text_password_warns() -> None:
     _config, d = parse("vrrp_dcs x {\n endpoints http://e:2379\n key /k\n user u\n password p\n}\n")
     assert d == [("warning", 5, "vrrp_dcs 'x': the password travels in clear over http endpoints")]
+
+
+def test_the_readme_patroni_setup_is_a_clean_configuration() -> None:
+    """README "Patroni + vipkeeper": the file it shows loads without a warning, with both
+    trackers at weight 0 (FAULT while failed) on the instance."""
+    import pathlib
+
+    readme = (pathlib.Path(__file__).parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Patroni + vipkeeper") :]
+    text = section.split("```\n", 2)[1]
+    config, diagnostics = parse_string(text, path="README.md", config_id="pg-a")
+    assert [str(d) for d in diagnostics] == []
+    (inst,) = config.instances
+    assert [t.name for t in inst.track_scripts] == ["leader", "pg"]
+    assert config.dcs_checks["leader"].weight == 0 and config.pgsql_checks["pg"].weight == 0
