@@ -376,7 +376,8 @@ class VrrpNode:
             drops["own_address"] = drops.get("own_address", 0) + 1
             return []
         p = router.params
-        if pkt.dst.is_multicast and not p.unicast and pkt.dst != p.group:
+        # (the cheap tests first: is_multicast is a network lookup in ipaddress)
+        if not p.unicast and pkt.dst is not p.group and pkt.dst != p.group and pkt.dst.is_multicast:
             # keepalived binds each socket to its group (mcast_dst_ip / vrrp_mcast_group4/6):
             # an advert for this VRID sent to another group never reaches the instance.
             drops["wrong_cast"] = drops.get("wrong_cast", 0) + 1
