@@ -237,6 +237,8 @@ def test_failover_moves_routes_rules_and_firewall(cluster):
     track.write_text("0\n")
     assert lab.wait_for(lambda: lab.holders(VIP1) == ["A"] and VROUTE in routes(lab, "A"), 10), a.log()
     assert lab.wait_for(lambda: VROUTE not in routes(lab, "B"), 5), b.log()
+    # the point-to-point VIP is deleted too (the deletion names its peer)
+    assert lab.wait_for(lambda: addr_info(lab, "B", PEER_VIP) is None, 5), b.log()
 
 
 def test_deleted_tracked_entries(cluster):

@@ -44,7 +44,7 @@ class FakeNetlink:
         self.calls.append(f"addr add {address.ip}")
         return True
 
-    async def del_address(self, ifindex, address) -> bool:
+    async def del_address(self, ifindex, address, peer=None) -> bool:
         self.calls.append(f"addr del {address.ip}")
         return True
 

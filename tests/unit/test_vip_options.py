@@ -123,3 +123,13 @@ def test_peer_and_preferred_lifetime_in_the_rtnetlink_request() -> None:
     rt.addr_change(True, 3, v6, 128, flags=lc.IFA_F_NODAD, preferred_lft_s=0)
     cacheinfo = struct.pack("=HH", 20, lc.IFA_CACHEINFO) + struct.pack("=IIII", 0, 0xFFFFFFFF, 0, 0)
     assert cacheinfo in rt._sock.sent[1]
+
+
+def test_a_point_to_point_address_is_deleted_with_its_peer() -> None:
+    """The kernel matches a deletion's IFA_ADDRESS against the peer (inet_rtm_deladdr): without
+    it, a VIP added with ``peer`` would stay on the host after the instance left MASTER."""
+    ack = _nlmsg(lc.NLMSG_ERROR, struct.pack("=i", 0) + bytes(16), seq=1)
+    rt = _client([ack])
+    rt.addr_change(False, 3, bytes([10, 0, 0, 5]), 32, peer=bytes([10, 0, 0, 6]))
+    sent = rt._sock.sent[0]
+    assert bytes.fromhex("0800 0200 0a000005") in sent and bytes.fromhex("0800 0100 0a000006") in sent

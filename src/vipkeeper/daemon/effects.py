@@ -274,7 +274,7 @@ class VipActions:
                 log.info("(%s) virtual routes removed: %s", self.name, "; ".join(routes))
         removed = []
         for v in self.vips:
-            if await self._nl.del_address(await self._ifindex(v), v.address):
+            if await self._nl.del_address(await self._ifindex(v), v.address, v.peer):
                 removed.append(str(v.address.ip))
         self.held = False
         self._held_event.clear()
@@ -302,7 +302,7 @@ class VipActions:
 
     async def _diff(self, diff: VipDiff) -> None:
         for v in diff.removed:
-            await self._nl.del_address(await self._ifindex(v), v.address)
+            await self._nl.del_address(await self._ifindex(v), v.address, v.peer)
         await self._firewall("delete", diff.removed)
         await self._firewall("add", diff.added)
         for v in diff.added:

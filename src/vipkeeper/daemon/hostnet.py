@@ -99,7 +99,7 @@ class HostNet:
         for a in gone_addrs:
             link = await nl.link_by_name(a.dev or "")
             if link is not None:
-                await nl.del_address(link.ifindex, a.address)
+                await nl.del_address(link.ifindex, a.address, a.peer)
         if new is None:
             if old.static_addresses or old.static_routes or old.static_rules:
                 log.info("static addresses, routes and rules removed")

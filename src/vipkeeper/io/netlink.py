@@ -126,10 +126,9 @@ def _addr_flags(msg) -> int:
 
 
 def _addr_interface(msg) -> IPv4Interface | IPv6Interface | None:
-    if msg["family"] == socket.AF_INET:
-        addr = msg.get("local") or msg.get("address")
-    else:
-        addr = msg.get("address")
+    # IFA_LOCAL is the address itself; IFA_ADDRESS the peer of a point-to-point one (both
+    # families), else the address again (IPv6 then sends IFA_ADDRESS only)
+    addr = msg.get("local") or msg.get("address")
     if not addr:
         return None
     return ip_interface(f"{addr}/{msg['prefixlen']}")
@@ -320,11 +319,19 @@ class Netlink:
             raise _oserror(exc, f"add {iface} on #{ifindex}") from exc
         return True
 
-    async def del_address(self, ifindex: int, addr: IPv4Interface | IPv6Interface | str) -> bool:
-        """Delete an address. True if deleted, False if it was not there (EADDRNOTAVAIL)."""
+    async def del_address(
+        self,
+        ifindex: int,
+        addr: IPv4Interface | IPv6Interface | str,
+        peer: IPv4Address | IPv6Address | None = None,
+    ) -> bool:
+        """Delete an address (``peer``: the one it was added with, point-to-point). True if
+        deleted, False if it was not there (EADDRNOTAVAIL)."""
         iface = ip_interface(addr)
         try:
-            self.rt.addr_change(False, ifindex, iface.ip.packed, iface.network.prefixlen)
+            self.rt.addr_change(
+                False, ifindex, iface.ip.packed, iface.network.prefixlen, peer=peer.packed if peer else None
+            )
         except OSError as exc:
             if exc.errno in (errno.EADDRNOTAVAIL, errno.ENODEV):
                 return False

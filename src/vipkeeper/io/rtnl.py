@@ -205,13 +205,14 @@ class RtnlSocket:
         IPv4 carries IFA_LOCAL and IFA_ADDRESS (as ``ip addr`` does), IPv6 IFA_ADDRESS."""
         family = socket.AF_INET if len(ip) == 4 else socket.AF_INET6
         body = IFADDRMSG.pack(family, prefixlen, flags & 0xFF, scope, ifindex)
+        # A point-to-point address (``ip addr add A peer P``): IFA_ADDRESS is the peer, to add it
+        # and to delete it (the kernel matches a deletion's IFA_ADDRESS against the peer).
         if family == socket.AF_INET:
             body += rta(lc.IFA_LOCAL, ip)
-            # a point-to-point address: IFA_ADDRESS is the peer (as ``ip addr add A peer P``)
-            body += rta(lc.IFA_ADDRESS, peer if add and peer is not None else ip)
+            body += rta(lc.IFA_ADDRESS, peer if peer is not None else ip)
         else:
-            body += rta(lc.IFA_LOCAL if add and peer is not None else lc.IFA_ADDRESS, ip)
-            if add and peer is not None:
+            body += rta(lc.IFA_LOCAL if peer is not None else lc.IFA_ADDRESS, ip)
+            if peer is not None:
                 body += rta(lc.IFA_ADDRESS, peer)
         if add:
             if preferred_lft_s is not None:  # valid forever, preferred for this long (0: deprecated)

@@ -45,7 +45,13 @@ def remove_stale_vips(config: Config, state_dir: Path) -> int:
             for v in inst.vips + inst.vips_excluded:
                 try:
                     ifindex = socket.if_nametoindex(v.dev or inst.interface)
-                    rt.addr_change(False, ifindex, v.address.ip.packed, v.address.network.prefixlen)
+                    rt.addr_change(
+                        False,
+                        ifindex,
+                        v.address.ip.packed,
+                        v.address.network.prefixlen,
+                        peer=v.peer.packed if v.peer else None,
+                    )
                 except (OSError, ValueError) as exc:
                     if getattr(exc, "errno", None) not in (errno.EADDRNOTAVAIL, errno.ENODEV):
                         log.debug("(%s) early stale VIP removal of %s: %s", inst.name, v.address, exc)
